@@ -1,0 +1,133 @@
+import { z } from 'zod';
+
+/**
+ * The one place that reads process.env. Every other module receives the frozen Config
+ * object (or the slice of it that it needs) as an argument.
+ */
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `must be an integer between ${min} and ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be an integer between ${min} and ${max}`).max(max, `must be an integer between ${min} and ${max}`));
+
+const boolean = z
+  .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1');
+
+const csv = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0),
+);
+
+const emptyAsUndefined = (v: unknown) => (v === '' ? undefined : v);
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess(emptyAsUndefined, schema.optional());
+const withDefault = <T extends z.ZodType>(schema: T, fallback: string) =>
+  z.preprocess((v) => emptyAsUndefined(v) ?? fallback, schema);
+
+const environment = z
+  .object({
+    NODE_ENV: withDefault(z.enum(['development', 'production', 'test'], { error: 'must be development, production or test' }), 'development'),
+    PORT: withDefault(integer(0, 65535), '8080'),
+    HOST: optional(z.string()),
+    DATABASE_URL: optional(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')),
+    DB_POOL_MAX: withDefault(integer(1, 1000), '10'),
+    DB_STATEMENT_TIMEOUT_MS: withDefault(integer(100, 600_000), '5000'),
+    DB_CONNECT_TIMEOUT_MS: withDefault(integer(100, 60_000), '1000'),
+    DB_IDLE_TIMEOUT_MS: withDefault(integer(1000, 3_600_000), '30000'),
+    MIGRATE_ON_START: withDefault(boolean, 'true'),
+    EMBEDDED_PG_PORT: withDefault(integer(1, 65535), '54329'),
+    EMBEDDED_PG_DIR: withDefault(z.string(), '.data/postgres'),
+    LOG_LEVEL: withDefault(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }), 'info'),
+    BODY_LIMIT_BYTES: withDefault(integer(1024, 10 * 1024 * 1024), '65536'),
+    SHUTDOWN_DELAY_MS: withDefault(integer(0, 300_000), '0'),
+    SHUTDOWN_TIMEOUT_MS: withDefault(integer(100, 600_000), '10000'),
+    CORS_ORIGINS: withDefault(csv, ''),
+    RATE_LIMIT_MAX: withDefault(integer(1, 10_000_000), '600'),
+    RATE_LIMIT_WINDOW_MS: withDefault(integer(100, 86_400_000), '60000'),
+    AUTH_MODE: withDefault(z.enum(['jwt', 'none'], { error: 'must be jwt or none' }), 'jwt'),
+    AUTH_JWT_SECRET: optional(z.string().min(32, 'must be at least 32 characters')),
+    AUTH_JWKS_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
+    AUTH_ISSUER: optional(z.string()),
+    AUTH_AUDIENCE: optional(z.string()),
+    CURSOR_SECRET: optional(z.string().min(32, 'must be at least 32 characters')),
+    REQUIRE_IF_MATCH: withDefault(boolean, 'false'),
+  })
+  .superRefine((env, ctx) => {
+    const production = env.NODE_ENV === 'production';
+    if (production && env.DATABASE_URL === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'is required when NODE_ENV=production' });
+    }
+    if (production && env.AUTH_MODE === 'none') {
+      ctx.addIssue({ code: 'custom', path: ['AUTH_MODE'], message: 'none is refused when NODE_ENV=production' });
+    }
+    if (env.AUTH_MODE === 'jwt' && production && env.AUTH_JWT_SECRET === undefined && env.AUTH_JWKS_URL === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['AUTH_JWT_SECRET'], message: 'AUTH_JWT_SECRET or AUTH_JWKS_URL is required when AUTH_MODE=jwt in production' });
+    }
+  });
+
+export type Config = Readonly<ReturnType<typeof toConfig>>;
+
+function toConfig(env: z.output<typeof environment>) {
+  const production = env.NODE_ENV === 'production';
+  return {
+    env: env.NODE_ENV,
+    production,
+    port: env.PORT,
+    // In a container the probes come from outside the pod, so production listens on all
+    // interfaces; a developer's laptop keeps the service on loopback.
+    host: env.HOST ?? (production ? '0.0.0.0' : '127.0.0.1'),
+    logLevel: env.LOG_LEVEL,
+    bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    database: {
+      url: env.DATABASE_URL,
+      poolMax: env.DB_POOL_MAX,
+      statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+      connectTimeoutMs: env.DB_CONNECT_TIMEOUT_MS,
+      idleTimeoutMs: env.DB_IDLE_TIMEOUT_MS,
+      migrateOnStart: env.MIGRATE_ON_START,
+    },
+    embeddedPostgres: { port: env.EMBEDDED_PG_PORT, dir: env.EMBEDDED_PG_DIR },
+    shutdown: { delayMs: env.SHUTDOWN_DELAY_MS, timeoutMs: env.SHUTDOWN_TIMEOUT_MS },
+    cors: { origins: env.CORS_ORIGINS },
+    rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS },
+    auth: {
+      mode: env.AUTH_MODE,
+      jwtSecret: env.AUTH_JWT_SECRET,
+      jwksUrl: env.AUTH_JWKS_URL,
+      issuer: env.AUTH_ISSUER,
+      audience: env.AUTH_AUDIENCE,
+    },
+    cursorSecret: env.CURSOR_SECRET,
+    requireIfMatch: env.REQUIRE_IF_MATCH,
+  };
+}
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Parses the environment; throws ConfigError listing every problem (never a value). */
+export function loadConfig(source: Readonly<Record<string, string | undefined>>): Config {
+  const parsed = environment.safeParse(source);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`));
+  }
+  return deepFreeze(toConfig(parsed.data));
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const child of Object.values(value)) {
+    if (child !== null && typeof child === 'object') deepFreeze(child as object);
+  }
+  return Object.freeze(value);
+}

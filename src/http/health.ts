@@ -1,0 +1,39 @@
+import { z } from 'zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+
+/** What readiness depends on; main.ts supplies it (pool ping, shutdown state). */
+export interface Readiness {
+  /** False from the moment a shutdown starts: Kubernetes must stop routing traffic here. */
+  isAcceptingTraffic(): boolean;
+  /** Rejects when the database does not answer within the probe's bound (1 s). */
+  pingDatabase(): Promise<void>;
+}
+
+const Liveness = z.object({ status: z.literal('ok') });
+const ReadinessReport = z.object({
+  status: z.enum(['ready', 'not_ready', 'shutting_down']),
+  checks: z.object({ database: z.enum(['up', 'down']) }),
+});
+
+/** Probes: liveness never touches the database; readiness does, with a bound. */
+export function healthRoutes(readiness: Readiness): FastifyPluginAsyncZod {
+  // eslint-disable-next-line @typescript-eslint/require-await -- Fastify plugins are async functions by contract.
+  return async (app) => {
+    const live = { schema: { hide: true, response: { 200: Liveness } } };
+    // Liveness answers from memory: restarting a pod because its database is down would
+    // only add a cold start to the outage.
+    app.get('/healthz', live, () => ({ status: 'ok' as const }));
+    app.get('/livez', live, () => ({ status: 'ok' as const }));
+
+    app.get('/readyz', { schema: { hide: true, response: { 200: ReadinessReport, 503: ReadinessReport } } }, async (_request, reply) => {
+      const database = await readiness.pingDatabase().then(
+        () => 'up' as const,
+        () => 'down' as const,
+      );
+      const accepting = readiness.isAcceptingTraffic();
+      const status = !accepting ? 'shutting_down' : database === 'up' ? 'ready' : 'not_ready';
+      reply.header('cache-control', 'no-store');
+      return reply.code(status === 'ready' ? 200 : 503).send({ status, checks: { database } });
+    });
+  };
+}

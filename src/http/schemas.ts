@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import type { Sort, SortDirection } from '../domain/page.js';
+
+/** Building blocks shared by the product and user schemas. */
+
+export const IdParams = z.strictObject({ id: z.uuid() });
+
+export const NotModified = z.null().describe('Not Modified: the copy named in If-None-Match is current; no body');
+
+export const Timestamp = z.iso.datetime({ precision: 3 }).describe('RFC 3339 UTC with milliseconds');
+
+/** Single-line text: names must not smuggle in control characters (NUL breaks PostgreSQL). */
+export const singleLine = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .min(min)
+    .max(max)
+    .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
+
+/** Multi-line text: tabs and line breaks are fine, other control characters are not. */
+export const multiLine = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .regex(/^(?:[\t\n\r]|[^\p{Cc}])*$/u, 'must not contain control characters other than tab and line breaks');
+
+export const Limit = z
+  .string()
+  .regex(/^\d{1,3}$/, 'must be an integer between 1 and 100')
+  .transform(Number)
+  .pipe(z.number().int().min(1, 'must be an integer between 1 and 100').max(100, 'must be an integer between 1 and 100'))
+  .default(20)
+  .describe('Page size, 1–100 (default 20). Out-of-range values are rejected, never clamped.');
+
+export const Cursor = z.string().min(1).max(2048).describe('Opaque cursor from the previous page’s next_cursor');
+
+export const SearchText = singleLine(1, 200).describe('Case-insensitive substring of the name; % and _ match themselves');
+
+/** `-name` → { field: 'name', direction: 'desc' } for the given allowed fields. */
+export function sortParam<const F extends string>(fields: readonly [F, ...F[]], fallback: NoInfer<`${'' | '-'}${F}`>) {
+  const values = fields.flatMap((f) => [f, `-${f}`]) as [string, ...string[]];
+  return z
+    .enum(values)
+    .default(fallback)
+    .transform((value): Sort<F> => {
+      const direction: SortDirection = value.startsWith('-') ? 'desc' : 'asc';
+      return { field: value.replace(/^-/, '') as F, direction };
+    })
+    .describe('Sort field; a leading "-" sorts descending. Ties are broken by id.');
+}
+
+export const FieldError = z.object({
+  path: z.string().describe('JSON Pointer into the body (/price), or query.<name> / path.<name>'),
+  message: z.string(),
+});
+
+export const Problem = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string(),
+    request_id: z.string(),
+    errors: z.array(FieldError).optional(),
+  })
+  .describe('RFC 9457 problem details');
+export type Problem = z.infer<typeof Problem>;
+
+export const pageOf = <T extends z.ZodType>(item: T) =>
+  z.object({
+    items: z.array(item),
+    next_cursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page'),
+  });

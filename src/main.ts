@@ -1,0 +1,134 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
+import type { Logger } from 'pino';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { buildApp, type App } from './http/app.js';
+import { createLogger } from './logger.js';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from './postgres/embedded.js';
+import { migrate } from './postgres/migrate.js';
+import { createPool, pingDatabase } from './postgres/pool.js';
+import { createProductRepository } from './postgres/product-repository.js';
+import { createUserRepository } from './postgres/user-repository.js';
+import { createProductService } from './services/product-service.js';
+import { createUserService } from './services/user-service.js';
+
+export interface RunningService {
+  readonly app: App;
+  /** Base URL the server listens on, e.g. http://127.0.0.1:8080. */
+  readonly url: string;
+  /** Readiness → 503, wait SHUTDOWN_DELAY_MS, drain, close the pool, stop embedded PostgreSQL. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Composition root: config → database (embedded in development) → migrations → pool →
+ * repositories → services → HTTP. The port opens only once the schema is in place and the
+ * database has answered, so a startup probe that sees the port sees a working service.
+ */
+export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+  let embedded: EmbeddedDatabase | undefined;
+  let databaseUrl = config.database.url;
+  if (databaseUrl === undefined) {
+    logger.info({ dir: config.embeddedPostgres.dir, port: config.embeddedPostgres.port }, 'DATABASE_URL is unset: starting embedded PostgreSQL');
+    embedded = await startEmbeddedPostgres({ ...config.embeddedPostgres, persistent: true, logger });
+    databaseUrl = embedded.url;
+  }
+  const pool = createPool({ ...config.database, url: databaseUrl }, logger);
+  try {
+    if (config.database.migrateOnStart) {
+      const ran = await migrate(databaseUrl, logger);
+      logger.info({ migrations: ran }, ran.length > 0 ? 'migrations applied' : 'schema is up to date');
+    }
+    await pingDatabase(pool, config.database.connectTimeoutMs + 1000);
+
+    let acceptingTraffic = true;
+    const app = await buildApp({
+      logger,
+      products: createProductService(createProductRepository(pool)),
+      users: createUserService(createUserRepository(pool)),
+      readiness: { isAcceptingTraffic: () => acceptingTraffic, pingDatabase: () => pingDatabase(pool, 1000) },
+      settings: {
+        bodyLimitBytes: config.bodyLimitBytes,
+        // Derived from the database URL when unset: replicas of one deployment share it.
+        cursorSecret: config.cursorSecret ?? createHash('sha256').update(`cursor-key\n${databaseUrl}`).digest('hex'),
+        requireIfMatch: config.requireIfMatch,
+      },
+    });
+    const url = await app.listen({ port: config.port, host: config.host });
+
+    let stopping: Promise<void> | undefined;
+    const shutdown = () => {
+      stopping ??= (async () => {
+        acceptingTraffic = false;
+        logger.info({ delay_ms: config.shutdown.delayMs }, 'shutdown started: readiness is now 503');
+        // Keep serving while Kubernetes removes this pod from the Service's endpoints.
+        await sleep(config.shutdown.delayMs);
+        await app.close(); // stops accepting, then waits for in-flight requests
+        await pool.end();
+        await embedded?.stop();
+        logger.info('shutdown complete');
+      })();
+      return stopping;
+    };
+    return { app, url, shutdown };
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    await embedded?.stop();
+    throw err;
+  }
+}
+
+/** Process-level concerns: configuration errors, signals, crashes, exit codes. */
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
+  const logger = createLogger({ level: config.logLevel, pretty: !config.production && process.stdout.isTTY });
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err }, 'uncaught exception: exiting');
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (reason) => {
+    logger.fatal({ err: reason }, 'unhandled promise rejection: exiting');
+    process.exit(1);
+  });
+
+  const service = await startService(config, logger).catch((err: unknown) => {
+    logger.fatal({ err }, 'start-up failed');
+    process.exit(1);
+  });
+  logger.info({ url: service.url }, 'listening');
+
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      logger.warn({ signal }, 'second signal: exiting immediately');
+      process.exit(1);
+    }
+    signalled = true;
+    logger.info({ signal }, 'signal received');
+    setTimeout(() => {
+      logger.error({ timeout_ms: config.shutdown.timeoutMs }, 'shutdown did not finish in time: exiting');
+      process.exit(1);
+    }, config.shutdown.delayMs + config.shutdown.timeoutMs).unref();
+    service.shutdown().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await main();
+}

@@ -1,0 +1,136 @@
+import type pg from 'pg';
+import type { ListQuery } from '../domain/page.js';
+import type { ResourceRepository, WriteOutcome } from '../services/resource-service.js';
+import { translateDatabaseError, type UniqueConstraint } from './errors.js';
+
+export interface SortColumn {
+  readonly column: string;
+  /** SQL type the cursor's text value is cast to, e.g. "timestamptz". */
+  readonly type: string;
+}
+
+/** Everything that differs between the products and users tables. */
+export interface TableSpec<T, Fields, SortField extends string, Filter> {
+  readonly table: string;
+  /** Client-owned columns, named as the domain fields are. */
+  readonly writable: readonly (keyof Fields & string)[];
+  /** Converts a domain value into a query parameter (e.g. a price into exact decimal text). */
+  readonly toParam: (field: keyof Fields & string, value: unknown) => unknown;
+  /** The SELECT list that `fromRow` reads. */
+  readonly selectList: string;
+  readonly fromRow: (row: Record<string, unknown>) => T;
+  readonly sortColumns: Readonly<Record<SortField, SortColumn>>;
+  /** Appends parameters to `params` and returns SQL conditions that are ANDed together. */
+  readonly filterConditions: (filter: Filter, params: unknown[]) => string[];
+  /** Unique constraints by name, for turning 23505 into a ConflictError. */
+  readonly uniqueConstraints: Readonly<Record<string, UniqueConstraint>>;
+}
+
+/** Escapes LIKE wildcards so that a user's `%` or `_` matches itself (see filter `q`). */
+export function containsPattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/**
+ * A ResourceRepository over one table. All statements are single round-trips; the version
+ * check of a conditional write sits in the UPDATE/DELETE's WHERE clause, so it is atomic.
+ */
+export class TableRepository<T, Fields, SortField extends string, Filter> implements ResourceRepository<T, Fields, SortField, Filter> {
+  readonly #pool: pg.Pool;
+  readonly #spec: TableSpec<T, Fields, SortField, Filter>;
+  readonly #insertSql: string;
+  readonly #selectByIdSql: string;
+
+  constructor(pool: pg.Pool, spec: TableSpec<T, Fields, SortField, Filter>) {
+    this.#pool = pool;
+    this.#spec = spec;
+    const columns = spec.writable.join(', ');
+    const placeholders = spec.writable.map((_, i) => `$${i + 2}`).join(', ');
+    this.#insertSql = `INSERT INTO ${spec.table} (id, ${columns}) VALUES ($1, ${placeholders}) RETURNING ${spec.selectList}`;
+    this.#selectByIdSql = `SELECT ${spec.selectList} FROM ${spec.table} WHERE id = $1`;
+  }
+
+  async insert(id: string, fields: Fields): Promise<T> {
+    const values = [id, ...this.#spec.writable.map((field) => this.#spec.toParam(field, fields[field]))];
+    // Named: parsed and planned once per connection, the hot path of every create.
+    const result = await this.#query({ name: `${this.#spec.table}-insert`, text: this.#insertSql, values });
+    return this.#spec.fromRow(firstRow(result));
+  }
+
+  async findById(id: string): Promise<T | null> {
+    const result = await this.#query({ name: `${this.#spec.table}-by-id`, text: this.#selectByIdSql, values: [id] });
+    const row = result.rows[0];
+    return row === undefined ? null : this.#spec.fromRow(row);
+  }
+
+  async list(query: ListQuery<SortField, Filter>): Promise<T[]> {
+    const params: unknown[] = [];
+    const conditions = this.#spec.filterConditions(query.filter, params);
+    const { column, type } = this.#spec.sortColumns[query.sort.field];
+    const descending = query.sort.direction === 'desc';
+    if (query.after !== null) {
+      params.push(query.after.value, query.after.id);
+      // A row-value comparison walks the (column, id) index from the cursor onwards: page
+      // 1000 costs what page 1 costs. Both columns share one direction, so one index serves.
+      conditions.push(`(${column}, id) ${descending ? '<' : '>'} ($${params.length - 1}::${type}, $${params.length}::uuid)`);
+    }
+    params.push(query.limit);
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    const direction = descending ? 'DESC' : 'ASC';
+    const text = `SELECT ${this.#spec.selectList} FROM ${this.#spec.table} ${where} ORDER BY ${column} ${direction}, id ${direction} LIMIT $${params.length}`;
+    const result = await this.#query({ text, values: params });
+    return result.rows.map((row) => this.#spec.fromRow(row));
+  }
+
+  async update(id: string, changes: Partial<Fields>, expectedVersion: number | undefined): Promise<WriteOutcome<T>> {
+    const params: unknown[] = [id];
+    const assignments: string[] = [];
+    for (const field of this.#spec.writable) {
+      if (changes[field] === undefined) continue;
+      params.push(this.#spec.toParam(field, changes[field]));
+      assignments.push(`${field} = $${params.length}`);
+    }
+    assignments.push('version = version + 1', 'updated_at = now()');
+    const versionCheck = this.#versionCheck(expectedVersion, params);
+    const text = `UPDATE ${this.#spec.table} SET ${assignments.join(', ')} WHERE id = $1${versionCheck} RETURNING ${this.#spec.selectList}`;
+    const result = await this.#query({ text, values: params });
+    const row = result.rows[0];
+    if (row !== undefined) return this.#spec.fromRow(row);
+    return this.#whyNotWritten(id, expectedVersion);
+  }
+
+  async delete(id: string, expectedVersion: number | undefined): Promise<WriteOutcome<true>> {
+    const params: unknown[] = [id];
+    const versionCheck = this.#versionCheck(expectedVersion, params);
+    const result = await this.#query({ text: `DELETE FROM ${this.#spec.table} WHERE id = $1${versionCheck}`, values: params });
+    if (result.rowCount === 1) return true;
+    return this.#whyNotWritten(id, expectedVersion);
+  }
+
+  #versionCheck(expectedVersion: number | undefined, params: unknown[]): string {
+    if (expectedVersion === undefined) return '';
+    params.push(expectedVersion);
+    return ` AND version = $${params.length}`;
+  }
+
+  /** A conditional write touched nothing: either the row is gone or its version moved on. */
+  async #whyNotWritten(id: string, expectedVersion: number | undefined): Promise<'not_found' | 'version_mismatch'> {
+    if (expectedVersion === undefined) return 'not_found';
+    const exists = await this.#query({ text: `SELECT 1 FROM ${this.#spec.table} WHERE id = $1`, values: [id] });
+    return exists.rowCount === 0 ? 'not_found' : 'version_mismatch';
+  }
+
+  async #query(config: pg.QueryConfig): Promise<pg.QueryResult<Record<string, unknown>>> {
+    try {
+      return await this.#pool.query<Record<string, unknown>>(config);
+    } catch (err) {
+      throw translateDatabaseError(err, this.#spec.uniqueConstraints);
+    }
+  }
+}
+
+function firstRow(result: pg.QueryResult<Record<string, unknown>>): Record<string, unknown> {
+  const row = result.rows[0];
+  if (row === undefined) throw new Error('statement with RETURNING produced no row');
+  return row;
+}
