@@ -18,7 +18,7 @@ export interface RunningService {
   /** Base URL the server listens on, e.g. http://127.0.0.1:8080. */
   readonly url: string;
   /** Readiness → 503, wait SHUTDOWN_DELAY_MS, drain, close the pool, stop embedded PostgreSQL. */
-  shutdown(): Promise<void>;
+  readonly shutdown: () => Promise<void>;
 }
 
 /**
@@ -79,7 +79,49 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   }
 }
 
-/** Process-level concerns: configuration errors, signals, crashes, exit codes. */
+export interface SignalOptions {
+  readonly logger: Logger;
+  /** SHUTDOWN_DELAY_MS + SHUTDOWN_TIMEOUT_MS: past this, give up on a clean exit. */
+  readonly deadlineMs: number;
+  readonly exit: (code: number) => void;
+}
+
+/**
+ * SIGTERM/SIGINT start one graceful shutdown and exit 0 when it completes; a second signal,
+ * a failed shutdown or the deadline exit non-zero at once.
+ */
+export function exitOnSignals(signals: NodeJS.EventEmitter, shutdown: () => Promise<void>, options: SignalOptions): void {
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      options.logger.warn({ signal }, 'second signal: exiting immediately');
+      options.exit(1);
+      return;
+    }
+    signalled = true;
+    options.logger.info({ signal }, 'signal received: shutting down');
+    const deadline = setTimeout(() => {
+      options.logger.error({ deadline_ms: options.deadlineMs }, 'shutdown did not finish in time: exiting');
+      options.exit(1);
+    }, options.deadlineMs);
+    deadline.unref();
+    shutdown().then(
+      () => {
+        clearTimeout(deadline);
+        options.exit(0);
+      },
+      (err: unknown) => {
+        clearTimeout(deadline);
+        options.logger.error({ err }, 'shutdown failed');
+        options.exit(1);
+      },
+    );
+  };
+  signals.on('SIGTERM', onSignal);
+  signals.on('SIGINT', onSignal);
+}
+
+/** Process-level concerns: configuration errors, crashes, exit codes. */
 async function main(): Promise<void> {
   let config: Config;
   try {
@@ -98,35 +140,16 @@ async function main(): Promise<void> {
     logger.fatal({ err: reason }, 'unhandled promise rejection: exiting');
     process.exit(1);
   });
-
   const service = await startService(config, logger).catch((err: unknown) => {
     logger.fatal({ err }, 'start-up failed');
     process.exit(1);
   });
   logger.info({ url: service.url }, 'listening');
-
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (signalled) {
-      logger.warn({ signal }, 'second signal: exiting immediately');
-      process.exit(1);
-    }
-    signalled = true;
-    logger.info({ signal }, 'signal received');
-    setTimeout(() => {
-      logger.error({ timeout_ms: config.shutdown.timeoutMs }, 'shutdown did not finish in time: exiting');
-      process.exit(1);
-    }, config.shutdown.delayMs + config.shutdown.timeoutMs).unref();
-    service.shutdown().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  exitOnSignals(process, service.shutdown, {
+    logger,
+    deadlineMs: config.shutdown.delayMs + config.shutdown.timeoutMs,
+    exit: (code) => process.exit(code),
+  });
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -3,7 +3,7 @@ import { userSortFields, type User, type UserSortField } from '../domain/user.js
 import { Cursor, Limit, pageOf, SearchText, singleLine, sortParam, Timestamp } from './schemas.js';
 
 const Email = z
-  .email({ error: 'must be a valid email address' })
+  .email()
   .max(254)
   .describe('Unique ignoring case; stored and returned lower-cased');
 const Name = singleLine(2, 100).describe('Trimmed; 2–100 characters');

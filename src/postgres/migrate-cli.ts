@@ -1,30 +1,43 @@
-import { loadConfig } from '../config.js';
+import { pathToFileURL } from 'node:url';
+import type { Logger } from 'pino';
+import { ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { startEmbeddedPostgres } from './embedded.js';
-import { migrate, type MigrationDirection } from './migrate.js';
+import { migrate } from './migrate.js';
+
+const USAGE = 'usage: npm run migrate -- [up|down] [count]';
 
 /**
- * `npm run migrate -- [up|down] [count]`: the runner the service uses at start-up, for
- * a Kubernetes Job or by hand. Without DATABASE_URL it works on the development database.
+ * `npm run migrate -- [up|down] [count]`: the runner the service uses at start-up, for a
+ * Kubernetes Job or by hand. Without DATABASE_URL it works on the development database.
+ * Returns the process exit code.
  */
-const [directionArg = 'up', countArg] = process.argv.slice(2);
-if (directionArg !== 'up' && directionArg !== 'down') {
-  process.stderr.write('usage: npm run migrate -- [up|down] [count]\n');
-  process.exit(2);
-}
-const direction: MigrationDirection = directionArg;
-const count = countArg === undefined ? undefined : Number(countArg);
-if (count !== undefined && !(Number.isInteger(count) && count > 0)) {
-  process.stderr.write('count must be a positive integer\n');
-  process.exit(2);
+export async function runMigrateCommand(args: readonly string[], env: Readonly<Record<string, string | undefined>>, logger?: Logger): Promise<number> {
+  const [direction = 'up', countArg, extra] = args;
+  const count = countArg === undefined ? undefined : Number(countArg);
+  if ((direction !== 'up' && direction !== 'down') || extra !== undefined || (count !== undefined && !(Number.isInteger(count) && count > 0))) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  let config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    return 1;
+  }
+  const log = logger ?? createLogger({ level: config.logLevel, pretty: false });
+  const embedded = config.database.url === undefined ? await startEmbeddedPostgres({ ...config.embeddedPostgres, persistent: true, logger: log }) : undefined;
+  try {
+    const ran = await migrate(config.database.url ?? embedded?.url ?? '', log, direction, count);
+    log.info({ direction, migrations: ran }, ran.length > 0 ? `migrated ${direction}` : 'nothing to migrate');
+    return 0;
+  } finally {
+    await embedded?.stop();
+  }
 }
 
-const config = loadConfig(process.env);
-const logger = createLogger({ level: config.logLevel, pretty: false });
-const embedded = config.database.url === undefined ? await startEmbeddedPostgres({ ...config.embeddedPostgres, persistent: true, logger }) : undefined;
-try {
-  const ran = await migrate(config.database.url ?? embedded?.url ?? '', logger, direction, count);
-  logger.info({ direction, migrations: ran }, ran.length > 0 ? `migrated ${direction}` : 'nothing to migrate');
-} finally {
-  await embedded?.stop();
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await runMigrateCommand(process.argv.slice(2), process.env);
 }

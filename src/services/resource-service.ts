@@ -46,7 +46,8 @@ export class ResourceService<T extends { id: string }, Fields, SortField extends
     this.#definition = definition;
   }
 
-  create(fields: Fields): Promise<T> {
+  async create(fields: Fields): Promise<T> {
+    // normalise keeps the keys it is given, so a full set of fields stays a full set.
     return this.#repository.insert(newId(), this.#definition.normalise(fields) as Fields);
   }
 
@@ -68,7 +69,7 @@ export class ResourceService<T extends { id: string }, Fields, SortField extends
   }
 
   /** Replaces every client-owned field (PUT); omitted optional fields return to their defaults. */
-  replace(id: string, fields: Fields, condition: WriteCondition = {}): Promise<T> {
+  async replace(id: string, fields: Fields, condition: WriteCondition = {}): Promise<T> {
     return this.update(id, fields, condition);
   }
 

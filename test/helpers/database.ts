@@ -1,0 +1,46 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import pino from 'pino';
+import { inject } from 'vitest';
+import { migrate } from '../../src/postgres/migrate.js';
+import { createPool } from '../../src/postgres/pool.js';
+
+export const silentLogger = pino({ level: 'silent' });
+
+export interface TestDatabase {
+  readonly url: string;
+  readonly pool: pg.Pool;
+  drop(): Promise<void>;
+}
+
+async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: inject('databaseUrl') });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * A fresh database for one test file, with the schema installed by the production
+ * migration runner. Separate databases let files run in parallel without seeing each
+ * other's rows.
+ */
+export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
+  const name = `test_${randomUUID().replaceAll('-', '')}`;
+  await admin((client) => client.query(`CREATE DATABASE ${name}`));
+  const url = new URL(inject('databaseUrl'));
+  url.pathname = `/${name}`;
+  if (options.migrate !== false) await migrate(url.toString(), silentLogger);
+  const pool = createPool({ url: url.toString(), poolMax: 10, statementTimeoutMs: 5000, connectTimeoutMs: 2000, idleTimeoutMs: 10_000 }, silentLogger);
+  return {
+    url: url.toString(),
+    pool,
+    drop: async () => {
+      await pool.end();
+      await admin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    },
+  };
+}

@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConflictError } from '../../src/domain/errors.js';
+import { newId } from '../../src/domain/id.js';
+import type { ProductFields } from '../../src/domain/product.js';
+import { createProductRepository } from '../../src/postgres/product-repository.js';
+import type { ProductRepository } from '../../src/services/product-service.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { unique } from '../helpers/factories.js';
+
+let db: TestDatabase;
+let repository: ProductRepository;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  repository = createProductRepository(db.pool);
+});
+afterAll(() => db.drop());
+
+const fields = (overrides: Partial<ProductFields> = {}): ProductFields => ({
+  sku: `SKU-${unique()}`,
+  name: 'Thing',
+  description: '',
+  price: 1,
+  currency: 'USD',
+  ...overrides,
+});
+
+describe('product repository (PostgreSQL)', () => {
+  it('stores prices exactly and returns them as the same numbers', async () => {
+    for (const price of [19.99, 0.1, 0.07, 1.1, 99999999.99, 0.01]) {
+      const product = await repository.insert(newId(), fields({ price }));
+      expect(product.price).toBe(price);
+      const stored = await db.pool.query<{ text: string; type: string }>('SELECT price::text AS text, pg_typeof(price)::text AS type FROM products WHERE id = $1', [product.id]);
+      expect(stored.rows[0]).toEqual({ text: price.toFixed(2), type: 'numeric' });
+      expect((await repository.findById(product.id))?.price).toBe(price);
+    }
+  });
+
+  it('sets id, version 1 and millisecond timestamps', async () => {
+    const id = newId();
+    const product = await repository.insert(id, fields());
+    expect(product.id).toBe(id);
+    expect(product.version).toBe(1);
+    expect(product.createdAt.getTime() % 1).toBe(0);
+    expect(product.createdAt).toEqual(product.updatedAt);
+  });
+
+  it('rejects a SKU that differs only in case with a ConflictError, on insert and on update', async () => {
+    const sku = `Case-${unique()}`;
+    await repository.insert(newId(), fields({ sku }));
+    await expect(repository.insert(newId(), fields({ sku: sku.toUpperCase() }))).rejects.toMatchObject({ constructor: ConflictError, field: 'sku' });
+    const other = await repository.insert(newId(), fields());
+    await expect(repository.update(other.id, { sku: sku.toLowerCase() }, undefined)).rejects.toBeInstanceOf(ConflictError);
+  });
+
+  it('applies a conditional update atomically: of ten racing writers with one version, one wins', async () => {
+    const product = await repository.insert(newId(), fields());
+    const outcomes = await Promise.all(Array.from({ length: 10 }, (_, i) => repository.update(product.id, { name: `Writer ${i}` }, 1)));
+    const winners = outcomes.filter((o) => typeof o === 'object');
+    expect(winners).toHaveLength(1);
+    expect(outcomes.filter((o) => o === 'version_mismatch')).toHaveLength(9);
+    expect((await repository.findById(product.id))?.version).toBe(2);
+  });
+
+  it('tells a missing row from a moved-on version', async () => {
+    const product = await repository.insert(newId(), fields());
+    expect(await repository.update(newId(), { name: 'x' }, 1)).toBe('not_found');
+    expect(await repository.update(newId(), { name: 'x' }, undefined)).toBe('not_found');
+    expect(await repository.delete(product.id, 5)).toBe('version_mismatch');
+    expect(await repository.delete(product.id, 1)).toBe(true);
+    expect(await repository.delete(product.id, undefined)).toBe('not_found');
+  });
+
+  it('bumps version and updated_at on every update, keeping created_at', async () => {
+    const product = await repository.insert(newId(), fields({ price: 5 }));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const updated = await repository.update(product.id, { price: 6, description: 'new' }, undefined);
+    expect(updated).toMatchObject({ version: 2, price: 6, description: 'new', createdAt: product.createdAt });
+    expect(typeof updated === 'object' && updated.updatedAt > product.updatedAt).toBe(true);
+  });
+
+  it('matches % and _ in the name filter literally', async () => {
+    const tag = unique();
+    const literal = await repository.insert(newId(), fields({ name: `50% off_${tag}` }));
+    await repository.insert(newId(), fields({ name: `500 offX${tag}` }));
+    const rows = await repository.list({ sort: { field: 'name', direction: 'asc' }, after: null, limit: 10, filter: { q: `0% OFF_${tag}` } });
+    expect(rows.map((r) => r.id)).toEqual([literal.id]);
+  });
+
+  it('serves every keyset page from the (sort column, id) index, in both directions', async () => {
+    const client = await db.pool.connect();
+    try {
+      // Tiny test tables favour a sequential scan; forbid it to see which index the planner would use.
+      await client.query('SET enable_seqscan = off');
+      for (const [column, type, index] of [['created_at', 'timestamptz', 'products_created_at_id_idx'], ['name', 'text', 'products_name_id_idx'], ['price', 'numeric', 'products_price_id_idx']]) {
+        for (const [op, dir] of [['>', 'ASC'], ['<', 'DESC']]) {
+          const value = column === 'created_at' ? '2026-01-01T00:00:00.000Z' : column === 'price' ? '10.00' : 'M';
+          const plan = await client.query<{ 'QUERY PLAN': string }>(
+            `EXPLAIN SELECT id FROM products WHERE (${column}, id) ${op} ($1::${type}, $2::uuid) ORDER BY ${column} ${dir}, id ${dir} LIMIT 21`,
+            [value, newId()],
+          );
+          const text = plan.rows.map((r) => r['QUERY PLAN']).join('\n');
+          expect(text, `${column} ${dir}`).toMatch(new RegExp(`Index (Only )?Scan${dir === 'DESC' ? ' Backward' : ''} using ${index}`));
+          expect(text).toContain('Index Cond: (ROW(');
+          expect(text).not.toContain('Sort');
+        }
+      }
+    } finally {
+      client.release();
+    }
+  });
+});

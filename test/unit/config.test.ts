@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+function problemsOf(env: Record<string, string>): readonly string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      env: 'development',
+      port: 8080,
+      host: '127.0.0.1',
+      bodyLimitBytes: 65536,
+      database: { url: undefined, poolMax: 10, statementTimeoutMs: 5000, migrateOnStart: true },
+      shutdown: { delayMs: 0, timeoutMs: 10000 },
+      auth: { mode: 'jwt' },
+      requireIfMatch: false,
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.database)).toBe(true);
+  });
+
+  it('parses numbers, booleans and lists', () => {
+    const config = loadConfig({ PORT: '9000', MIGRATE_ON_START: 'false', CORS_ORIGINS: 'https://a.example, https://b.example', NODE_ENV: 'production', DATABASE_URL: 'postgres://u:p@db/x', AUTH_JWT_SECRET: 'x'.repeat(32) });
+    expect(config.port).toBe(9000);
+    expect(config.host).toBe('0.0.0.0');
+    expect(config.database.migrateOnStart).toBe(false);
+    expect(config.cors.origins).toEqual(['https://a.example', 'https://b.example']);
+  });
+
+  it('lists every problem at once, naming the variables', () => {
+    const problems = problemsOf({ PORT: 'eighty', DB_POOL_MAX: '0', LOG_LEVEL: 'loud', MIGRATE_ON_START: 'maybe' });
+    expect(problems).toHaveLength(4);
+    expect(problems.join('\n')).toMatch(/PORT: must be an integer between 0 and 65535/);
+    expect(problems.join('\n')).toMatch(/DB_POOL_MAX/);
+    expect(problems.join('\n')).toMatch(/LOG_LEVEL/);
+    expect(problems.join('\n')).toMatch(/MIGRATE_ON_START: must be true or false/);
+  });
+
+  it('never prints a secret value, even an invalid one', () => {
+    const secret = 'hunter2-too-short';
+    const error = (() => {
+      try {
+        loadConfig({ AUTH_JWT_SECRET: secret, DATABASE_URL: 'mysql://root:s3cr3t@db' });
+      } catch (err) {
+        return err as Error;
+      }
+      return new Error('no error');
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.message).toMatch(/AUTH_JWT_SECRET: must be at least 32 characters/);
+    expect(error.message).not.toContain(secret);
+    expect(error.message).not.toContain('s3cr3t');
+  });
+
+  it('requires DATABASE_URL and refuses AUTH_MODE=none in production', () => {
+    const problems = problemsOf({ NODE_ENV: 'production', AUTH_MODE: 'none' });
+    expect(problems).toContain('DATABASE_URL: is required when NODE_ENV=production');
+    expect(problems).toContain('AUTH_MODE: none is refused when NODE_ENV=production');
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ PORT: '', DATABASE_URL: '' }).port).toBe(8080);
+  });
+});

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { PreconditionFailedError } from '../../src/domain/errors.js';
+import { etagOf, isNotModified, requiredVersion } from '../../src/http/conditional.js';
+import { CursorCodec, nextPageLink } from '../../src/http/pagination.js';
+import { RequestValidationError } from '../../src/http/validation.js';
+
+describe('conditional request headers', () => {
+  it('renders a strong ETag from the version', () => {
+    expect(etagOf(3)).toBe('"3"');
+  });
+
+  it('If-None-Match matches by weak comparison, lists and *', () => {
+    expect(isNotModified(undefined, 3)).toBe(false);
+    expect(isNotModified('"3"', 3)).toBe(true);
+    expect(isNotModified('W/"3"', 3)).toBe(true);
+    expect(isNotModified('"1", "3"', 3)).toBe(true);
+    expect(isNotModified('*', 3)).toBe(true);
+    expect(isNotModified('"2"', 3)).toBe(false);
+  });
+
+  it('If-Match yields the one version required, or none for *', () => {
+    expect(requiredVersion(undefined)).toBeUndefined();
+    expect(requiredVersion('*')).toBeUndefined();
+    expect(requiredVersion('"7"')).toBe(7);
+  });
+
+  it('If-Match with a weak, malformed or ambiguous tag can never match', () => {
+    for (const header of ['W/"7"', '7', '"x"', '"1", "2"', '']) {
+      expect(() => requiredVersion(header), header).toThrow(PreconditionFailedError);
+    }
+  });
+});
+
+describe('CursorCodec', () => {
+  const codec = new CursorCodec('a-secret-of-at-least-thirty-two-chars');
+  const position = { value: '2026-11-21T12:00:00.000Z', id: '01890000-0000-7000-8000-000000000001' };
+  const any = () => true;
+
+  it('round-trips a position within the same scope', () => {
+    const cursor = codec.encode('scope-a', position);
+    expect(cursor).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    expect(codec.decode('scope-a', cursor, any)).toEqual(position);
+  });
+
+  it('refuses a cursor from another scope, a forged one, a corrupt one, or one with a bad value', () => {
+    const cursor = codec.encode('scope-a', position);
+    const [payload, mac] = cursor.split('.') as [string, string];
+    const forgedPayload = Buffer.from(JSON.stringify(['1999-01-01T00:00:00.000Z', position.id])).toString('base64url');
+    const otherKey = new CursorCodec('another-secret-of-thirty-two-chars!').encode('scope-a', position);
+    for (const bad of [`${forgedPayload}.${mac}`, `${payload}.AAAA${mac.slice(4)}`, 'garbage', `${payload}`, `${cursor}.x`, otherKey]) {
+      expect(() => codec.decode('scope-a', bad, any), bad).toThrow(RequestValidationError);
+    }
+    expect(() => codec.decode('scope-b', cursor, any)).toThrow(RequestValidationError);
+    expect(() => codec.decode('scope-a', cursor, () => false)).toThrow(RequestValidationError);
+  });
+});
+
+describe('nextPageLink', () => {
+  it('keeps the request’s query and replaces the cursor', () => {
+    expect(nextPageLink('/api/v1/products?limit=5&cursor=old&q=a%20b', 'new')).toBe('</api/v1/products?limit=5&cursor=new&q=a+b>; rel="next"');
+  });
+});
