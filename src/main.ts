@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
+import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { buildApp, type App } from './http/app.js';
@@ -19,6 +20,17 @@ export interface RunningService {
   readonly url: string;
   /** Readiness → 503, wait SHUTDOWN_DELAY_MS, drain, close the pool, stop embedded PostgreSQL. */
   readonly shutdown: () => Promise<void>;
+}
+
+/**
+ * Ends the tracer provider that the --import preload (telemetry.ts) registered, which
+ * exports the spans still buffered. Reached through the OpenTelemetry API so that nothing
+ * imports the preload; without a preload the API's no-op provider has nothing to end.
+ */
+async function flushTelemetry(): Promise<void> {
+  const global = trace.getTracerProvider() as { getDelegate?: () => unknown };
+  const provider = (global.getDelegate?.() ?? global) as { shutdown?: () => Promise<void> };
+  await provider.shutdown?.();
 }
 
 /**
@@ -48,6 +60,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       products: createProductService(createProductRepository(pool)),
       users: createUserService(createUserRepository(pool)),
       readiness: { isAcceptingTraffic: () => acceptingTraffic, pingDatabase: () => pingDatabase(pool, 1000) },
+      poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
       settings: {
         bodyLimitBytes: config.bodyLimitBytes,
         // Derived from the database URL when unset: replicas of one deployment share it.
@@ -66,6 +79,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         await sleep(config.shutdown.delayMs);
         await app.close(); // stops accepting, then waits for in-flight requests
         await pool.end();
+        await flushTelemetry();
         await embedded?.stop();
         logger.info('shutdown complete');
       })();

@@ -6,6 +6,7 @@ import type { ProductService } from '../services/product-service.js';
 import type { UserService } from '../services/user-service.js';
 import { createErrorHandler, HttpProblem, notFoundHandler } from './error-handler.js';
 import { healthRoutes, type Readiness } from './health.js';
+import { HttpMetrics, metricsRoutes, UNMATCHED_ROUTE, type PoolStats } from './metrics.js';
 import { CursorCodec } from './pagination.js';
 import { ProductCreate, ProductListQuery, ProductPage, ProductPatch, ProductReplace, ProductResponse, presentProduct, productSortValuePatterns } from './product-schemas.js';
 import { resourceRoutes } from './resource-routes.js';
@@ -17,6 +18,8 @@ export interface AppDependencies {
   readonly products: ProductService;
   readonly users: UserService;
   readonly readiness: Readiness;
+  /** Read at scrape time for the pool gauges on /metrics. */
+  readonly poolStats?: () => PoolStats;
   readonly settings: {
     readonly bodyLimitBytes: number;
     /** Key for the cursor HMAC; the same on every replica so cursors work across them. */
@@ -71,22 +74,22 @@ export async function buildApp(deps: AppDependencies) {
     }
     done();
   });
-  // One line per request, with the route *pattern* so that logs group by endpoint.
+  // One log line and one metrics observation per request, both labelled with the route
+  // *pattern* (never the raw URL) so that they group by endpoint with bounded cardinality.
+  const metrics = new HttpMetrics(deps.poolStats);
   app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? UNMATCHED_ROUTE;
+    const elapsedMs = reply.elapsedTime;
+    metrics.observe(request.method, route, reply.statusCode, elapsedMs / 1000);
     request.log.info(
-      {
-        method: request.method,
-        route: request.routeOptions.url ?? 'unmatched',
-        url: request.url,
-        status: reply.statusCode,
-        duration_ms: Math.round(reply.elapsedTime * 100) / 100,
-      },
+      { method: request.method, route, url: request.url, status: reply.statusCode, duration_ms: Math.round(elapsedMs * 100) / 100 },
       'request completed',
     );
     done();
   });
 
   await app.register(healthRoutes(deps.readiness));
+  await app.register(metricsRoutes(metrics));
 
   const routeSettings = { cursors: new CursorCodec(deps.settings.cursorSecret), requireIfMatch: deps.settings.requireIfMatch };
   await app.register(

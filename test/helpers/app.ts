@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { buildApp, type App } from '../../src/http/app.js';
 import type { Readiness } from '../../src/http/health.js';
+import type { PoolStats } from '../../src/http/metrics.js';
 import { createLogger } from '../../src/logger.js';
 import { pingDatabase } from '../../src/postgres/pool.js';
 import { createProductRepository } from '../../src/postgres/product-repository.js';
@@ -12,6 +13,7 @@ import { silentLogger, type TestDatabase } from './database.js';
 export interface TestAppOptions {
   readonly logger?: Logger;
   readonly readiness?: Readiness;
+  readonly poolStats?: () => PoolStats;
   readonly requireIfMatch?: boolean;
   readonly bodyLimitBytes?: number;
 }
@@ -23,6 +25,7 @@ export async function buildTestApp(db: TestDatabase, options: TestAppOptions = {
     products: createProductService(createProductRepository(db.pool)),
     users: createUserService(createUserRepository(db.pool)),
     readiness: options.readiness ?? { isAcceptingTraffic: () => true, pingDatabase: () => pingDatabase(db.pool, 1000) },
+    ...(options.poolStats !== undefined && { poolStats: options.poolStats }),
     settings: {
       bodyLimitBytes: options.bodyLimitBytes ?? 65536,
       cursorSecret: 'test-cursor-secret-0123456789abcdef',

@@ -1,0 +1,43 @@
+/**
+ * OpenTelemetry, preloaded before the application: `node --import ./dist/telemetry.js dist/main.js`.
+ * Nothing imports this file; main.ts flushes the tracer provider through the public API on
+ * shutdown. Configuration is the standard OTEL_* environment only (OTEL_SDK_DISABLED,
+ * OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER, OTEL_SERVICE_NAME, …), which is why
+ * this file, and not config.ts, looks at those variables.
+ */
+import { register } from 'node:module';
+
+// ESM modules (pino among them) are only patched through the import hook, registered
+// before anything instrumented is loaded.
+register('@opentelemetry/instrumentation/hook.mjs', import.meta.url);
+
+// NodeSDK turns OTLP metrics and logs exporters on when these are unset; this service
+// exposes metrics to Prometheus and logs to stdout, and the idle exporters slowed
+// shutdown by seconds.
+process.env.OTEL_METRICS_EXPORTER ??= 'none';
+process.env.OTEL_LOGS_EXPORTER ??= 'none';
+process.env.OTEL_SERVICE_NAME ??= 'product-user-service';
+
+// Loaded after the environment defaults above: the SDK reads them when it is constructed.
+const { NodeSDK } = await import('@opentelemetry/sdk-node');
+const { HttpInstrumentation } = await import('@opentelemetry/instrumentation-http');
+const { PgInstrumentation } = await import('@opentelemetry/instrumentation-pg');
+const { PinoInstrumentation } = await import('@opentelemetry/instrumentation-pino');
+const { FastifyOtelInstrumentation } = await import('@fastify/otel');
+
+// Probes and scrapes arrive every few seconds from every kubelet and Prometheus: tracing
+// them would drown the traces people look for.
+const UNTRACED = new Set(['/healthz', '/livez', '/readyz', '/metrics']);
+
+const sdk = new NodeSDK({
+  instrumentations: [
+    new HttpInstrumentation({ ignoreIncomingRequestHook: (request) => UNTRACED.has((request.url ?? '').split('?')[0] ?? '') }),
+    // One span per request and one for the handler; hook spans would add eight more per request.
+    new FastifyOtelInstrumentation({ registerOnInitialization: true, instrumentHooks: false }),
+    // Only queries made while serving a traced request: pool housekeeping is noise.
+    new PgInstrumentation({ requireParentSpan: true }),
+    // Adds trace_id and span_id to every log line written inside a span.
+    new PinoInstrumentation(),
+  ],
+});
+sdk.start();

@@ -1,0 +1,57 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface ChildService {
+  readonly url: string;
+  readonly process: ChildProcess;
+  /** Every JSON log line the service has written to stdout so far. */
+  readonly logs: Record<string, unknown>[];
+  /** Resolves with the exit code once the process has ended. */
+  readonly exited: Promise<number | null>;
+}
+
+/**
+ * Runs the service as Kubernetes would: its own process, OpenTelemetry preloaded with
+ * --import, configured only by environment, stopped by signals. TypeScript runs through
+ * tsx's loader, so no build step is needed.
+ */
+export function startChildService(env: Record<string, string>, options: { preload?: string; timeoutMs?: number } = {}): Promise<ChildService> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const preload = options.preload === undefined ? [] : ['--import', options.preload];
+  const child = spawn(process.execPath, ['--import', 'tsx', '--import', './src/telemetry.ts', ...preload, 'src/main.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'development', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`service did not start in ${timeoutMs} ms; stderr:\n${stderr}`));
+    }, timeoutMs);
+    let buffered = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      buffered += chunk;
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line.trim() === '') continue;
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        logs.push(entry);
+        if (entry.msg === 'listening') {
+          clearTimeout(timer);
+          resolve({ url: String(entry.url), process: child, logs, exited });
+        }
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`service exited with ${code} before listening; stderr:\n${stderr}`));
+    });
+  });
+}

@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startChildService } from '../helpers/child-service.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { freePort } from '../helpers/database-server.js';
+import { productInput } from '../helpers/factories.js';
+
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(() => db.drop());
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('SIGTERM under write load', () => {
+  it('keeps serving through the delay with readiness 503, drains, loses no acknowledged write, exits 0', async () => {
+    const service = await startChildService({ DATABASE_URL: db.url, PORT: String(await freePort()), SHUTDOWN_DELAY_MS: '800', OTEL_SDK_DISABLED: 'true' });
+    const acknowledged: { id: string; at: number }[] = [];
+    const otherStatuses: number[] = [];
+    let running = true;
+    const writer = async () => {
+      while (running) {
+        try {
+          const response = await fetch(`${service.url}/api/v1/products`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(productInput()),
+          });
+          if (response.status === 201) acknowledged.push({ id: (await response.json() as { id: string }).id, at: Date.now() });
+          else otherStatuses.push(response.status);
+        } catch {
+          await sleep(20); // the listener is closed: expected once the drain has begun
+        }
+      }
+    };
+    const writers = Array.from({ length: 8 }, writer);
+    await sleep(400);
+
+    const signalledAt = Date.now();
+    service.process.kill('SIGTERM');
+    // Signal delivery is asynchronous: wait for the process to act on it, then watch readiness
+    // for the rest of the delay, during which the listener is still open.
+    while ((await fetch(`${service.url}/readyz`)).status !== 503 && Date.now() - signalledAt < 500) await sleep(5);
+    const reactedAfterMs = Date.now() - signalledAt;
+    const readiness: number[] = [];
+    while (Date.now() - signalledAt < 600) {
+      readiness.push((await fetch(`${service.url}/readyz`)).status);
+      await sleep(50);
+    }
+    const exitCode = await service.exited;
+    running = false;
+    await Promise.all(writers);
+
+    expect(exitCode).toBe(0);
+    expect(reactedAfterMs).toBeLessThan(500);
+    expect(readiness.length).toBeGreaterThan(3);
+    expect(readiness.every((status) => status === 503)).toBe(true);
+    expect(acknowledged.filter((a) => a.at < signalledAt).length).toBeGreaterThan(0);
+    // Writes kept being accepted during the delay, after the signal.
+    expect(acknowledged.filter((a) => a.at > signalledAt).length).toBeGreaterThan(0);
+    expect(otherStatuses.filter((s) => s >= 500 && s !== 503)).toEqual([]);
+    const stored = await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM products WHERE id = ANY($1::uuid[])', [acknowledged.map((a) => a.id)]);
+    expect(Number(stored.rows[0]?.n)).toBe(acknowledged.length);
+    expect(service.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['signal received: shutting down', 'shutdown complete']));
+  });
+
+  it('exits non-zero at once on a second signal', async () => {
+    const service = await startChildService({ DATABASE_URL: db.url, PORT: String(await freePort()), SHUTDOWN_DELAY_MS: '5000', OTEL_SDK_DISABLED: 'true' });
+    service.process.kill('SIGTERM');
+    await sleep(200);
+    const secondAt = Date.now();
+    service.process.kill('SIGINT');
+    expect(await service.exited).toBe(1);
+    expect(Date.now() - secondAt).toBeLessThan(2000);
+  });
+});

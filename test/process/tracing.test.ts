@@ -1,0 +1,91 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startChildService } from '../helpers/child-service.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { freePort } from '../helpers/database-server.js';
+import { productInput } from '../helpers/factories.js';
+
+interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes: { key: string; value: { stringValue?: string } }[] }
+interface OtlpExport { resourceSpans: { scopeSpans: { scope: { name: string }; spans: OtlpSpan[] }[] }[] }
+
+let db: TestDatabase;
+let receiver: Server;
+let receiverUrl: string;
+const received: (OtlpSpan & { scope: string })[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  // A real OTLP/HTTP (JSON) endpoint: the service exports exactly as it would to a collector.
+  receiver = createServer((request, response) => {
+    let body = '';
+    request.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+    request.on('end', () => {
+      const payload = JSON.parse(body) as OtlpExport;
+      for (const resource of payload.resourceSpans) {
+        for (const scope of resource.scopeSpans) received.push(...scope.spans.map((span) => ({ ...span, scope: scope.scope.name })));
+      }
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const address = receiver.address();
+  receiverUrl = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+});
+afterAll(async () => {
+  receiver.close();
+  await db.drop();
+});
+
+const attribute = (span: OtlpSpan, key: string) => span.attributes.find((a) => a.key === key)?.value.stringValue;
+
+describe('OpenTelemetry preload', () => {
+  it('continues the caller’s traceparent; one trace holds the server span and its pg query span; the log line carries the trace id', async () => {
+    const service = await startChildService({
+      DATABASE_URL: db.url,
+      PORT: String(await freePort()),
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+    });
+    const traceId = randomBytes(16).toString('hex');
+    const parentSpanId = randomBytes(8).toString('hex');
+    const response = await fetch(`${service.url}/api/v1/products`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', traceparent: `00-${traceId}-${parentSpanId}-01`, 'x-request-id': 'traced-1' },
+      body: JSON.stringify(productInput()),
+    });
+    expect(response.status).toBe(201);
+    await fetch(`${service.url}/healthz`);
+    service.process.kill('SIGTERM');
+    expect(await service.exited).toBe(0); // shutdown flushes the batch processor
+
+    const trace = received.filter((span) => span.traceId === traceId);
+    const server = trace.find((span) => span.scope === '@opentelemetry/instrumentation-http' && span.kind === 2);
+    expect(server?.parentSpanId).toBe(parentSpanId);
+    expect(trace.some((span) => span.scope === '@fastify/otel')).toBe(true);
+    const query = trace.find((span) => span.scope === '@opentelemetry/instrumentation-pg' && /INSERT/.test(attribute(span, 'db.statement') ?? attribute(span, 'db.query.text') ?? ''));
+    expect(query, JSON.stringify(trace.map((s) => [s.scope, s.name]))).toBeDefined();
+    // Probes are not traced.
+    expect(received.some((span) => /healthz/.test(`${span.name} ${attribute(span, 'url.path') ?? ''}`))).toBe(false);
+
+    const line = service.logs.find((l) => l.request_id === 'traced-1' && l.msg === 'request completed');
+    expect(line).toMatchObject({ trace_id: traceId, route: '/api/v1/products', status: 201 });
+    expect(line?.span_id).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('is off cleanly with OTEL_SDK_DISABLED=true: nothing exported, the service still serves', async () => {
+    const before = received.length;
+    const service = await startChildService({
+      DATABASE_URL: db.url,
+      PORT: String(await freePort()),
+      OTEL_SDK_DISABLED: 'true',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    });
+    expect((await fetch(`${service.url}/api/v1/products?limit=1`)).status).toBe(200);
+    service.process.kill('SIGTERM');
+    expect(await service.exited).toBe(0);
+    expect(received.length).toBe(before);
+  });
+});

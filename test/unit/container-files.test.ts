@@ -1,0 +1,66 @@
+import { readFileSync } from 'node:fs';
+import { DockerfileParser } from 'dockerfile-ast';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+const dockerfile = DockerfileParser.parse(readFileSync('Dockerfile', 'utf8'));
+const instructions = dockerfile.getInstructions().map((i) => ({ keyword: i.getKeyword(), args: i.getArgumentsContent() ?? '' }));
+const stages = dockerfile.getFROMs().map((from) => ({ image: from.getImageName(), tag: from.getImageTag(), name: from.getBuildStage() }));
+/** Instructions of the last stage: what the running image is made of. */
+const runtime = instructions.slice(instructions.map((i) => i.keyword).lastIndexOf('FROM'));
+
+describe('Dockerfile', () => {
+  it('builds in one stage and runs from a fresh Node 24 stage', () => {
+    expect(stages).toHaveLength(2);
+    for (const stage of stages) expect(`${stage.image}:${stage.tag ?? ''}`).toMatch(/^node:24-/);
+    const build = instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args).join('\n');
+    expect(build).toMatch(/npm ci/);
+    expect(build).toMatch(/npm run build/);
+    expect(build).toMatch(/npm prune --omit=dev/);
+  });
+
+  it('runs as a non-root user in production mode, node started directly in exec form', () => {
+    expect(runtime.find((i) => i.keyword === 'USER')?.args).toBe('node');
+    expect(runtime.find((i) => i.keyword === 'ENV')?.args).toMatch(/NODE_ENV=production/);
+    const cmd = runtime.find((i) => i.keyword === 'CMD')?.args ?? '';
+    const argv = JSON.parse(cmd) as string[];
+    expect(argv[0]).toBe('node');
+    expect(argv).toEqual(expect.arrayContaining(['--import', './dist/telemetry.js', 'dist/main.js']));
+    expect(runtime.some((i) => i.keyword === 'ENTRYPOINT')).toBe(false);
+  });
+
+  it('copies only build output, production dependencies and migrations into the runtime stage', () => {
+    const copied = runtime.filter((i) => i.keyword === 'COPY').map((i) => i.args);
+    expect(copied.join('\n')).not.toMatch(/\bsrc\b|\btest\b|\.env|tsconfig/);
+  });
+});
+
+describe('.dockerignore', () => {
+  it('starts from nothing and lets in only what the build reads', () => {
+    const lines = readFileSync('.dockerignore', 'utf8').split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+    expect(lines[0]).toBe('**');
+    expect(lines.slice(1).every((l) => l.startsWith('!'))).toBe(true);
+    expect(lines.join('\n')).not.toMatch(/\.env|\.data|node_modules|test/);
+  });
+});
+
+describe('docker-compose.yml', () => {
+  type Service = { image?: string; build?: string; depends_on?: Record<string, { condition?: string }> | string[]; healthcheck?: { test: string[] }; profiles?: string[]; environment?: Record<string, string> };
+  const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as { services: Record<string, Service> };
+
+  it('starts the service only once PostgreSQL 18 is healthy', () => {
+    const { app, postgres } = compose.services;
+    expect(postgres?.image).toBe('postgres:18');
+    expect(postgres?.healthcheck?.test.join(' ')).toMatch(/pg_isready/);
+    expect(app?.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
+    expect(app?.environment?.DATABASE_URL).toMatch(/@postgres:5432\//);
+  });
+
+  it('offers an observability profile: OpenTelemetry Collector, Jaeger and Prometheus wired to the service', () => {
+    const observability = Object.entries(compose.services).filter(([, s]) => s.profiles?.includes('observability')).map(([name]) => name).sort();
+    expect(observability).toEqual(['jaeger', 'otel-collector', 'prometheus']);
+    expect(compose.services.app?.environment?.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://otel-collector:4318');
+    const prometheus = parse(readFileSync('deploy/observability/prometheus.yml', 'utf8')) as { scrape_configs: { static_configs: { targets: string[] }[] }[] };
+    expect(prometheus.scrape_configs[0]?.static_configs[0]?.targets).toEqual(['app:8080']);
+  });
+});
