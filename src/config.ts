@@ -52,10 +52,16 @@ const environment = z
     AUTH_MODE: withDefault(z.enum(['jwt', 'none'], { error: 'must be jwt or none' }), 'jwt'),
     AUTH_JWT_SECRET: optional(z.string().min(32, 'must be at least 32 characters')),
     AUTH_JWKS_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
+    AUTH_JWKS_COOLDOWN_MS: withDefault(integer(0, 3_600_000), '30000'),
     AUTH_ISSUER: optional(z.string()),
     AUTH_AUDIENCE: optional(z.string()),
     CURSOR_SECRET: optional(z.string().min(32, 'must be at least 32 characters')),
     REQUIRE_IF_MATCH: withDefault(boolean, 'false'),
+    TRUST_PROXY: withDefault(
+      csv.pipe(z.array(z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6(), z.enum(['loopback', 'linklocal', 'uniquelocal'])], { error: 'must list IP addresses or CIDR ranges (or loopback, linklocal, uniquelocal)' }))),
+      '',
+    ),
+    DEV_SECRET_FILE: withDefault(z.string(), '.data/dev-jwt-secret'),
   })
   .superRefine((env, ctx) => {
     const production = env.NODE_ENV === 'production';
@@ -99,11 +105,14 @@ function toConfig(env: z.output<typeof environment>) {
       mode: env.AUTH_MODE,
       jwtSecret: env.AUTH_JWT_SECRET,
       jwksUrl: env.AUTH_JWKS_URL,
+      jwksCooldownMs: env.AUTH_JWKS_COOLDOWN_MS,
       issuer: env.AUTH_ISSUER,
       audience: env.AUTH_AUDIENCE,
     },
     cursorSecret: env.CURSOR_SECRET,
+    devSecretFile: env.DEV_SECRET_FILE,
     requireIfMatch: env.REQUIRE_IF_MATCH,
+    trustProxy: env.TRUST_PROXY,
   };
 }
 

@@ -4,9 +4,12 @@ import { pathToFileURL } from 'node:url';
 import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config.js';
+import { developmentBanner, hmacSecret } from './dev-auth.js';
 import { buildApp, type App } from './http/app.js';
+import { Authenticator } from './http/auth.js';
 import { createLogger } from './logger.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './postgres/embedded.js';
+import { PostgresIdempotencyStore } from './postgres/idempotency-store.js';
 import { migrate } from './postgres/migrate.js';
 import { createPool, pingDatabase } from './postgres/pool.js';
 import { createProductRepository } from './postgres/product-repository.js';
@@ -54,11 +57,15 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     }
     await pingDatabase(pool, config.database.connectTimeoutMs + 1000);
 
+    const secret = await hmacSecret(config);
+    const idempotency = new PostgresIdempotencyStore(pool);
     let acceptingTraffic = true;
     const app = await buildApp({
       logger,
       products: createProductService(createProductRepository(pool)),
       users: createUserService(createUserRepository(pool)),
+      authenticator: new Authenticator({ ...config.auth, secret }),
+      idempotency,
       readiness: { isAcceptingTraffic: () => acceptingTraffic, pingDatabase: () => pingDatabase(pool, 1000) },
       poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
       settings: {
@@ -66,14 +73,28 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         // Derived from the database URL when unset: replicas of one deployment share it.
         cursorSecret: config.cursorSecret ?? createHash('sha256').update(`cursor-key\n${databaseUrl}`).digest('hex'),
         requireIfMatch: config.requireIfMatch,
+        corsOrigins: config.cors.origins,
+        rateLimit: config.rateLimit,
+        trustProxy: config.trustProxy,
       },
     });
     const url = await app.listen({ port: config.port, host: config.host });
+    if (!config.production && secret !== undefined && config.auth.mode === 'jwt') process.stderr.write(await developmentBanner(config, secret, url));
+
+    // Keys live 24 h; a sweep every 10 minutes keeps the table small. Any replica may run it.
+    const sweep = setInterval(() => {
+      idempotency.deleteExpired().then(
+        (deleted) => deleted > 0 && logger.info({ deleted }, 'expired idempotency keys deleted'),
+        (err: unknown) => logger.warn({ err }, 'idempotency key clean-up failed'),
+      );
+    }, 10 * 60_000);
+    sweep.unref();
 
     let stopping: Promise<void> | undefined;
     const shutdown = () => {
       stopping ??= (async () => {
         acceptingTraffic = false;
+        clearInterval(sweep);
         logger.info({ delay_ms: config.shutdown.delayMs }, 'shutdown started: readiness is now 503');
         // Keep serving while Kubernetes removes this pod from the Service's endpoints.
         await sleep(config.shutdown.delayMs);
@@ -158,12 +179,14 @@ async function main(): Promise<void> {
     logger.fatal({ err }, 'start-up failed');
     process.exit(1);
   });
-  logger.info({ url: service.url }, 'listening');
   exitOnSignals(process, service.shutdown, {
     logger,
     deadlineMs: config.shutdown.delayMs + config.shutdown.timeoutMs,
     exit: (code) => process.exit(code),
   });
+  // Announced only once signals are handled: a supervisor acting on this line must not
+  // find a window in which SIGTERM still has its default, draining-free effect.
+  logger.info({ url: service.url }, 'listening');
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

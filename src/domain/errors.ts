@@ -2,7 +2,7 @@
  * Domain errors carry a stable `code`; the HTTP layer owns the one table that maps a
  * code to a status. Messages are written for API clients: they never hold driver text.
  */
-export type DomainErrorCode = 'not_found' | 'conflict' | 'precondition_failed' | 'unavailable';
+export type DomainErrorCode = 'not_found' | 'conflict' | 'precondition_failed' | 'unprocessable' | 'unavailable';
 
 export abstract class DomainError extends Error {
   abstract readonly code: DomainErrorCode;
@@ -32,6 +32,15 @@ export class PreconditionFailedError extends DomainError {
   constructor(message: string) {
     super(message);
     this.name = 'PreconditionFailedError';
+  }
+}
+
+/** The request is well-formed but contradicts an earlier one (an Idempotency-Key reused with another body). */
+export class UnprocessableError extends DomainError {
+  readonly code = 'unprocessable';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnprocessableError';
   }
 }
 

@@ -1,12 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyRequest } from 'fastify';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { LogController, type FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import type { IdempotencyStore } from '../services/idempotency.js';
 import type { ProductService } from '../services/product-service.js';
 import type { UserService } from '../services/user-service.js';
+import type { Authenticator } from './auth.js';
 import { createErrorHandler, HttpProblem, notFoundHandler } from './error-handler.js';
 import { healthRoutes, type Readiness } from './health.js';
 import { HttpMetrics, metricsRoutes, UNMATCHED_ROUTE, type PoolStats } from './metrics.js';
+import { openApiOptions } from './openapi.js';
 import { CursorCodec } from './pagination.js';
 import { ProductCreate, ProductListQuery, ProductPage, ProductPatch, ProductReplace, ProductResponse, presentProduct, productSortValuePatterns } from './product-schemas.js';
 import { resourceRoutes } from './resource-routes.js';
@@ -18,6 +26,8 @@ export interface AppDependencies {
   readonly products: ProductService;
   readonly users: UserService;
   readonly readiness: Readiness;
+  readonly authenticator: Authenticator;
+  readonly idempotency: IdempotencyStore;
   /** Read at scrape time for the pool gauges on /metrics. */
   readonly poolStats?: () => PoolStats;
   readonly settings: {
@@ -25,11 +35,18 @@ export interface AppDependencies {
     /** Key for the cursor HMAC; the same on every replica so cursors work across them. */
     readonly cursorSecret: string;
     readonly requireIfMatch: boolean;
+    /** Origins allowed by CORS; none by default. */
+    readonly corsOrigins: readonly string[];
+    readonly rateLimit: { readonly max: number; readonly windowMs: number };
+    /** Proxy addresses/CIDRs whose X-Forwarded-For is believed (never `true`: it can be forged). */
+    readonly trustProxy: readonly string[];
   };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const MERGE_PATCH = 'application/merge-patch+json';
+/** Probes, scrapes and the API description are never rate limited. */
+const UNLIMITED_PATHS = new Set(['/healthz', '/livez', '/readyz', '/metrics', '/openapi.json']);
 
 /** The caller's X-Request-ID when it is safe to echo and log, otherwise a fresh UUID. */
 function requestId(request: { headers: Record<string, string | string[] | undefined> }): string {
@@ -43,21 +60,24 @@ function isMergePatch(request: FastifyRequest): boolean {
 
 /** Builds the HTTP application without listening; main.ts listens, tests inject. */
 export async function buildApp(deps: AppDependencies) {
+  const { settings } = deps;
   const app = Fastify({
     loggerInstance: deps.logger,
     genReqId: requestId,
-    requestIdLogLabel: 'request_id',
-    disableRequestLogging: true,
-    bodyLimit: deps.settings.bodyLimitBytes,
+    // Fastify's own per-request lines are off: the onResponse hook below writes one richer line.
+    logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
+    bodyLimit: settings.bodyLimitBytes,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    trustProxy: settings.trustProxy.length > 0 ? [...settings.trustProxy] : false,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  app.setErrorHandler(createErrorHandler(deps.settings.bodyLimitBytes));
+  app.setErrorHandler(createErrorHandler(settings.bodyLimitBytes));
   app.setNotFoundHandler(notFoundHandler);
+  app.decorateRequest('principal', null);
 
   // JSON only: without the text/plain parser such bodies are refused with 415.
   app.removeContentTypeParser('text/plain');
@@ -88,20 +108,55 @@ export async function buildApp(deps: AppDependencies) {
     done();
   });
 
+  await app.register(helmet, {
+    // Plain-HTTP development would otherwise have /docs' assets "upgraded" to https.
+    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+  });
+  await app.register(cors, {
+    origin: settings.corsOrigins.length > 0 ? [...settings.corsOrigins] : false,
+    methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'If-None-Match', 'Idempotency-Key', 'X-Request-ID', 'traceparent'],
+    exposedHeaders: ['ETag', 'Location', 'Link', 'X-Request-ID', 'Retry-After', 'Idempotent-Replayed', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
+    maxAge: 600,
+  });
+  // Counted per replica, in memory (see README): after authentication (preHandler), so the
+  // key is the verified token subject, not a value a caller could forge.
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'preHandler',
+    max: settings.rateLimit.max,
+    timeWindow: settings.rateLimit.windowMs,
+    enableDraftSpec: true,
+    allowList: (request) => UNLIMITED_PATHS.has(request.url.split('?')[0] ?? '') || request.url.startsWith('/docs'),
+    keyGenerator: (request) => (request.principal !== null && request.principal.subject !== 'anonymous' ? `sub:${request.principal.subject}` : `ip:${request.ip}`),
+    errorResponseBuilder: (_request, context) =>
+      new HttpProblem(429, 'rate-limited', 'Too many requests', `Rate limit of ${context.max} requests per ${Math.round(context.ttl / 1000) || 1} s exceeded; retry after ${context.after}`),
+  });
+  await app.register(swagger, openApiOptions);
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { tags: ['operations'], summary: 'This OpenAPI 3.1 document', operationId: 'openapi', security: [] } }, () => app.swagger());
+
   await app.register(healthRoutes(deps.readiness));
   await app.register(metricsRoutes(metrics));
 
-  const routeSettings = { cursors: new CursorCodec(deps.settings.cursorSecret), requireIfMatch: deps.settings.requireIfMatch };
+  const routeSettings = {
+    cursors: new CursorCodec(settings.cursorSecret),
+    requireIfMatch: settings.requireIfMatch,
+    authenticator: deps.authenticator,
+    idempotency: deps.idempotency,
+  };
   await app.register(
     async (api) => {
       await api.register(
         resourceRoutes(
           {
             path: '/products',
+            tag: 'products',
             service: deps.products,
             schemas: { create: ProductCreate, replace: ProductReplace, patch: ProductPatch, list: ProductListQuery, item: ProductResponse, page: ProductPage },
             present: presentProduct,
             sortValuePatterns: productSortValuePatterns,
+            scopes: { read: 'products:read', write: 'products:write' },
           },
           routeSettings,
         ),
@@ -110,10 +165,12 @@ export async function buildApp(deps: AppDependencies) {
         resourceRoutes(
           {
             path: '/users',
+            tag: 'users',
             service: deps.users,
             schemas: { create: UserCreate, replace: UserReplace, patch: UserPatch, list: UserListQuery, item: UserResponse, page: UserPage },
             present: presentUser,
             sortValuePatterns: userSortValuePatterns,
+            scopes: { read: 'users:read', write: 'users:write' },
           },
           routeSettings,
         ),

@@ -28,6 +28,7 @@ const DOMAIN_PROBLEMS: Readonly<Record<DomainErrorCode, { status: number; type: 
   not_found: { status: 404, type: 'not-found', title: 'Resource not found' },
   conflict: { status: 409, type: 'conflict', title: 'Conflict with the current state of the resource' },
   precondition_failed: { status: 412, type: 'precondition-failed', title: 'Precondition failed' },
+  unprocessable: { status: 422, type: 'idempotency-key-reused', title: 'Idempotency-Key reused with a different request' },
   unavailable: { status: 503, type: 'service-unavailable', title: 'Service temporarily unavailable' },
 };
 

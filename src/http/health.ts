@@ -19,13 +19,15 @@ const ReadinessReport = z.object({
 export function healthRoutes(readiness: Readiness): FastifyPluginAsyncZod {
   // eslint-disable-next-line @typescript-eslint/require-await -- Fastify plugins are async functions by contract.
   return async (app) => {
-    const live = { schema: { hide: true, response: { 200: Liveness } } };
+    const live = (operationId: string) => ({
+      schema: { tags: ['operations'], summary: 'Liveness: answers from memory, never touches the database', operationId, security: [], response: { 200: Liveness } },
+    });
     // Liveness answers from memory: restarting a pod because its database is down would
     // only add a cold start to the outage.
-    app.get('/healthz', live, () => ({ status: 'ok' as const }));
-    app.get('/livez', live, () => ({ status: 'ok' as const }));
+    app.get('/healthz', live('liveness'), () => ({ status: 'ok' as const }));
+    app.get('/livez', live('livenessAlias'), () => ({ status: 'ok' as const }));
 
-    app.get('/readyz', { schema: { hide: true, response: { 200: ReadinessReport, 503: ReadinessReport } } }, async (_request, reply) => {
+    app.get('/readyz', { schema: { tags: ['operations'], summary: 'Readiness: pings the database within 1 s; 503 while shutting down or shedding load', operationId: 'readiness', security: [], response: { 200: ReadinessReport, 503: ReadinessReport } } }, async (_request, reply) => {
       const database = await readiness.pingDatabase().then(
         () => 'up' as const,
         () => 'down' as const,

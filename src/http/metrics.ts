@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 
 /** Connection pool occupancy, read at scrape time (main.ts passes the pg pool's counters). */
 export interface PoolStats {
@@ -67,7 +68,8 @@ export class HttpMetrics {
 export function metricsRoutes(metrics: HttpMetrics): FastifyPluginAsyncZod {
   // eslint-disable-next-line @typescript-eslint/require-await -- Fastify plugins are async functions by contract.
   return async (app) => {
-    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    const exposition = { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: z.string() } } };
+    app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics', operationId: 'metrics', security: [], response: { 200: exposition } } }, async (_request, reply) => {
       const body = await metrics.registry.metrics();
       return reply.type(metrics.registry.contentType).header('cache-control', 'no-store').send(body);
     });

@@ -24,7 +24,7 @@ export const ProductCreate = z
     price: Price,
     currency: Currency.default(PRODUCT_DEFAULTS.currency),
   })
-  .meta({ id: 'ProductInput', example: { sku: 'MUG-001', name: 'Coffee mug', description: 'Stoneware, 350 ml', price: 12.5, currency: 'EUR' } });
+  .meta({ id: 'NewProduct', example: { sku: 'MUG-001', name: 'Coffee mug', description: 'Stoneware, 350 ml', price: 12.5, currency: 'EUR' } });
 
 /** PUT replaces every client-owned field; omitted optional fields return to their defaults. */
 export const ProductReplace = ProductCreate;

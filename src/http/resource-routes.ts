@@ -1,12 +1,16 @@
+import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import type { Sort } from '../domain/page.js';
+import type { IdempotencyStore, RecordedResponse } from '../services/idempotency.js';
 import type { ResourceService, WriteCondition } from '../services/resource-service.js';
+import { hasScope, insufficientScope, type Authenticator, type Scope } from './auth.js';
 import { etagOf, isNotModified, requiredVersion } from './conditional.js';
 import { HttpProblem } from './error-handler.js';
 import { nextPageLink, type CursorCodec } from './pagination.js';
-import { IdParams, NotModified } from './schemas.js';
+import { problems } from './openapi.js';
+import { IdempotencyHeaders, IdParams, NoContent, NotModified } from './schemas.js';
 
 export interface ListParams<SortField extends string, Filter> {
   readonly limit: number;
@@ -19,6 +23,8 @@ export interface ListParams<SortField extends string, Filter> {
 export interface ResourceHttp<T extends { id: string; version: number }, Fields, SortField extends string, Filter> {
   /** Path under the API prefix, e.g. "/products". */
   readonly path: string;
+  /** OpenAPI tag grouping the resource's operations. */
+  readonly tag: string;
   readonly service: ResourceService<T, Fields, SortField, Filter>;
   readonly schemas: {
     readonly create: z.ZodType<Fields, unknown>;
@@ -30,12 +36,20 @@ export interface ResourceHttp<T extends { id: string; version: number }, Fields,
   };
   readonly present: (item: T) => unknown;
   readonly sortValuePatterns: Readonly<Record<SortField, RegExp>>;
+  readonly scopes: { readonly read: Scope; readonly write: Scope };
 }
 
 export interface RouteSettings {
   readonly cursors: CursorCodec;
+  readonly authenticator: Authenticator;
+  readonly idempotency: IdempotencyStore;
   /** REQUIRE_IF_MATCH: writes to an existing resource must say which version they change. */
   readonly requireIfMatch: boolean;
+}
+
+/** The validated body, hashed: the same Idempotency-Key must come with the same request. */
+function fingerprint(body: unknown): string {
+  return createHash('sha256').update(JSON.stringify(body)).digest('base64url');
 }
 
 /** Adds a token to Vary without dropping what other hooks (CORS) put there. */
@@ -54,7 +68,10 @@ export function resourceRoutes<T extends { id: string; version: number }, Fields
   resource: ResourceHttp<T, Fields, SortField, Filter>,
   settings: RouteSettings,
 ): FastifyPluginAsyncZod {
-  const { path, service, schemas, present } = resource;
+  const { path, service, schemas, present, scopes, tag } = resource;
+  const noun = path.slice(1, -1); // "/products" → "product"
+  const Noun = noun.charAt(0).toUpperCase() + noun.slice(1);
+  const doc = (verb: string, summary: string) => ({ tags: [tag], summary, operationId: `${verb}${Noun}${verb === 'list' ? 's' : ''}` });
   // Inside this generic function the type provider cannot prove that a body typed by
   // `z.ZodType<Fields>` is a `Fields`, hence the `as` on request bodies below. The real
   // check happens where a resource is declared: its schemas must output its domain fields.
@@ -67,15 +84,42 @@ export function resourceRoutes<T extends { id: string; version: number }, Fields
     return { expectedVersion: requiredVersion(ifMatch) };
   };
 
+  const read = { scope: scopes.read };
+  const write = { scope: scopes.write };
+
   // eslint-disable-next-line @typescript-eslint/require-await -- Fastify plugins are async functions by contract.
   return async (app) => {
-    app.post(path, { schema: { body: schemas.create, response: { 201: schemas.item } } }, async (request, reply) => {
-      const item = await service.create(request.body as Fields);
-      reply.header('location', `${app.prefix}${path}/${item.id}`);
-      return withRepresentationHeaders(reply, item.version).code(201).send(present(item));
+    // Authentication and scope come first (onRequest): a caller without the right token
+    // learns nothing about bodies, validation rules or whether an id exists.
+    app.addHook('onRequest', async (request) => {
+      const principal = await settings.authenticator.authenticate(request.headers.authorization);
+      const required = request.routeOptions.config.scope;
+      if (required !== undefined && !hasScope(principal, required)) throw insufficientScope(required);
+      request.principal = principal;
     });
 
-    app.get(path, { schema: { querystring: schemas.list, response: { 200: schemas.page } } }, async (request, reply) => {
+    app.post(path, {
+        config: write,
+        schema: { ...doc('create', `Create a ${noun}`), headers: IdempotencyHeaders, body: schemas.create, response: { 201: schemas.item, ...problems(400, 401, 403, 409, 413, 415, 422, 429, 503) } },
+      }, async (request, reply) => {
+      const create = async (): Promise<RecordedResponse> => {
+        const item = await service.create(request.body as Fields);
+        const headers = { location: `${app.prefix}${path}/${item.id}`, etag: etagOf(item.version) };
+        // The serializer compiler (validation.ts) always produces a string.
+        return { statusCode: 201, headers, body: reply.code(201).serialize(present(item)) as string };
+      };
+      const key = request.headers['idempotency-key'];
+      const { response, replayed } =
+        key === undefined
+          ? { response: await create(), replayed: false }
+          : await settings.idempotency.once({ caller: request.principal?.subject ?? 'anonymous', route: `POST ${app.prefix}${path}`, key, fingerprint: fingerprint(request.body) }, create);
+      if (replayed) reply.header('idempotent-replayed', 'true');
+      addVary(reply, 'Authorization');
+      // Only successful creates are recorded, so a replayed status is a 201 too.
+      return reply.code(response.statusCode as 201).headers(response.headers).header('cache-control', 'private, no-cache').type('application/json; charset=utf-8').send(response.body);
+    });
+
+    app.get(path, { config: read, schema: { ...doc('list', `List ${noun}s (keyset pagination)`), querystring: schemas.list, response: { 200: schemas.page, ...problems(400, 401, 403, 429, 503) } } }, async (request, reply) => {
       const { cursor, ...query } = request.query;
       // A cursor is bound to the resource, sort and filters it was issued for.
       const scope = `${path}\n${JSON.stringify([query.sort, query.filter])}`;
@@ -88,26 +132,32 @@ export function resourceRoutes<T extends { id: string; version: number }, Fields
       return reply.header('cache-control', 'private, no-cache').send({ items: page.items.map(present), next_cursor: next });
     });
 
-    app.get(`${path}/:id`, { schema: { params: IdParams, response: { 200: schemas.item, 304: NotModified } } }, async (request, reply) => {
+    app.get(`${path}/:id`, { config: read, schema: { ...doc('get', `Get a ${noun}`), params: IdParams, response: { 200: schemas.item, 304: NotModified, ...problems(400, 401, 403, 404, 429, 503) } } }, async (request, reply) => {
       const item = await service.get(request.params.id);
       withRepresentationHeaders(reply, item.version);
       if (isNotModified(request.headers['if-none-match'], item.version)) return reply.code(304).send(null);
       return reply.send(present(item));
     });
 
-    app.patch(`${path}/:id`, { schema: { params: IdParams, body: schemas.patch, response: { 200: schemas.item } } }, async (request, reply) => {
+    app.patch(`${path}/:id`, {
+        config: write,
+        schema: { ...doc('update', `Change some fields of a ${noun} (JSON or JSON Merge Patch)`), params: IdParams, body: schemas.patch, response: { 200: schemas.item, ...problems(400, 401, 403, 404, 409, 412, 413, 415, 428, 429, 503) } },
+      }, async (request, reply) => {
       const item = await service.update(request.params.id, request.body as Partial<Fields>, writeCondition(request));
       return withRepresentationHeaders(reply, item.version).send(present(item));
     });
 
-    app.put(`${path}/:id`, { schema: { params: IdParams, body: schemas.replace, response: { 200: schemas.item } } }, async (request, reply) => {
+    app.put(`${path}/:id`, {
+        config: write,
+        schema: { ...doc('replace', `Replace a ${noun}`), params: IdParams, body: schemas.replace, response: { 200: schemas.item, ...problems(400, 401, 403, 404, 409, 412, 413, 415, 428, 429, 503) } },
+      }, async (request, reply) => {
       const item = await service.replace(request.params.id, request.body as Fields, writeCondition(request));
       return withRepresentationHeaders(reply, item.version).send(present(item));
     });
 
-    app.delete(`${path}/:id`, { schema: { params: IdParams } }, async (request, reply) => {
+    app.delete(`${path}/:id`, { config: write, schema: { ...doc('delete', `Delete a ${noun}`), params: IdParams, response: { 204: NoContent, ...problems(400, 401, 403, 404, 412, 428, 429, 503) } } }, async (request, reply) => {
       await service.delete(request.params.id, writeCondition(request));
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     });
   };
 }

@@ -5,7 +5,17 @@ import type { Sort, SortDirection } from '../domain/page.js';
 
 export const IdParams = z.strictObject({ id: z.uuid() });
 
+/** POST may carry an Idempotency-Key (1–255 printable ASCII characters); other headers pass. */
+export const IdempotencyHeaders = z.looseObject({
+  'idempotency-key': z
+    .string()
+    .regex(/^[\x20-\x7E]{1,255}$/, 'must be 1–255 printable ASCII characters')
+    .optional()
+    .describe('Makes a retried POST safe: the first response is stored for 24 h and replayed'),
+});
+
 export const NotModified = z.null().describe('Not Modified: the copy named in If-None-Match is current; no body');
+export const NoContent = z.null().describe('Deleted; no body');
 
 export const Timestamp = z.iso.datetime({ precision: 3 }).describe('RFC 3339 UTC with milliseconds');
 

@@ -10,7 +10,7 @@ const Name = singleLine(2, 100).describe('Trimmed; 2–100 characters');
 
 export const UserCreate = z
   .strictObject({ email: Email, name: Name })
-  .meta({ id: 'UserInput', example: { email: 'ada@example.com', name: 'Ada Lovelace' } });
+  .meta({ id: 'NewUser', example: { email: 'ada@example.com', name: 'Ada Lovelace' } });
 
 export const UserReplace = UserCreate;
 

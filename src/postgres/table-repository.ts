@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { ListQuery } from '../domain/page.js';
 import type { ResourceRepository, WriteOutcome } from '../services/resource-service.js';
 import { translateDatabaseError, type UniqueConstraint } from './errors.js';
+import { queryable } from './transaction.js';
 
 export interface SortColumn {
   readonly column: string;
@@ -122,7 +123,8 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
 
   async #query(config: pg.QueryConfig): Promise<pg.QueryResult<Record<string, unknown>>> {
     try {
-      return await this.#pool.query<Record<string, unknown>>(config);
+      // Inside inTransaction (an idempotent create) this is the transaction's connection.
+      return await queryable(this.#pool).query<Record<string, unknown>>(config);
     } catch (err) {
       throw translateDatabaseError(err, this.#spec.uniqueConstraints);
     }

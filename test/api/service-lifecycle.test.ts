@@ -1,26 +1,30 @@
 import { chmod, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { startService } from '../../src/main.js';
 import { createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
 import { freePort } from '../helpers/database-server.js';
+import { TEST_JWT_SECRET } from '../helpers/app.js';
 import { productInput } from '../helpers/factories.js';
+import { token } from '../helpers/tokens.js';
 
 let db: TestDatabase;
+let authorization: string;
 
 beforeAll(async () => {
   db = await createTestDatabase({ migrate: false });
+  authorization = `Bearer ${await token()}`;
 });
 afterAll(() => db.drop());
 
-const post = (url: string, body: unknown) =>
-  fetch(`${url}/api/v1/products`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const post = (url: string, body: unknown, auth = authorization) =>
+  fetch(`${url}/api/v1/products`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: auth }, body: JSON.stringify(body) });
 
 describe('startService with DATABASE_URL', () => {
   it('migrates, listens, and on shutdown turns readiness 503 while still serving during the delay', async () => {
-    const config = loadConfig({ DATABASE_URL: db.url, PORT: '0', SHUTDOWN_DELAY_MS: '400' });
+    const config = loadConfig({ DATABASE_URL: db.url, PORT: '0', SHUTDOWN_DELAY_MS: '400', AUTH_JWT_SECRET: TEST_JWT_SECRET });
     const service = await startService(config, silentLogger);
     const tables = await db.pool.query(`SELECT 1 FROM information_schema.tables WHERE table_name = 'products'`);
     expect(tables.rowCount).toBe(1);
@@ -44,7 +48,7 @@ describe('startService with DATABASE_URL', () => {
   it('skips migrations when MIGRATE_ON_START=false: the schema is left to a migration Job', async () => {
     const fresh = await createTestDatabase({ migrate: false });
     try {
-      const config = loadConfig({ DATABASE_URL: fresh.url, PORT: '0', MIGRATE_ON_START: 'false' });
+      const config = loadConfig({ DATABASE_URL: fresh.url, PORT: '0', MIGRATE_ON_START: 'false', AUTH_JWT_SECRET: TEST_JWT_SECRET });
       const service = await startService(config, silentLogger);
       const response = await post(service.url, productInput());
       expect(response.status).toBe(500);
@@ -63,21 +67,30 @@ describe('startService with DATABASE_URL', () => {
 });
 
 describe('startService without DATABASE_URL (development)', () => {
-  it('starts embedded PostgreSQL, keeps its data across restarts, and leaves the signal handlers alone', async () => {
+  it('starts embedded PostgreSQL, prints a working token, keeps data across restarts, and leaves the signal handlers alone', async () => {
     const parent = await mkdtemp(join(tmpdir(), 'pus-dev-'));
     await chmod(parent, 0o755);
-    const env = { PORT: '0', EMBEDDED_PG_DIR: join(parent, 'postgres'), EMBEDDED_PG_PORT: String(await freePort()) };
+    const env = { PORT: '0', EMBEDDED_PG_DIR: join(parent, 'postgres'), EMBEDDED_PG_PORT: String(await freePort()), DEV_SECRET_FILE: join(parent, 'dev-jwt-secret') };
     const signalListeners = () => process.listenerCount('SIGTERM') + process.listenerCount('SIGINT') + process.listenerCount('beforeExit');
     const before = signalListeners();
 
-    const first = await startService(loadConfig(env), silentLogger);
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    let banner = '';
+    const first = await startService(loadConfig(env), silentLogger).finally(() => {
+      banner = stderr.mock.calls.map((c) => String(c[0])).join('');
+      stderr.mockRestore();
+    });
+    const devToken = /export TOKEN=(\S+)/.exec(banner)?.[1] ?? '';
+    expect(banner).toContain(`curl -H "Authorization: Bearer $TOKEN" ${first.url}/api/v1/products`);
     expect(signalListeners()).toBe(before);
-    const created = await (await post(first.url, productInput({ name: 'survives a restart' }))).json() as { id: string };
+    expect((await post(first.url, productInput(), 'Bearer not-a-token')).status).toBe(401);
+    const created = await (await post(first.url, productInput({ name: 'survives a restart' }), `Bearer ${devToken}`)).json() as { id: string };
     await first.shutdown();
 
+    // The development secret is kept in a file, so the printed token outlives a restart.
     const second = await startService(loadConfig(env), silentLogger);
     try {
-      const read = await fetch(`${second.url}/api/v1/products/${created.id}`);
+      const read = await fetch(`${second.url}/api/v1/products/${created.id}`, { headers: { authorization: `Bearer ${devToken}` } });
       expect(read.status).toBe(200);
       expect(await read.json()).toMatchObject({ name: 'survives a restart' });
     } finally {

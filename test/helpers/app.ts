@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
 import { buildApp, type App } from '../../src/http/app.js';
+import { Authenticator, type AuthSettings } from '../../src/http/auth.js';
 import type { Readiness } from '../../src/http/health.js';
 import type { PoolStats } from '../../src/http/metrics.js';
 import { createLogger } from '../../src/logger.js';
+import { PostgresIdempotencyStore } from '../../src/postgres/idempotency-store.js';
 import { pingDatabase } from '../../src/postgres/pool.js';
 import { createProductRepository } from '../../src/postgres/product-repository.js';
 import { createUserRepository } from '../../src/postgres/user-repository.js';
@@ -16,7 +18,13 @@ export interface TestAppOptions {
   readonly poolStats?: () => PoolStats;
   readonly requireIfMatch?: boolean;
   readonly bodyLimitBytes?: number;
+  /** Defaults to AUTH_MODE=none; the auth tests pass real JWT settings. */
+  readonly auth?: AuthSettings;
+  readonly corsOrigins?: readonly string[];
+  readonly rateLimit?: { max: number; windowMs: number };
 }
+
+export const TEST_JWT_SECRET = 'test-jwt-secret-that-is-at-least-32-characters';
 
 /** The real app over real services and a real database, wired as main.ts wires it. */
 export async function buildTestApp(db: TestDatabase, options: TestAppOptions = {}): Promise<App> {
@@ -24,12 +32,17 @@ export async function buildTestApp(db: TestDatabase, options: TestAppOptions = {
     logger: options.logger ?? silentLogger,
     products: createProductService(createProductRepository(db.pool)),
     users: createUserService(createUserRepository(db.pool)),
+    authenticator: new Authenticator(options.auth ?? { mode: 'none' }),
+    idempotency: new PostgresIdempotencyStore(db.pool),
     readiness: options.readiness ?? { isAcceptingTraffic: () => true, pingDatabase: () => pingDatabase(db.pool, 1000) },
     ...(options.poolStats !== undefined && { poolStats: options.poolStats }),
     settings: {
       bodyLimitBytes: options.bodyLimitBytes ?? 65536,
       cursorSecret: 'test-cursor-secret-0123456789abcdef',
       requireIfMatch: options.requireIfMatch ?? false,
+      corsOrigins: options.corsOrigins ?? [],
+      rateLimit: options.rateLimit ?? { max: 1_000_000, windowMs: 60_000 },
+      trustProxy: [],
     },
   });
   await app.ready();

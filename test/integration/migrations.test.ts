@@ -20,14 +20,14 @@ describe('migrations', () => {
   it('applies once even when several replicas start at the same moment (advisory lock)', async () => {
     const runs = await Promise.all(Array.from({ length: 4 }, () => migrate(db.url, silentLogger)));
     // Exactly one runner applied the migration; the others waited for the lock, then found nothing to do.
-    expect(runs.flat()).toEqual(['0001_products-and-users']);
-    expect(await tables()).toEqual(['products', 'schema_migrations', 'users']);
+    expect(runs.flat()).toEqual(['0001_products-and-users', '0002_idempotency-keys']);
+    expect(await tables()).toEqual(['idempotency_keys', 'products', 'schema_migrations', 'users']);
   });
 
   it('rolls back and re-applies in both directions', async () => {
-    expect(await migrate(db.url, silentLogger, 'down')).toEqual(['0001_products-and-users']);
+    expect(await migrate(db.url, silentLogger, 'down', 2)).toEqual(['0002_idempotency-keys', '0001_products-and-users']);
     expect(await tables()).toEqual(['schema_migrations']);
-    expect(await migrate(db.url, silentLogger, 'up')).toEqual(['0001_products-and-users']);
+    expect(await migrate(db.url, silentLogger, 'up')).toEqual(['0001_products-and-users', '0002_idempotency-keys']);
     expect(await migrate(db.url, silentLogger, 'up')).toEqual([]);
     const indexes = await db.pool.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE tablename IN ('products', 'users') ORDER BY indexname`);
     expect(indexes.rows.map((r) => r.indexname)).toEqual(

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_JWT_SECRET } from '../helpers/app.js';
 import { startChildService } from '../helpers/child-service.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { freePort } from '../helpers/database-server.js';
@@ -16,9 +17,10 @@ describe('a crash', () => {
     ['rejection', 'unhandled promise rejection: exiting', 'an unhandled rejection'],
   ])('an uncaught %s is logged as fatal and ends the process with exit code 1', async (mode, msg, message) => {
     const service = await startChildService(
-      { DATABASE_URL: db.url, PORT: String(await freePort()), OTEL_SDK_DISABLED: 'true', CRASH_MODE: mode, CRASH_AFTER_MS: '1000' },
+      { DATABASE_URL: db.url, AUTH_JWT_SECRET: TEST_JWT_SECRET, PORT: String(await freePort()), OTEL_SDK_DISABLED: 'true', CRASH_MODE: mode },
       { preload: './test/fixtures/crash-after-start.mjs' },
     );
+    service.process.kill('SIGUSR2');
     expect(await service.exited).toBe(1);
     expect(service.logs.find((l) => l.level === 'fatal')).toMatchObject({ msg, err: { message } });
   });

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_JWT_SECRET } from '../helpers/app.js';
 import { startChildService } from '../helpers/child-service.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { freePort } from '../helpers/database-server.js';
 import { productInput } from '../helpers/factories.js';
+import { bearer } from '../helpers/tokens.js';
 
 let db: TestDatabase;
 
@@ -15,7 +17,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('SIGTERM under write load', () => {
   it('keeps serving through the delay with readiness 503, drains, loses no acknowledged write, exits 0', async () => {
-    const service = await startChildService({ DATABASE_URL: db.url, PORT: String(await freePort()), SHUTDOWN_DELAY_MS: '800', OTEL_SDK_DISABLED: 'true' });
+    const service = await startChildService({ DATABASE_URL: db.url, AUTH_JWT_SECRET: TEST_JWT_SECRET, PORT: String(await freePort()), SHUTDOWN_DELAY_MS: '800', OTEL_SDK_DISABLED: 'true' });
     const acknowledged: { id: string; at: number }[] = [];
     const otherStatuses: number[] = [];
     let running = true;
@@ -24,7 +26,7 @@ describe('SIGTERM under write load', () => {
         try {
           const response = await fetch(`${service.url}/api/v1/products`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json' },
+            headers: { 'content-type': 'application/json', ...(await bearer()) },
             body: JSON.stringify(productInput()),
           });
           if (response.status === 201) acknowledged.push({ id: (await response.json() as { id: string }).id, at: Date.now() });
@@ -66,7 +68,7 @@ describe('SIGTERM under write load', () => {
   });
 
   it('exits non-zero at once on a second signal', async () => {
-    const service = await startChildService({ DATABASE_URL: db.url, PORT: String(await freePort()), SHUTDOWN_DELAY_MS: '5000', OTEL_SDK_DISABLED: 'true' });
+    const service = await startChildService({ DATABASE_URL: db.url, AUTH_JWT_SECRET: TEST_JWT_SECRET, PORT: String(await freePort()), SHUTDOWN_DELAY_MS: '5000', OTEL_SDK_DISABLED: 'true' });
     service.process.kill('SIGTERM');
     await sleep(200);
     const secondAt = Date.now();

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_JWT_SECRET } from '../helpers/app.js';
 import { startChildService } from '../helpers/child-service.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { freePort } from '../helpers/database-server.js';
 import { productInput } from '../helpers/factories.js';
+import { bearer } from '../helpers/tokens.js';
 
 interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes: { key: string; value: { stringValue?: string } }[] }
 interface OtlpExport { resourceSpans: { scopeSpans: { scope: { name: string }; spans: OtlpSpan[] }[] }[] }
@@ -43,6 +45,7 @@ describe('OpenTelemetry preload', () => {
   it('continues the caller’s traceparent; one trace holds the server span and its pg query span; the log line carries the trace id', async () => {
     const service = await startChildService({
       DATABASE_URL: db.url,
+      AUTH_JWT_SECRET: TEST_JWT_SECRET,
       PORT: String(await freePort()),
       OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
@@ -52,7 +55,7 @@ describe('OpenTelemetry preload', () => {
     const parentSpanId = randomBytes(8).toString('hex');
     const response = await fetch(`${service.url}/api/v1/products`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', traceparent: `00-${traceId}-${parentSpanId}-01`, 'x-request-id': 'traced-1' },
+      headers: { 'content-type': 'application/json', ...(await bearer()), traceparent: `00-${traceId}-${parentSpanId}-01`, 'x-request-id': 'traced-1' },
       body: JSON.stringify(productInput()),
     });
     expect(response.status).toBe(201);
@@ -78,12 +81,13 @@ describe('OpenTelemetry preload', () => {
     const before = received.length;
     const service = await startChildService({
       DATABASE_URL: db.url,
+      AUTH_JWT_SECRET: TEST_JWT_SECRET,
       PORT: String(await freePort()),
       OTEL_SDK_DISABLED: 'true',
       OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
     });
-    expect((await fetch(`${service.url}/api/v1/products?limit=1`)).status).toBe(200);
+    expect((await fetch(`${service.url}/api/v1/products?limit=1`, { headers: await bearer() })).status).toBe(200);
     service.process.kill('SIGTERM');
     expect(await service.exited).toBe(0);
     expect(received.length).toBe(before);

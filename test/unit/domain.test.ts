@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { newId } from '../../src/domain/id.js';
 import { toPage } from '../../src/domain/page.js';
 import { productSortValue, type Product } from '../../src/domain/product.js';
+import { userSortValue, type User } from '../../src/domain/user.js';
 
 describe('newId', () => {
   it('is a version 7, variant 10 UUID carrying the time in its first 48 bits', () => {
@@ -32,5 +33,14 @@ describe('productSortValue', () => {
     expect(productSortValue(product, 'price')).toBe('0.10');
     expect(productSortValue(product, 'name')).toBe('Mug');
     expect(productSortValue(product, 'created_at')).toBe('2026-01-02T03:04:05.006Z');
+  });
+});
+
+describe('userSortValue', () => {
+  it('renders each sort key as text', () => {
+    const user = { id: 'x', name: 'Ada', email: 'ada@example.com', createdAt: new Date('2026-01-02T03:04:05.006Z') } as User;
+    expect(userSortValue(user, 'name')).toBe('Ada');
+    expect(userSortValue(user, 'email')).toBe('ada@example.com');
+    expect(userSortValue(user, 'created_at')).toBe('2026-01-02T03:04:05.006Z');
   });
 });

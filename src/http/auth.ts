@@ -1,0 +1,147 @@
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { HttpProblem } from './error-handler.js';
+
+export const SCOPES = ['products:read', 'products:write', 'users:read', 'users:write'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** Who is calling, as proven by a verified token (or the fixed caller of AUTH_MODE=none). */
+export interface Principal {
+  readonly subject: string;
+  readonly scopes: ReadonlySet<string>;
+}
+
+export interface AuthSettings {
+  readonly mode: 'jwt' | 'none';
+  /** HS256 shared secret. */
+  readonly secret?: string | undefined;
+  /** RS256/ES256 keys, fetched and cached; an unknown `kid` triggers a re-fetch (key rotation). */
+  readonly jwksUrl?: string | undefined;
+  readonly jwksCooldownMs?: number | undefined;
+  readonly issuer?: string | undefined;
+  readonly audience?: string | undefined;
+}
+
+const NONE_PRINCIPAL: Principal = { subject: 'anonymous', scopes: new Set(SCOPES) };
+const ASYMMETRIC = ['RS256', 'ES256'];
+/**
+ * Verified tokens are remembered, because verification is most of a read's CPU: until they
+ * expire, but never longer than a minute, so a key withdrawn from the JWKS (a compromised
+ * key) stops being honoured within a minute rather than at the tokens' expiry.
+ */
+const CACHE_LIMIT = 10_000;
+const CACHE_TTL_MS = 60_000;
+
+function invalidToken(description: string): HttpProblem {
+  return new HttpProblem(401, 'unauthenticated', 'Authentication required', description, {
+    'www-authenticate': `Bearer error="invalid_token", error_description="${description}"`,
+  });
+}
+
+/** `scope` (space-separated string) or `scp` (array), as issued by common identity providers. */
+function scopesOf(payload: JWTPayload): Set<string> {
+  const raw = typeof payload.scope === 'string' ? payload.scope.split(' ') : Array.isArray(payload.scp) ? payload.scp : [];
+  return new Set(raw.filter((s): s is string => typeof s === 'string' && s.length > 0));
+}
+
+/** A `:write` scope implies `:read` on the same resource. */
+export function hasScope(principal: Principal, required: Scope): boolean {
+  return principal.scopes.has(required) || (required.endsWith(':read') && principal.scopes.has(required.replace(/:read$/, ':write')));
+}
+
+export class Authenticator {
+  readonly #settings: AuthSettings;
+  readonly #secret: Uint8Array | undefined;
+  readonly #jwks: JWTVerifyGetKey | undefined;
+  readonly #cache = new Map<string, { principal: Principal; expiresAt: number }>();
+
+  constructor(settings: AuthSettings) {
+    this.#settings = settings;
+    this.#secret = settings.secret === undefined ? undefined : new TextEncoder().encode(settings.secret);
+    this.#jwks =
+      settings.jwksUrl === undefined
+        ? undefined
+        : createRemoteJWKSet(new URL(settings.jwksUrl), { cooldownDuration: settings.jwksCooldownMs ?? 30_000, cacheMaxAge: 600_000, timeoutDuration: 2000 });
+  }
+
+  /** The caller behind an Authorization header; throws a 401 HttpProblem otherwise. */
+  async authenticate(authorization: string | undefined): Promise<Principal> {
+    if (this.#settings.mode === 'none') return NONE_PRINCIPAL;
+    const match = /^Bearer +([A-Za-z0-9._~+/=-]+)$/i.exec(authorization ?? '');
+    if (match?.[1] === undefined) throw invalidToken('A bearer token is required');
+    const token = match[1];
+    const cached = this.#cache.get(token);
+    if (cached !== undefined && cached.expiresAt > Date.now()) return cached.principal;
+    const payload = await this.#verify(token);
+    const principal: Principal = { subject: typeof payload.sub === 'string' ? payload.sub : 'unknown', scopes: scopesOf(payload) };
+    if (payload.exp !== undefined) this.#remember(token, principal, Math.min(payload.exp * 1000, Date.now() + CACHE_TTL_MS));
+    return principal;
+  }
+
+  async #verify(token: string): Promise<JWTPayload> {
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      throw invalidToken('The token is malformed');
+    }
+    const options = { issuer: this.#settings.issuer, audience: this.#settings.audience, requiredClaims: ['exp'] };
+    try {
+      // The key is chosen by algorithm family, so an HS256 token can never be checked against
+      // a public key (algorithm confusion) and `none` matches nothing.
+      if (alg === 'HS256' && this.#secret !== undefined) return (await jwtVerify(token, this.#secret, { ...options, algorithms: ['HS256'] })).payload;
+      if (alg !== undefined && ASYMMETRIC.includes(alg) && this.#jwks !== undefined) return (await jwtVerify(token, this.#jwks, { ...options, algorithms: ASYMMETRIC })).payload;
+    } catch (err) {
+      throw invalidToken(describeFailure(err));
+    }
+    throw invalidToken(`Tokens signed with ${alg ?? 'no algorithm'} are not accepted`);
+  }
+
+  #remember(token: string, principal: Principal, expiresAt: number): void {
+    if (this.#cache.size >= CACHE_LIMIT) {
+      const oldest = this.#cache.keys().next().value;
+      if (oldest !== undefined) this.#cache.delete(oldest);
+    }
+    this.#cache.set(token, { principal, expiresAt });
+  }
+}
+
+function describeFailure(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  switch (code) {
+    case 'ERR_JWT_EXPIRED':
+      return 'The token has expired';
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      return 'The token is not valid here (not yet valid, wrong issuer or audience, or missing exp)';
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+      return 'The token was signed with an unknown key';
+    case 'ERR_JWKS_TIMEOUT':
+      return 'The signing keys could not be fetched in time';
+    default:
+      return 'The token signature or format is invalid';
+  }
+}
+
+export function insufficientScope(required: Scope): HttpProblem {
+  return new HttpProblem(403, 'forbidden', 'Insufficient scope', `This operation needs the ${required} scope`, {
+    'www-authenticate': `Bearer error="insufficient_scope", scope="${required}"`,
+  });
+}
+
+/** Mints an HS256 token: the development start and `npm run token` use it. */
+export function mintToken(secret: string, claims: { subject: string; scopes: readonly string[]; ttlSeconds: number; issuer?: string | undefined; audience?: string | undefined }): Promise<string> {
+  let jwt = new SignJWT({ scope: claims.scopes.join(' ') }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(claims.subject).setIssuedAt().setExpirationTime(`${claims.ttlSeconds}s`);
+  if (claims.issuer !== undefined) jwt = jwt.setIssuer(claims.issuer);
+  if (claims.audience !== undefined) jwt = jwt.setAudience(claims.audience);
+  return jwt.sign(new TextEncoder().encode(secret));
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The scope a route requires (see resource-routes.ts). */
+    scope?: Scope;
+  }
+  interface FastifyRequest {
+    /** Set by the authentication hook on /api/v1 routes. */
+    principal: Principal | null;
+  }
+}
