@@ -30,10 +30,20 @@ export interface RunningService {
  * exports the spans still buffered. Reached through the OpenTelemetry API so that nothing
  * imports the preload; without a preload the API's no-op provider has nothing to end.
  */
-async function flushTelemetry(): Promise<void> {
+async function flushTelemetry(logger: Logger, timeoutMs: number): Promise<void> {
   const global = trace.getTracerProvider() as { getDelegate?: () => unknown };
   const provider = (global.getDelegate?.() ?? global) as { shutdown?: () => Promise<void> };
-  await provider.shutdown?.();
+  if (provider.shutdown === undefined) return;
+  // Spans are worth a short wait, never a failed or late exit: an unreachable collector
+  // would otherwise hold the process in export retries.
+  const flushed = provider.shutdown().then(
+    () => true,
+    (err: unknown) => {
+      logger.warn({ err }, 'could not export the last spans');
+      return true;
+    },
+  );
+  if (!(await Promise.race([flushed, sleep(timeoutMs).then(() => false)]))) logger.warn({ timeout_ms: timeoutMs }, 'gave up exporting the last spans');
 }
 
 /**
@@ -100,7 +110,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         await sleep(config.shutdown.delayMs);
         await app.close(); // stops accepting, then waits for in-flight requests
         await pool.end();
-        await flushTelemetry();
+        await flushTelemetry(logger, 2000);
         await embedded?.stop();
         logger.info('shutdown complete');
       })();

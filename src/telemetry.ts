@@ -17,6 +17,12 @@ register('@opentelemetry/instrumentation/hook.mjs', import.meta.url);
 process.env.OTEL_METRICS_EXPORTER ??= 'none';
 process.env.OTEL_LOGS_EXPORTER ??= 'none';
 process.env.OTEL_SERVICE_NAME ??= 'product-user-service';
+// With no collector named, export nothing rather than retrying against localhost:4318 (the
+// OTLP default), which on a laptop or in CI is usually not there. Naming an endpoint, or an
+// exporter explicitly, turns tracing on.
+if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT === undefined && process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT === undefined) {
+  process.env.OTEL_TRACES_EXPORTER ??= 'none';
+}
 
 // Loaded after the environment defaults above: the SDK reads them when it is constructed.
 const { NodeSDK } = await import('@opentelemetry/sdk-node');

@@ -81,11 +81,15 @@ describe('startService without DATABASE_URL (development)', () => {
       stderr.mockRestore();
     });
     const devToken = /export TOKEN=(\S+)/.exec(banner)?.[1] ?? '';
-    expect(banner).toContain(`curl -H "Authorization: Bearer $TOKEN" ${first.url}/api/v1/products`);
-    expect(signalListeners()).toBe(before);
-    expect((await post(first.url, productInput(), 'Bearer not-a-token')).status).toBe(401);
-    const created = await (await post(first.url, productInput({ name: 'survives a restart' }), `Bearer ${devToken}`)).json() as { id: string };
-    await first.shutdown();
+    let created: { id: string };
+    try {
+      expect(banner).toContain(`curl -H "Authorization: Bearer $TOKEN" ${first.url}/api/v1/products`);
+      expect(signalListeners()).toBe(before);
+      expect((await post(first.url, productInput(), 'Bearer not-a-token')).status).toBe(401);
+      created = (await (await post(first.url, productInput({ name: 'survives a restart' }), `Bearer ${devToken}`)).json()) as { id: string };
+    } finally {
+      await first.shutdown(); // also on failure: never leave an embedded server running
+    }
 
     // The development secret is kept in a file, so the printed token outlives a restart.
     const second = await startService(loadConfig(env), silentLogger);
