@@ -1,6 +1,6 @@
 # The front door: `make help` lists the targets; npm scripts do the work.
 .DEFAULT_GOAL := help
-.PHONY: help install dev start build test lint typecheck check migrate migrate-down image up down
+.PHONY: help install dev start build test lint typecheck check migrate migrate-down image up down bench soak
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-13s\033[0m %s\n", $$1, $$2}'
@@ -42,3 +42,9 @@ up: ## Start PostgreSQL and the service with docker compose
 
 down: ## Stop the compose stack
 	docker compose down
+
+bench: ## Benchmark the production server against the pgbench ceiling (needs wrk or autocannon)
+	npm run bench
+
+soak: ## Mixed load for 10 minutes; reports heap and RSS growth
+	npm run bench -- --soak 600

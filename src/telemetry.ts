@@ -17,6 +17,11 @@ register('@opentelemetry/instrumentation/hook.mjs', import.meta.url);
 process.env.OTEL_METRICS_EXPORTER ??= 'none';
 process.env.OTEL_LOGS_EXPORTER ??= 'none';
 process.env.OTEL_SERVICE_NAME ??= 'product-user-service';
+// Trace one request in ten unless the caller's traceparent says it is sampled (then always):
+// exporting every span cost ~25 µs of CPU per request in the benchmark, and a 10 % sample
+// still shows every route's behaviour. OTEL_TRACES_SAMPLER / _ARG override it.
+process.env.OTEL_TRACES_SAMPLER ??= 'parentbased_traceidratio';
+process.env.OTEL_TRACES_SAMPLER_ARG ??= '0.1';
 // With no collector named, export nothing rather than retrying against localhost:4318 (the
 // OTLP default), which on a laptop or in CI is usually not there. Naming an endpoint, or an
 // exporter explicitly, turns tracing on.
@@ -24,6 +29,15 @@ if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT === undefined && process.env.OTEL_EX
   process.env.OTEL_TRACES_EXPORTER ??= 'none';
 }
 
+// Instrumentations patch modules as soon as they are constructed, whatever the SDK decides:
+// with the SDK disabled, construct none, so that "off" costs nothing per request.
+if (process.env.OTEL_SDK_DISABLED === 'true') {
+  // Nothing to set up.
+} else {
+  await start();
+}
+
+async function start(): Promise<void> {
 // Loaded after the environment defaults above: the SDK reads them when it is constructed.
 const { NodeSDK } = await import('@opentelemetry/sdk-node');
 const { HttpInstrumentation } = await import('@opentelemetry/instrumentation-http');
@@ -38,12 +52,14 @@ const UNTRACED = new Set(['/healthz', '/livez', '/readyz', '/metrics']);
 const sdk = new NodeSDK({
   instrumentations: [
     new HttpInstrumentation({ ignoreIncomingRequestHook: (request) => UNTRACED.has((request.url ?? '').split('?')[0] ?? '') }),
-    // One span per request and one for the handler; hook spans would add eight more per request.
-    new FastifyOtelInstrumentation({ registerOnInitialization: true, instrumentHooks: false }),
+    // One span per request (route, status); handler and hook spans would add up to nine more.
+    new FastifyOtelInstrumentation({ registerOnInitialization: true, instrumentHooks: false, instrumentHandler: false }),
     // Only queries made while serving a traced request: pool housekeeping is noise.
     new PgInstrumentation({ requireParentSpan: true }),
-    // Adds trace_id and span_id to every log line written inside a span.
-    new PinoInstrumentation(),
+    // Adds trace_id and span_id to every log line written inside a span. Logs stay on stdout:
+    // forwarding each line to the OpenTelemetry Logs API as well cost CPU for nothing.
+    new PinoInstrumentation({ disableLogSending: true }),
   ],
 });
 sdk.start();
+}

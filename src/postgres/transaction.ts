@@ -8,6 +8,10 @@ import type pg from 'pg';
  */
 const current = new AsyncLocalStorage<pg.PoolClient>();
 
+export function isInTransaction(): boolean {
+  return current.getStore() !== undefined;
+}
+
 export function queryable(pool: pg.Pool): pg.Pool | pg.PoolClient {
   return current.getStore() ?? pool;
 }

@@ -1,0 +1,306 @@
+/**
+ * `npm run bench`: builds and starts the production server (auth, validation, logging,
+ * metrics and tracing all on), seeds 10,000 products and users, measures PostgreSQL's own
+ * ceiling for the same statements with pgbench, then drives each scenario over loopback
+ * with wrk (or autocannon) and prints req/s, latency, errors, server CPU per request and
+ * RSS, with each scenario's ratio to the ceiling. Options:
+ *   --rounds N (default 1)   --duration S (15)   --warmup S (5)   --connections C (64)
+ *   --only W1,W3             --soak S (runs W5 for S seconds and reports memory growth)
+ * Environment: BENCH_DATABASE_URL uses an existing server; BENCH_SERVER_X=y sets X=y for the
+ * service (experiments only: the reported figures are with the defaults).
+ * Results go to bench-results/ (git-ignored). Traffic only ever goes to 127.0.0.1.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { mintToken, SCOPES } from '../src/http/auth.js';
+import { startEmbeddedPostgres } from '../src/postgres/embedded.js';
+import { migrate } from '../src/postgres/migrate.js';
+import { hasWrk, runLoad, type LoadResult, type Scenario } from './bench/load.js';
+import { findPgbench, PGBENCH_SCRIPTS, pgbenchTps } from './bench/pgbench.js';
+import { cpuSeconds, rssMiB } from './bench/process-stats.js';
+import { seed } from './bench/seed.js';
+import { freePort } from '../test/helpers/database-server.js';
+
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '1' },
+    duration: { type: 'string', default: '15' },
+    warmup: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '64' },
+    only: { type: 'string' },
+    soak: { type: 'string' },
+  },
+});
+const ROUNDS = Number(args.rounds);
+const DURATION = Number(args.duration);
+const WARMUP = Number(args.warmup);
+const CONNECTIONS = Number(args.connections);
+const SOAK = args.soak === undefined ? undefined : Number(args.soak);
+const started = Date.now();
+const progress = (message: string) => process.stdout.write(`[bench +${((Date.now() - started) / 1000).toFixed(0)}s] ${message}\n`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const rand = (n: number) => 1 + Math.floor(Math.random() * n);
+const hex = (n: number) => n.toString(16).padStart(12, '0');
+const productPath = () => `/api/v1/products/01900000-0000-7000-8000-${hex(rand(10_000))}`;
+const newProduct = () => JSON.stringify({ sku: `A-${Date.now()}-${randomBytes(6).toString('hex')}`, name: 'Bench product', price: 19.99 });
+
+function scenarios(deepCursor: string): Scenario[] {
+  return [
+    { name: 'W1', lua: 'request = function() return wrk.format("GET", "/api/v1/products/" .. product_id(math.random(1, 10000))) end', next: () => ({ method: 'GET', path: productPath() }) },
+    { name: 'W2', lua: 'request = function() return wrk.format("GET", "/api/v1/products?limit=20") end', next: () => ({ method: 'GET', path: '/api/v1/products?limit=20' }) },
+    {
+      name: 'W2-deep',
+      lua: `request = function() return wrk.format("GET", "/api/v1/products?limit=20&cursor=${deepCursor}") end`,
+      next: () => ({ method: 'GET', path: `/api/v1/products?limit=20&cursor=${deepCursor}` }),
+    },
+    {
+      name: 'W3',
+      lua: 'request = function() return wrk.format("POST", "/api/v1/products", nil, \'{"sku":"\' .. unique_sku() .. \'","name":"Bench product","price":19.99}\') end',
+      next: () => ({ method: 'POST', path: '/api/v1/products', body: newProduct() }),
+    },
+    {
+      name: 'W4',
+      lua: 'request = function() return wrk.format("GET", "/api/v1/users/" .. user_id(math.random(1, 10000))) end',
+      next: () => ({ method: 'GET', path: `/api/v1/users/01900000-0000-7000-9000-${hex(rand(10_000))}` }),
+    },
+    {
+      name: 'W5',
+      lua: `request = function()
+  if math.random() < 0.9 then return wrk.format("GET", "/api/v1/products/" .. product_id(math.random(1, 10000))) end
+  return wrk.format("POST", "/api/v1/products", nil, '{"sku":"' .. unique_sku() .. '","name":"Bench product","price":19.99}')
+end`,
+      next: () => (Math.random() < 0.9 ? { method: 'GET', path: productPath() } : { method: 'POST', path: '/api/v1/products', body: newProduct() }),
+    },
+  ];
+}
+
+/** A stand-in OTLP/HTTP collector: spans are really exported, then discarded. */
+async function otlpSink(): Promise<{ url: string; server: Server; received: () => number }> {
+  let requests = 0;
+  const server = createServer((request, response) => {
+    request.resume().on('end', () => {
+      requests++;
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return { url: `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`, server, received: () => requests };
+}
+
+async function startServer(env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--enable-source-maps', '--import', './dist/telemetry.js', 'dist/main.js'], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    // Production logs a JSON line per request to stdout; it is written, then discarded.
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${env.PORT}`;
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    const ready = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
+    if (ready) return child;
+    await sleep(100);
+  }
+  throw new Error('server did not become ready');
+}
+
+async function scrapeHeapMiB(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? 0) / 1024 / 1024;
+}
+
+interface Measured extends LoadResult {
+  readonly name: string;
+  readonly cpuUsPerRequest: number;
+  readonly rssMaxMiB: number;
+}
+
+async function measure(generator: 'wrk' | 'autocannon', url: string, scenario: Scenario, token: string, pid: number, dir: string): Promise<Measured> {
+  if (WARMUP > 0) await runLoad(generator, url, scenario, token, CONNECTIONS, WARMUP, dir);
+  let rssMax = 0;
+  const sampler = setInterval(() => (rssMax = Math.max(rssMax, ...rssMiB(pid))), 500);
+  const cpuBefore = cpuSeconds(pid);
+  const result = await runLoad(generator, url, scenario, token, CONNECTIONS, DURATION, dir);
+  const cpu = cpuSeconds(pid) - cpuBefore;
+  clearInterval(sampler);
+  return { name: scenario.name, ...result, cpuUsPerRequest: result.requests > 0 ? (cpu * 1e6) / result.requests : NaN, rssMaxMiB: rssMax };
+}
+
+const median = (values: number[]) => {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  return sorted.length === 0 ? NaN : sorted.length % 2 === 1 ? (sorted[(sorted.length - 1) / 2] ?? NaN) : ((sorted[sorted.length / 2 - 1] ?? 0) + (sorted[sorted.length / 2] ?? 0)) / 2;
+};
+const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-'));
+  await chmod(dir, 0o755);
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const hardStop = setTimeout(() => {
+    process.stderr.write('bench: hard time limit reached, stopping\n');
+    process.exit(2);
+  }, ((SOAK ?? 0) + ROUNDS * 8 * (DURATION + WARMUP + 20) + 300) * 1000);
+  hardStop.unref();
+  try {
+    const generator = (await hasWrk()) ? 'wrk' : 'autocannon';
+    const pgbench = findPgbench();
+    progress(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; load generator: ${generator}; pgbench: ${pgbench ?? 'not found'}`);
+
+    let databaseUrl = process.env.BENCH_DATABASE_URL;
+    if (databaseUrl === undefined) {
+      progress('starting a dedicated embedded PostgreSQL');
+      const db = await startEmbeddedPostgres({ dir: join(dir, 'pg'), port: await freePort(), persistent: false, logger: pino({ level: 'silent' }) });
+      cleanups.push(() => db.stop());
+      databaseUrl = db.url;
+    }
+    progress('migrating and seeding 10,000 products and 10,000 users');
+    await migrate(databaseUrl, pino({ level: 'silent' }));
+    await seed(databaseUrl);
+
+    const sink = await otlpSink();
+    cleanups.push(() => new Promise((resolve) => sink.server.close(resolve)));
+    const secret = randomBytes(32).toString('hex');
+    const port = String(await freePort());
+    progress(`starting the production server (NODE_ENV=production, auth, logging, metrics, tracing → OTLP sink) on 127.0.0.1:${port}`);
+    const server = await startServer({
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: port,
+      DATABASE_URL: databaseUrl,
+      AUTH_JWT_SECRET: secret,
+      MIGRATE_ON_START: 'false',
+      LOG_LEVEL: 'info',
+      // The limiter still counts every request; the limit itself is lifted so one caller can load the server.
+      RATE_LIMIT_MAX: '10000000',
+      OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
+      // Experiments: BENCH_SERVER_X=y reaches the server as X=y (e.g. BENCH_SERVER_OTEL_SDK_DISABLED=true).
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_SERVER_')).map(([k, v]) => [k.slice('BENCH_SERVER_'.length), v ?? ''])),
+    });
+    cleanups.push(async () => {
+      server.kill('SIGTERM');
+      await new Promise((resolve) => server.once('exit', resolve));
+    });
+    const url = `http://127.0.0.1:${port}`;
+    const token = await mintToken(secret, { subject: 'bench', scopes: SCOPES, ttlSeconds: 3 * 3600 });
+
+    let cursor = '';
+    for (let page = 0; page < 450; page++) {
+      const body = (await (await fetch(`${url}/api/v1/products?limit=20${cursor ? `&cursor=${cursor}` : ''}`, { headers: { authorization: `Bearer ${token}` } })).json()) as { next_cursor: string };
+      cursor = body.next_cursor;
+    }
+    progress('W2-deep cursor taken 9,000 rows into the default sort');
+
+    const all = scenarios(cursor);
+    const chosen = args.only === undefined ? all : all.filter((s) => args.only?.split(',').includes(s.name));
+
+    if (SOAK !== undefined) {
+      await soak(generator, url, all.find((s) => s.name === 'W5') ?? all[0]!, token, server.pid ?? 0, dir);
+      return;
+    }
+
+    const rounds: { pg: { W1: number; W3: number } | null; results: Measured[] }[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      let pg: { W1: number; W3: number } | null = null;
+      if (pgbench !== null) {
+        progress(`round ${round}/${ROUNDS}: pgbench W1 (16 clients, -j 1, -M prepared, ${DURATION} s)`);
+        const w1 = await pgbenchTps(pgbench, databaseUrl, PGBENCH_SCRIPTS.W1, DURATION, dir);
+        progress(`round ${round}/${ROUNDS}: pgbench W3`);
+        const w3 = await pgbenchTps(pgbench, databaseUrl, PGBENCH_SCRIPTS.W3, DURATION, dir);
+        pg = { W1: w1, W3: w3 };
+        progress(`round ${round}/${ROUNDS}: database ceiling W1 ${fmt(w1)} tps, W3 ${fmt(w3)} tps`);
+      }
+      const results: Measured[] = [];
+      for (const scenario of chosen) {
+        progress(`round ${round}/${ROUNDS}: ${scenario.name} (${WARMUP} s warm-up, ${DURATION} s measured, ${CONNECTIONS} connections)`);
+        const result = await measure(generator, url, scenario, token, server.pid ?? 0, dir);
+        results.push(result);
+        progress(`round ${round}/${ROUNDS}: ${scenario.name} ${fmt(result.rps)} req/s, p99 ${fmt(result.p99Ms, 1)} ms, ${fmt(result.cpuUsPerRequest)} µs CPU/req`);
+      }
+      rounds.push({ pg, results });
+    }
+    report(rounds, generator, sink.received());
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  }
+}
+
+function report(rounds: { pg: { W1: number; W3: number } | null; results: Measured[] }[], generator: string, spanExports: number): void {
+  const names = rounds[0]?.results.map((r) => r.name) ?? [];
+  const pgW1 = median(rounds.map((r) => r.pg?.W1 ?? NaN));
+  const pgW3 = median(rounds.map((r) => r.pg?.W3 ?? NaN));
+  const ceiling = (name: string) => (name === 'W3' ? pgW3 : pgW1);
+  const rows = names.map((name) => {
+    const of = (key: keyof Measured) => median(rounds.map((r) => Number(r.results.find((m) => m.name === name)?.[key] ?? NaN)));
+    return { name, rps: of('rps'), p50Ms: of('p50Ms'), p99Ms: of('p99Ms'), non2xx: of('non2xx'), socketErrors: of('socketErrors'), cpuUsPerRequest: of('cpuUsPerRequest'), rssMaxMiB: of('rssMaxMiB'), ratio: of('rps') / ceiling(name) };
+  });
+  const lines = [
+    '',
+    `scenario   req/s    p50 ms   p99 ms   errors   CPU µs/req   RSS MiB   ratio to pgbench (${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, median)`,
+    ...rows.map((r) =>
+      [r.name.padEnd(9), fmt(r.rps).padStart(7), fmt(r.p50Ms, 2).padStart(8), fmt(r.p99Ms, 2).padStart(8), fmt(r.non2xx + r.socketErrors).padStart(8), fmt(r.cpuUsPerRequest).padStart(12), fmt(r.rssMaxMiB).padStart(9), `${fmt(r.ratio, 2)} × ${r.name === 'W3' ? 'pgbench-W3' : 'pgbench-W1'}`.padStart(24)].join(' '),
+    ),
+    `pgbench    W1 ${fmt(pgW1)} tps, W3 ${fmt(pgW3)} tps   (span exports received by the OTLP sink: ${spanExports})`,
+  ];
+  const get = (name: string) => rows.find((r) => r.name === name);
+  const targets: [string, boolean | null][] = [
+    ['W1 ≥ 0.55 × pgbench-W1', get('W1') ? (get('W1')?.ratio ?? 0) >= 0.55 : null],
+    ['W2 ≥ 0.25 × pgbench-W1', get('W2') ? (get('W2')?.ratio ?? 0) >= 0.25 : null],
+    ['W3 ≥ 0.55 × pgbench-W3', get('W3') ? (get('W3')?.ratio ?? 0) >= 0.55 : null],
+    ['W1 server CPU ≤ 80 µs/request', get('W1') ? (get('W1')?.cpuUsPerRequest ?? Infinity) <= 80 : null],
+    ['W2-deep ≥ 0.9 × W2', get('W2') && get('W2-deep') ? (get('W2-deep')?.rps ?? 0) >= 0.9 * (get('W2')?.rps ?? Infinity) : null],
+    ['zero non-2xx and socket errors', rows.every((r) => r.non2xx + r.socketErrors === 0)],
+    ['W1 p99 ≤ 25 ms', get('W1') ? (get('W1')?.p99Ms ?? Infinity) <= 25 : null],
+    ['RSS ≤ 160 MiB per process', rows.every((r) => r.rssMaxMiB <= 160)],
+  ];
+  lines.push('', 'targets:', ...targets.map(([label, ok]) => `  ${ok === null ? 'n/a ' : ok ? 'met ' : 'MISS'}  ${label}`));
+  process.stdout.write(`${lines.join('\n')}\n`);
+  void saveResults({ generator, rounds, rows, pgbench: { W1: pgW1, W3: pgW3 }, targets: Object.fromEntries(targets) });
+}
+
+async function saveResults(data: unknown): Promise<void> {
+  await mkdir('bench-results', { recursive: true });
+  const file = join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  await writeFile(file, `${JSON.stringify({ date: new Date().toISOString(), duration: DURATION, connections: CONNECTIONS, ...(data as object) }, null, 2)}\n`);
+  process.stdout.write(`results written to ${file}\n`);
+}
+
+async function soak(generator: 'wrk' | 'autocannon', url: string, scenario: Scenario, token: string, pid: number, dir: string): Promise<void> {
+  const chunk = 30;
+  const chunks = Math.max(2, Math.round((SOAK ?? 600) / chunk));
+  progress(`soak: ${scenario.name} for ${chunks * chunk} s in ${chunk} s steps, after a ${WARMUP} s warm-up`);
+  await runLoad(generator, url, scenario, token, CONNECTIONS, Math.max(WARMUP, 5), dir);
+  const samples: { at: number; heapMiB: number; rssMiB: number; rps: number; errors: number }[] = [];
+  const sample = async (at: number, rps: number, errors: number) => samples.push({ at, heapMiB: await scrapeHeapMiB(url), rssMiB: Math.max(...rssMiB(pid)), rps, errors });
+  await sample(0, 0, 0);
+  for (let i = 1; i <= chunks; i++) {
+    const result = await runLoad(generator, url, scenario, token, CONNECTIONS, chunk, dir);
+    await sample(i * chunk, result.rps, result.non2xx + result.socketErrors);
+    const last = samples[samples.length - 1];
+    progress(`soak ${i * chunk}/${chunks * chunk} s: ${fmt(result.rps)} req/s, heap ${fmt(last?.heapMiB ?? NaN, 1)} MiB, RSS ${fmt(last?.rssMiB ?? NaN, 1)} MiB, errors ${result.non2xx + result.socketErrors}`);
+  }
+  const start = samples[0];
+  const middle = samples[Math.floor(samples.length / 2)];
+  const end = samples[samples.length - 1];
+  const growth = (a: number | undefined, b: number | undefined) => (((b ?? 0) - (a ?? 0)) / (a ?? 1)) * 100;
+  process.stdout.write(
+    [
+      '',
+      'soak     time s   heap MiB   RSS MiB',
+      ...[['start', start], ['middle', middle], ['end', end]].map(([label, s]) =>
+        typeof s === 'object' && s !== undefined ? `${String(label).padEnd(8)} ${fmt(s.at).padStart(6)} ${fmt(s.heapMiB, 1).padStart(10)} ${fmt(s.rssMiB, 1).padStart(9)}` : '',
+      ),
+      `growth start→end: heap ${fmt(growth(start?.heapMiB, end?.heapMiB), 1)} %, RSS ${fmt(growth(start?.rssMiB, end?.rssMiB), 1)} % (target ≤ 10 %)`,
+      '',
+    ].join('\n'),
+  );
+  await saveResults({ generator, soak: samples });
+}
+
+await main();
