@@ -293,8 +293,8 @@ async function soak(generator: 'wrk' | 'autocannon', url: string, scenario: Scen
     [
       '',
       'soak     time s   heap MiB   RSS MiB',
-      ...[['start', start], ['middle', middle], ['end', end]].map(([label, s]) =>
-        typeof s === 'object' && s !== undefined ? `${String(label).padEnd(8)} ${fmt(s.at).padStart(6)} ${fmt(s.heapMiB, 1).padStart(10)} ${fmt(s.rssMiB, 1).padStart(9)}` : '',
+      ...([['start', start], ['middle', middle], ['end', end]] as const).map(([label, s]) =>
+        s === undefined ? '' : `${label.padEnd(8)} ${fmt(s.at).padStart(6)} ${fmt(s.heapMiB, 1).padStart(10)} ${fmt(s.rssMiB, 1).padStart(9)}`,
       ),
       `growth start→end: heap ${fmt(growth(start?.heapMiB, end?.heapMiB), 1)} %, RSS ${fmt(growth(start?.rssMiB, end?.rssMiB), 1)} % (target ≤ 10 %)`,
       '',

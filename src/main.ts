@@ -9,6 +9,8 @@ import { buildApp, type App } from './http/app.js';
 import { Authenticator } from './http/auth.js';
 import { createLogger } from './logger.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './postgres/embedded.js';
+import { getHeapStatistics } from 'node:v8';
+import { DatabaseGate } from './postgres/gate.js';
 import { PostgresIdempotencyStore } from './postgres/idempotency-store.js';
 import { migrate } from './postgres/migrate.js';
 import { createPool, pingDatabase } from './postgres/pool.js';
@@ -68,12 +70,13 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     await pingDatabase(pool, config.database.connectTimeoutMs + 1000);
 
     const secret = await hmacSecret(config);
-    const idempotency = new PostgresIdempotencyStore(pool);
+    const gate = new DatabaseGate({ resetTimeoutMs: config.database.breakerResetMs, volumeThreshold: 5 }, logger);
+    const idempotency = new PostgresIdempotencyStore(pool, gate);
     let acceptingTraffic = true;
     const app = await buildApp({
       logger,
-      products: createProductService(createProductRepository(pool)),
-      users: createUserService(createUserRepository(pool)),
+      products: createProductService(createProductRepository(pool, gate)),
+      users: createUserService(createUserRepository(pool, gate)),
       authenticator: new Authenticator({ ...config.auth, secret }),
       idempotency,
       readiness: { isAcceptingTraffic: () => acceptingTraffic, pingDatabase: () => pingDatabase(pool, 1000) },
@@ -86,6 +89,10 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         corsOrigins: config.cors.origins,
         rateLimit: config.rateLimit,
         trustProxy: config.trustProxy,
+        shedding: {
+          maxEventLoopDelayMs: config.shedding.maxEventLoopDelayMs,
+          maxHeapUsedBytes: (config.shedding.maxHeapUsedMb ?? (getHeapStatistics().heap_size_limit * 0.9) / 2 ** 20) * 2 ** 20,
+        },
       },
     });
     const url = await app.listen({ port: config.port, host: config.host });
@@ -110,6 +117,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         await sleep(config.shutdown.delayMs);
         await app.close(); // stops accepting, then waits for in-flight requests
         await pool.end();
+        gate.shutdown();
         await flushTelemetry(logger, 2000);
         await embedded?.stop();
         logger.info('shutdown complete');

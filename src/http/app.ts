@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
+import underPressure from '@fastify/under-pressure';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyRequest } from 'fastify';
@@ -40,6 +41,8 @@ export interface AppDependencies {
     readonly rateLimit: { readonly max: number; readonly windowMs: number };
     /** Proxy addresses/CIDRs whose X-Forwarded-For is believed (never `true`: it can be forged). */
     readonly trustProxy: readonly string[];
+    /** Past these, API requests are refused with 503 instead of queueing (0 = no limit). */
+    readonly shedding: { readonly maxEventLoopDelayMs: number; readonly maxHeapUsedBytes: number };
   };
 }
 
@@ -108,6 +111,19 @@ export async function buildApp(deps: AppDependencies) {
     done();
   });
 
+  // Load shedding: an overloaded process answers 503 at once rather than letting latency
+  // grow without bound. Probes and scrapes still answer (liveness must stay 200: restarting
+  // an overloaded pod makes things worse); /readyz reports the overload so traffic moves away.
+  await app.register(underPressure, {
+    maxEventLoopDelay: settings.shedding.maxEventLoopDelayMs,
+    maxHeapUsedBytes: settings.shedding.maxHeapUsedBytes,
+    sampleInterval: 100,
+    pressureHandler: (request, _reply, type) => {
+      if (UNLIMITED_PATHS.has(request.url.split('?')[0] ?? '')) return;
+      request.log.warn({ pressure: type }, 'shedding load');
+      throw new HttpProblem(503, 'overloaded', 'Service overloaded', 'The service is shedding load; retry shortly', { 'retry-after': '2' });
+    },
+  });
   await app.register(helmet, {
     // Plain-HTTP development would otherwise have /docs' assets "upgraded" to https.
     contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
@@ -136,7 +152,7 @@ export async function buildApp(deps: AppDependencies) {
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { tags: ['operations'], summary: 'This OpenAPI 3.1 document', operationId: 'openapi', security: [] } }, () => app.swagger());
 
-  await app.register(healthRoutes(deps.readiness));
+  await app.register(healthRoutes(deps.readiness, () => app.isUnderPressure()));
   await app.register(metricsRoutes(metrics));
 
   const routeSettings = {

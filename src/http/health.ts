@@ -11,12 +11,12 @@ export interface Readiness {
 
 const Liveness = z.object({ status: z.literal('ok') });
 const ReadinessReport = z.object({
-  status: z.enum(['ready', 'not_ready', 'shutting_down']),
+  status: z.enum(['ready', 'not_ready', 'shutting_down', 'overloaded']),
   checks: z.object({ database: z.enum(['up', 'down']) }),
 });
 
 /** Probes: liveness never touches the database; readiness does, with a bound. */
-export function healthRoutes(readiness: Readiness): FastifyPluginAsyncZod {
+export function healthRoutes(readiness: Readiness, isShedding: () => boolean): FastifyPluginAsyncZod {
   // eslint-disable-next-line @typescript-eslint/require-await -- Fastify plugins are async functions by contract.
   return async (app) => {
     const live = (operationId: string) => ({
@@ -33,7 +33,7 @@ export function healthRoutes(readiness: Readiness): FastifyPluginAsyncZod {
         () => 'down' as const,
       );
       const accepting = readiness.isAcceptingTraffic();
-      const status = !accepting ? 'shutting_down' : database === 'up' ? 'ready' : 'not_ready';
+      const status = !accepting ? 'shutting_down' : database === 'down' ? 'not_ready' : isShedding() ? 'overloaded' : 'ready';
       reply.header('cache-control', 'no-store');
       return reply.code(status === 'ready' ? 200 : 503).send({ status, checks: { database } });
     });

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { ConflictError, UnprocessableError } from '../domain/errors.js';
 import type { IdempotencyKey, IdempotencyStore, RecordedResponse } from '../services/idempotency.js';
 import { translateDatabaseError } from './errors.js';
+import type { DatabaseGate } from './gate.js';
 import { inTransaction } from './transaction.js';
 
 const RETENTION = '24 hours';
@@ -21,14 +22,16 @@ interface StoredRow {
 
 export class PostgresIdempotencyStore implements IdempotencyStore {
   readonly #pool: pg.Pool;
+  readonly #gate: DatabaseGate;
 
-  constructor(pool: pg.Pool) {
+  constructor(pool: pg.Pool, gate: DatabaseGate) {
     this.#pool = pool;
+    this.#gate = gate;
   }
 
   async once(key: IdempotencyKey, work: () => Promise<RecordedResponse>): Promise<{ response: RecordedResponse; replayed: boolean }> {
     try {
-      return await inTransaction(this.#pool, async (client) => {
+      return await this.#gate.run(() => inTransaction(this.#pool, async (client) => {
         // A transaction-scoped lock marks the key as in flight without making a concurrent
         // request wait for it: that one is told to retry (409) at once.
         const lock = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', [idempotencyLockId(key)]);
@@ -51,7 +54,7 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
           [key.caller, key.route, key.key, key.fingerprint, response.statusCode, JSON.stringify(response.headers), response.body],
         );
         return { response, replayed: false };
-      });
+      }));
     } catch (err) {
       throw translateDatabaseError(err, {});
     }

@@ -1,10 +1,11 @@
 import type pg from 'pg';
 import type { Product } from '../domain/product.js';
 import type { ProductRepository } from '../services/product-service.js';
+import type { DatabaseGate } from './gate.js';
 import { containsPattern, TableRepository } from './table-repository.js';
 
-export function createProductRepository(pool: pg.Pool): ProductRepository {
-  return new TableRepository(pool, {
+export function createProductRepository(pool: pg.Pool, gate: DatabaseGate): ProductRepository {
+  return new TableRepository(pool, gate, {
     table: 'products',
     writable: ['sku', 'name', 'description', 'price', 'currency'],
     // toFixed(2) turns the validated number into the exact decimal text NUMERIC stores.

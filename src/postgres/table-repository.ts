@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { ListQuery } from '../domain/page.js';
 import type { ResourceRepository, WriteOutcome } from '../services/resource-service.js';
 import { translateDatabaseError, type UniqueConstraint } from './errors.js';
+import type { DatabaseGate } from './gate.js';
 import { isInTransaction, queryable } from './transaction.js';
 
 export interface SortColumn {
@@ -38,6 +39,7 @@ export function containsPattern(text: string): string {
  */
 export class TableRepository<T, Fields, SortField extends string, Filter> implements ResourceRepository<T, Fields, SortField, Filter> {
   readonly #pool: pg.Pool;
+  readonly #gate: DatabaseGate;
   readonly #spec: TableSpec<T, Fields, SortField, Filter>;
   readonly #insertSql: string;
   readonly #selectByIdSql: string;
@@ -45,8 +47,9 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
   /** Reads by id requested during the current turn of the event loop, answered by one query. */
   #pendingReads: Map<string, { resolve: (row: T | null) => void; reject: (err: unknown) => void }[]> | null = null;
 
-  constructor(pool: pg.Pool, spec: TableSpec<T, Fields, SortField, Filter>) {
+  constructor(pool: pg.Pool, gate: DatabaseGate, spec: TableSpec<T, Fields, SortField, Filter>) {
     this.#pool = pool;
+    this.#gate = gate;
     this.#spec = spec;
     const columns = spec.writable.join(', ');
     const placeholders = spec.writable.map((_, i) => `$${i + 2}`).join(', ');
@@ -166,8 +169,10 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
 
   async #query(config: pg.QueryConfig): Promise<pg.QueryResult<Record<string, unknown>>> {
     try {
-      // Inside inTransaction (an idempotent create) this is the transaction's connection.
-      return await queryable(this.#pool).query<Record<string, unknown>>(config);
+      // Inside inTransaction (an idempotent create) this is the transaction's connection,
+      // already admitted by the gate when the transaction began.
+      if (isInTransaction()) return await queryable(this.#pool).query<Record<string, unknown>>(config);
+      return await this.#gate.run(() => this.#pool.query<Record<string, unknown>>(config));
     } catch (err) {
       throw translateDatabaseError(err, this.#spec.uniqueConstraints);
     }

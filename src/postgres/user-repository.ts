@@ -1,10 +1,11 @@
 import type pg from 'pg';
 import type { User } from '../domain/user.js';
 import type { UserRepository } from '../services/user-service.js';
+import type { DatabaseGate } from './gate.js';
 import { containsPattern, TableRepository } from './table-repository.js';
 
-export function createUserRepository(pool: pg.Pool): UserRepository {
-  return new TableRepository(pool, {
+export function createUserRepository(pool: pg.Pool, gate: DatabaseGate): UserRepository {
+  return new TableRepository(pool, gate, {
     table: 'users',
     writable: ['email', 'name'],
     toParam: (_field, value) => value,

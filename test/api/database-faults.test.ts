@@ -50,22 +50,34 @@ describe('with the database unreachable', () => {
 });
 
 describe('with broken connections', () => {
-  it('survives pg_terminate_backend on every service connection; the next requests succeed', async () => {
+  it('survives pg_terminate_backend on every service connection mid-load; the next requests succeed', async () => {
     const app = await buildTestApp(db);
     try {
-      // Fill the pool with idle connections, then kill them all from the server side.
-      await Promise.all(Array.from({ length: 5 }, () => app.inject({ method: 'GET', url: '/api/v1/products?limit=1' })));
-      expect(db.pool.totalCount).toBeGreaterThan(0);
+      const statuses: number[] = [];
+      let running = true;
+      const writer = async () => {
+        while (running) {
+          const response = await app.inject({ method: 'POST', url: '/api/v1/products', payload: productInput() });
+          statuses.push(response.statusCode);
+          const read = await app.inject({ method: 'GET', url: `/api/v1/products/${response.json<{ id?: string }>().id ?? '01890000-0000-7000-8000-000000000000'}` });
+          statuses.push(read.statusCode);
+        }
+      };
+      const writers = Array.from({ length: 6 }, writer);
+      await new Promise((resolve) => setTimeout(resolve, 300));
       const admin = createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 5000, connectTimeoutMs: 2000, idleTimeoutMs: 1000 }, silentLogger);
       const killed = await admin.query(
         `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'product-user-service'`,
       );
       await admin.end();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      running = false;
+      await Promise.all(writers);
+
       expect(killed.rowCount).toBeGreaterThan(0);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const responses = await Promise.all(Array.from({ length: 5 }, () => app.inject({ method: 'POST', url: '/api/v1/products', payload: productInput() })));
-      // A request may race a dying connection and get a 503; it must never be a 500 or a crash.
-      expect(responses.every((r) => r.statusCode === 201 || r.statusCode === 503)).toBe(true);
+      expect(statuses.length).toBeGreaterThan(20);
+      // A request may race a dying connection and get a 503 (retryable); never a 500, never a crash.
+      expect(statuses.filter((s) => s !== 201 && s !== 200 && s !== 404 && s !== 503)).toEqual([]);
       const after = await app.inject({ method: 'POST', url: '/api/v1/products', payload: productInput() });
       expect(after.statusCode).toBe(201);
     } finally {

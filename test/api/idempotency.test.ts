@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/http/app.js';
 import { idempotencyLockId, PostgresIdempotencyStore } from '../../src/postgres/idempotency-store.js';
 import { buildTestApp, TEST_JWT_SECRET } from '../helpers/app.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { DatabaseGate } from '../../src/postgres/gate.js';
+import { createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
 import { productInput, unique } from '../helpers/factories.js';
 import { token } from '../helpers/tokens.js';
 
@@ -119,7 +120,7 @@ describe('POST with Idempotency-Key', () => {
     const expires = await db.pool.query<{ hours: number }>(`SELECT round(extract(epoch FROM expires_at - created_at) / 3600) AS hours FROM idempotency_keys WHERE key = $1`, [key]);
     expect(Number(expires.rows[0]?.hours)).toBe(24);
     await db.pool.query(`UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE key = $1`, [key]);
-    expect(await new PostgresIdempotencyStore(db.pool).deleteExpired()).toBeGreaterThanOrEqual(1);
+    expect(await new PostgresIdempotencyStore(db.pool, new DatabaseGate({ resetTimeoutMs: 1000, volumeThreshold: 5 }, silentLogger)).deleteExpired()).toBeGreaterThanOrEqual(1);
     expect((await db.pool.query('SELECT 1 FROM idempotency_keys WHERE key = $1', [key])).rowCount).toBe(0);
   });
 

@@ -4,6 +4,7 @@ import { Authenticator, type AuthSettings } from '../../src/http/auth.js';
 import type { Readiness } from '../../src/http/health.js';
 import type { PoolStats } from '../../src/http/metrics.js';
 import { createLogger } from '../../src/logger.js';
+import { DatabaseGate } from '../../src/postgres/gate.js';
 import { PostgresIdempotencyStore } from '../../src/postgres/idempotency-store.js';
 import { pingDatabase } from '../../src/postgres/pool.js';
 import { createProductRepository } from '../../src/postgres/product-repository.js';
@@ -22,18 +23,21 @@ export interface TestAppOptions {
   readonly auth?: AuthSettings;
   readonly corsOrigins?: readonly string[];
   readonly rateLimit?: { max: number; windowMs: number };
+  readonly shedding?: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number };
+  readonly gate?: DatabaseGate;
 }
 
 export const TEST_JWT_SECRET = 'test-jwt-secret-that-is-at-least-32-characters';
 
 /** The real app over real services and a real database, wired as main.ts wires it. */
 export async function buildTestApp(db: TestDatabase, options: TestAppOptions = {}): Promise<App> {
+  const gate = options.gate ?? new DatabaseGate({ resetTimeoutMs: 2000, volumeThreshold: 5 }, silentLogger);
   const app = await buildApp({
     logger: options.logger ?? silentLogger,
-    products: createProductService(createProductRepository(db.pool)),
-    users: createUserService(createUserRepository(db.pool)),
+    products: createProductService(createProductRepository(db.pool, gate)),
+    users: createUserService(createUserRepository(db.pool, gate)),
     authenticator: new Authenticator(options.auth ?? { mode: 'none' }),
-    idempotency: new PostgresIdempotencyStore(db.pool),
+    idempotency: new PostgresIdempotencyStore(db.pool, gate),
     readiness: options.readiness ?? { isAcceptingTraffic: () => true, pingDatabase: () => pingDatabase(db.pool, 1000) },
     ...(options.poolStats !== undefined && { poolStats: options.poolStats }),
     settings: {
@@ -43,8 +47,10 @@ export async function buildTestApp(db: TestDatabase, options: TestAppOptions = {
       corsOrigins: options.corsOrigins ?? [],
       rateLimit: options.rateLimit ?? { max: 1_000_000, windowMs: 60_000 },
       trustProxy: [],
+      shedding: options.shedding ?? { maxEventLoopDelayMs: 0, maxHeapUsedBytes: 0 },
     },
   });
+  app.addHook('onClose', () => gate.shutdown());
   await app.ready();
   return app;
 }

@@ -43,8 +43,13 @@ export function startChildService(env: Record<string, string>, options: { preloa
         const entry = JSON.parse(line) as Record<string, unknown>;
         logs.push(entry);
         if (entry.msg === 'listening') {
-          clearTimeout(timer);
-          resolve({ url: String(entry.url), process: child, logs, exited });
+          const service = { url: String(entry.url), process: child, logs, exited };
+          // Like a Kubernetes readiness gate: no traffic until /readyz says so (a cold start
+          // on a busy machine may shed load for a moment).
+          void waitUntilReady(service.url, timeoutMs).then(() => {
+            clearTimeout(timer);
+            resolve(service);
+          }, reject);
         }
       }
     });
@@ -54,4 +59,14 @@ export function startChildService(env: Record<string, string>, options: { preloa
       reject(new Error(`service exited with ${code} before listening; stderr:\n${stderr}`));
     });
   });
+}
+
+async function waitUntilReady(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ready = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
+    if (ready) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${url} did not become ready within ${timeoutMs} ms`);
 }

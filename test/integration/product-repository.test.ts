@@ -4,7 +4,8 @@ import { newId } from '../../src/domain/id.js';
 import type { ProductFields } from '../../src/domain/product.js';
 import { createProductRepository } from '../../src/postgres/product-repository.js';
 import type { ProductRepository } from '../../src/services/product-service.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { DatabaseGate } from '../../src/postgres/gate.js';
+import { createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
 import { unique } from '../helpers/factories.js';
 
 let db: TestDatabase;
@@ -12,7 +13,7 @@ let repository: ProductRepository;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  repository = createProductRepository(db.pool);
+  repository = createProductRepository(db.pool, new DatabaseGate({ resetTimeoutMs: 1000, volumeThreshold: 5 }, silentLogger));
 });
 afterAll(() => db.drop());
 

@@ -3,7 +3,8 @@ import { ConflictError } from '../../src/domain/errors.js';
 import { newId } from '../../src/domain/id.js';
 import { createUserRepository } from '../../src/postgres/user-repository.js';
 import type { UserRepository } from '../../src/services/user-service.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { DatabaseGate } from '../../src/postgres/gate.js';
+import { createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
 import { unique } from '../helpers/factories.js';
 
 let db: TestDatabase;
@@ -11,7 +12,7 @@ let repository: UserRepository;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  repository = createUserRepository(db.pool);
+  repository = createUserRepository(db.pool, new DatabaseGate({ resetTimeoutMs: 1000, volumeThreshold: 5 }, silentLogger));
 });
 afterAll(() => db.drop());
 
