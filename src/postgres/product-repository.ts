@@ -8,6 +8,7 @@ export function createProductRepository(pool: pg.Pool, gate: DatabaseGate): Prod
   return new TableRepository(pool, gate, {
     table: 'products',
     writable: ['sku', 'name', 'description', 'price', 'currency'],
+    columnTypes: { sku: 'text', name: 'text', description: 'text', price: 'numeric', currency: 'text' },
     // toFixed(2) turns the validated number into the exact decimal text NUMERIC stores.
     toParam: (field, value) => (field === 'price' ? (value as number).toFixed(2) : value),
     selectList: 'id, sku, name, description, price, currency, created_at, updated_at, version',

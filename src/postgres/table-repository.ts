@@ -16,6 +16,8 @@ export interface TableSpec<T, Fields, SortField extends string, Filter> {
   readonly table: string;
   /** Client-owned columns, named as the domain fields are. */
   readonly writable: readonly (keyof Fields & string)[];
+  /** SQL type of each writable column, for batched inserts through unnest(). */
+  readonly columnTypes: Readonly<Record<keyof Fields & string, string>>;
   /** Converts a domain value into a query parameter (e.g. a price into exact decimal text). */
   readonly toParam: (field: keyof Fields & string, value: unknown) => unknown;
   /** The SELECT list that `fromRow` reads. */
@@ -44,6 +46,9 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
   readonly #insertSql: string;
   readonly #selectByIdSql: string;
   readonly #selectByIdsSql: string;
+  readonly #batchInsertSql: string;
+  /** Inserts requested during the current turn of the event loop, written by one statement. */
+  #pendingInserts: { id: string; values: unknown[]; resolve: (row: T) => void; reject: (err: unknown) => void }[] | null = null;
   /** Reads by id requested during the current turn of the event loop, answered by one query. */
   #pendingReads: Map<string, { resolve: (row: T | null) => void; reject: (err: unknown) => void }[]> | null = null;
 
@@ -56,11 +61,57 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
     this.#insertSql = `INSERT INTO ${spec.table} (id, ${columns}) VALUES ($1, ${placeholders}) RETURNING ${spec.selectList}`;
     this.#selectByIdSql = `SELECT ${spec.selectList} FROM ${spec.table} WHERE id = $1`;
     this.#selectByIdsSql = `SELECT ${spec.selectList} FROM ${spec.table} WHERE id = ANY($1::uuid[])`;
+    const arrays = ['$1::uuid[]', ...spec.writable.map((field, i) => `$${i + 2}::${spec.columnTypes[field]}[]`)].join(', ');
+    // DO NOTHING: a row that loses a unique-key race (even against another row of the same
+    // batch) is left out of RETURNING instead of failing everyone else's insert.
+    this.#batchInsertSql = `INSERT INTO ${spec.table} (id, ${columns}) SELECT * FROM unnest(${arrays}) ON CONFLICT DO NOTHING RETURNING ${spec.selectList}`;
   }
 
-  async insert(id: string, fields: Fields): Promise<T> {
+  /**
+   * Concurrent creates are batched like reads: one multi-row INSERT (one round trip, one
+   * commit) for every insert requested in the same event-loop turn. Each row is committed
+   * before its caller hears of it. A row missing from RETURNING lost a unique-key race and
+   * is retried alone, so its caller gets the precise ConflictError; a batch that fails as a
+   * whole (a bad value in one row) falls back to single inserts, so no caller pays for
+   * another's error.
+   */
+  insert(id: string, fields: Fields): Promise<T> {
     const values = [id, ...this.#spec.writable.map((field) => this.#spec.toParam(field, fields[field]))];
-    // Named: parsed and planned once per connection, the hot path of every create.
+    if (isInTransaction()) return this.#insertOne(values);
+    return new Promise((resolve, reject) => {
+      if (this.#pendingInserts === null) {
+        this.#pendingInserts = [];
+        setImmediate(() => void this.#flushInserts());
+      }
+      this.#pendingInserts.push({ id, values, resolve, reject });
+    });
+  }
+
+  async #flushInserts(): Promise<void> {
+    const batch = this.#pendingInserts ?? [];
+    this.#pendingInserts = null;
+    const alone = (entry: (typeof batch)[number]) => this.#insertOne(entry.values).then(entry.resolve, entry.reject);
+    if (batch.length === 1) return alone(batch[0] as (typeof batch)[number]);
+    let inserted: Map<string, T>;
+    try {
+      const columns = this.#spec.writable.map((_, column) => batch.map((entry) => entry.values[column + 1]));
+      const result = await this.#query({ name: `${this.#spec.table}-insert-batch`, text: this.#batchInsertSql, values: [batch.map((e) => e.id), ...columns] });
+      inserted = new Map(result.rows.map((row) => [row.id as string, this.#spec.fromRow(row)]));
+    } catch {
+      await Promise.all(batch.map(alone));
+      return;
+    }
+    const retries: Promise<void>[] = [];
+    for (const entry of batch) {
+      const row = inserted.get(entry.id);
+      if (row === undefined) retries.push(alone(entry));
+      else entry.resolve(row);
+    }
+    await Promise.all(retries);
+  }
+
+  async #insertOne(values: unknown[]): Promise<T> {
+    // Named: parsed and planned once per connection.
     const result = await this.#query({ name: `${this.#spec.table}-insert`, text: this.#insertSql, values });
     return this.#spec.fromRow(firstRow(result));
   }

@@ -8,6 +8,7 @@ export function createUserRepository(pool: pg.Pool, gate: DatabaseGate): UserRep
   return new TableRepository(pool, gate, {
     table: 'users',
     writable: ['email', 'name'],
+    columnTypes: { email: 'text', name: 'text' },
     toParam: (_field, value) => value,
     selectList: 'id, email, name, created_at, updated_at, version',
     fromRow: toUser,

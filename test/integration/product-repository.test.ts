@@ -46,6 +46,41 @@ describe('product repository (PostgreSQL)', () => {
     expect(product.createdAt).toEqual(product.updatedAt);
   });
 
+  it('batches concurrent inserts into one statement, each caller getting its own row', async () => {
+    const rows = await Promise.all(Array.from({ length: 20 }, (_, i) => repository.insert(newId(), fields({ name: `Batch ${i}` }))));
+    expect(rows.map((r) => r.name)).toEqual(Array.from({ length: 20 }, (_, i) => `Batch ${i}`));
+    expect(new Set(rows.map((r) => r.id)).size).toBe(20);
+    for (const row of rows) expect((await repository.findById(row.id))?.name).toBe(row.name);
+    // One statement, one transaction: now() is the same for every row. Twenty separate
+    // autocommit round trips could not all fall within one millisecond.
+    expect(new Set(rows.map((r) => r.createdAt.getTime())).size).toBe(1);
+  });
+
+  it('in one batch, a SKU twice: one insert wins, the other gets a ConflictError; the rest are unharmed', async () => {
+    const sku = `Twice-${unique()}`;
+    const outcomes = await Promise.allSettled([
+      repository.insert(newId(), fields({ sku })),
+      repository.insert(newId(), fields()),
+      repository.insert(newId(), fields({ sku: sku.toLowerCase() })),
+      repository.insert(newId(), fields()),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((outcomes[2] as PromiseRejectedResult).reason).toBeInstanceOf(ConflictError);
+    const stored = await db.pool.query('SELECT 1 FROM products WHERE lower(sku) = lower($1)', [sku]);
+    expect(stored.rowCount).toBe(1);
+  });
+
+  it('when one row of a batch is invalid, the others are still written', async () => {
+    const outcomes = await Promise.allSettled([
+      repository.insert(newId(), fields({ name: 'good one' })),
+      // Below the CHECK (price > 0): validation normally stops this; here it reaches the database.
+      repository.insert(newId(), fields({ price: 0 })),
+      repository.insert(newId(), fields({ name: 'good two' })),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({ code: '23514' });
+  });
+
   it('rejects a SKU that differs only in case with a ConflictError, on insert and on update', async () => {
     const sku = `Case-${unique()}`;
     await repository.insert(newId(), fields({ sku }));
