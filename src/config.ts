@@ -146,3 +146,17 @@ function deepFreeze<T extends object>(value: T): T {
   }
   return Object.freeze(value);
 }
+
+/**
+ * For entry points (server, CLI tools): the configuration, or null after writing the one
+ * message that lists every problem, so the caller can exit 1.
+ */
+export function loadConfigOrReport(source: Readonly<Record<string, string | undefined>>, report: (message: string) => void): Config | null {
+  try {
+    return loadConfig(source);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    report(err.message);
+    return null;
+  }
+}

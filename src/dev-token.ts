@@ -1,6 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from './config.js';
+import { loadConfigOrReport } from './config.js';
 import { hmacSecret } from './dev-auth.js';
 import { mintToken, SCOPES } from './http/auth.js';
 
@@ -24,14 +24,8 @@ export async function runTokenCommand(args: readonly string[], env: Readonly<Rec
     out(USAGE);
     return 2;
   }
-  let config;
-  try {
-    config = loadConfig(env);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    out(err.message);
-    return 1;
-  }
+  const config = loadConfigOrReport(env, out);
+  if (config === null) return 1;
   const secret = await hmacSecret(config);
   if (secret === undefined) {
     out('No HS256 secret: set AUTH_JWT_SECRET (tokens for AUTH_JWKS_URL come from your identity provider).');

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { loadConfigOrReport, type Config } from './config.js';
 import { developmentBanner, hmacSecret } from './dev-auth.js';
 import { buildApp, type App } from './http/app.js';
 import { Authenticator } from './http/auth.js';
@@ -176,14 +176,8 @@ export function exitOnSignals(signals: NodeJS.EventEmitter, shutdown: () => Prom
 
 /** Process-level concerns: configuration errors, crashes, exit codes. */
 async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig(process.env);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`${err.message}\n`);
-    process.exit(1);
-  }
+  const config = loadConfigOrReport(process.env, (message) => process.stderr.write(`${message}\n`));
+  if (config === null) process.exit(1);
   const logger = createLogger({ level: config.logLevel, pretty: !config.production && process.stdout.isTTY });
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception: exiting');

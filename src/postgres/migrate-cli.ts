@@ -1,6 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
-import { ConfigError, loadConfig } from '../config.js';
+import { loadConfigOrReport } from '../config.js';
 import { createLogger } from '../logger.js';
 import { startEmbeddedPostgres } from './embedded.js';
 import { migrate } from './migrate.js';
@@ -19,14 +19,8 @@ export async function runMigrateCommand(args: readonly string[], env: Readonly<R
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
-  let config;
-  try {
-    config = loadConfig(env);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`${err.message}\n`);
-    return 1;
-  }
+  const config = loadConfigOrReport(env, (message) => process.stderr.write(`${message}\n`));
+  if (config === null) return 1;
   const log = logger ?? createLogger({ level: config.logLevel, pretty: false });
   const embedded = config.database.url === undefined ? await startEmbeddedPostgres({ ...config.embeddedPostgres, persistent: true, logger: log }) : undefined;
   try {

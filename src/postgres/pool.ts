@@ -9,9 +9,27 @@ export interface PoolSettings {
   readonly idleTimeoutMs: number;
 }
 
+const TIMESTAMPTZ = 1184;
+
+/**
+ * Sessions run in UTC, so timestamptz arrives as "2026-11-21 14:12:25.149+00"; handing that to
+ * the native Date parser as ISO 8601 is several times cheaper than pg's regex-based parser,
+ * which was 5 % of a list request's CPU (two timestamps per row).
+ */
+function parseUtcTimestamp(text: string): Date {
+  return new Date(`${text.slice(0, 10)}T${text.slice(11, -3)}Z`);
+}
+
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
+    oid === TIMESTAMPTZ && format !== 'binary' ? parseUtcTimestamp : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
+};
+
 export function createPool(settings: PoolSettings, logger: Logger): pg.Pool {
   const pool = new pg.Pool({
     connectionString: settings.url,
+    options: '-c TimeZone=UTC',
+    types,
     max: settings.poolMax,
     application_name: 'product-user-service',
     // Bounded waits everywhere, so a sick database yields a fast 503 instead of a hang:

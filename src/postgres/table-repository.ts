@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { ListQuery } from '../domain/page.js';
 import type { ResourceRepository, WriteOutcome } from '../services/resource-service.js';
@@ -176,7 +177,9 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
     const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
     const direction = descending ? 'DESC' : 'ASC';
     const text = `SELECT ${this.#spec.selectList} FROM ${this.#spec.table} ${where} ORDER BY ${column} ${direction}, id ${direction} LIMIT $${params.length}`;
-    const result = await this.#query({ text, values: params });
+    // Named by its text: the server parses and plans each shape once per connection. The
+    // shapes are bounded (filters present × sort × direction × first page or not).
+    const result = await this.#query({ name: statementName(this.#spec.table, text), text, values: params });
     return result.rows.map((row) => this.#spec.fromRow(row));
   }
 
@@ -228,6 +231,17 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
       throw translateDatabaseError(err, this.#spec.uniqueConstraints);
     }
   }
+}
+
+const statementNames = new Map<string, string>();
+
+function statementName(table: string, text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `${table}-list-${createHash('sha1').update(text).digest('hex').slice(0, 12)}`;
+    statementNames.set(text, name);
+  }
+  return name;
 }
 
 function firstRow(result: pg.QueryResult<Record<string, unknown>>): Record<string, unknown> {

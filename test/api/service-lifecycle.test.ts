@@ -19,6 +19,15 @@ beforeAll(async () => {
 });
 afterAll(() => db.drop());
 
+/** Like a Kubernetes readiness gate: no traffic until /readyz answers 200. */
+async function untilReady(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if ((await fetch(`${url}/readyz`)).status === 200) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${url} never became ready`);
+}
+
 const post = (url: string, body: unknown, auth = authorization) =>
   fetch(`${url}/api/v1/products`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: auth }, body: JSON.stringify(body) });
 
@@ -26,6 +35,7 @@ describe('startService with DATABASE_URL', () => {
   it('migrates, listens, and on shutdown turns readiness 503 while still serving during the delay', async () => {
     const config = loadConfig({ DATABASE_URL: db.url, PORT: '0', SHUTDOWN_DELAY_MS: '400', AUTH_JWT_SECRET: TEST_JWT_SECRET });
     const service = await startService(config, silentLogger);
+    await untilReady(service.url);
     const tables = await db.pool.query(`SELECT 1 FROM information_schema.tables WHERE table_name = 'products'`);
     expect(tables.rowCount).toBe(1);
     expect((await fetch(`${service.url}/readyz`)).status).toBe(200);
@@ -50,6 +60,7 @@ describe('startService with DATABASE_URL', () => {
     try {
       const config = loadConfig({ DATABASE_URL: fresh.url, PORT: '0', MIGRATE_ON_START: 'false', AUTH_JWT_SECRET: TEST_JWT_SECRET });
       const service = await startService(config, silentLogger);
+      await untilReady(service.url);
       const response = await post(service.url, productInput());
       expect(response.status).toBe(500);
       await service.shutdown();
@@ -83,6 +94,7 @@ describe('startService without DATABASE_URL (development)', () => {
     const devToken = /export TOKEN=(\S+)/.exec(banner)?.[1] ?? '';
     let created: { id: string };
     try {
+      await untilReady(first.url);
       expect(banner).toContain(`curl -H "Authorization: Bearer $TOKEN" ${first.url}/api/v1/products`);
       expect(signalListeners()).toBe(before);
       expect((await post(first.url, productInput(), 'Bearer not-a-token')).status).toBe(401);
@@ -94,6 +106,7 @@ describe('startService without DATABASE_URL (development)', () => {
     // The development secret is kept in a file, so the printed token outlives a restart.
     const second = await startService(loadConfig(env), silentLogger);
     try {
+      await untilReady(second.url);
       const read = await fetch(`${second.url}/api/v1/products/${created.id}`, { headers: { authorization: `Bearer ${devToken}` } });
       expect(read.status).toBe(200);
       expect(await read.json()).toMatchObject({ name: 'survives a restart' });
