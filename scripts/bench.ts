@@ -274,8 +274,11 @@ async function saveResults(data: unknown): Promise<void> {
 async function soak(generator: 'wrk' | 'autocannon', url: string, scenario: Scenario, token: string, pid: number, dir: string): Promise<void> {
   const chunk = 30;
   const chunks = Math.max(2, Math.round((SOAK ?? 600) / chunk));
-  progress(`soak: ${scenario.name} for ${chunks * chunk} s in ${chunk} s steps, after a ${WARMUP} s warm-up`);
-  await runLoad(generator, url, scenario, token, CONNECTIONS, Math.max(WARMUP, 5), dir);
+  // RSS takes about a minute of load to settle (V8 grows its heap, then holds it), so the
+  // soak's baseline is taken after a 60 s warm-up unless --warmup asks for longer.
+  const warmup = Math.max(WARMUP, 60);
+  progress(`soak: ${scenario.name} for ${chunks * chunk} s in ${chunk} s steps, after a ${warmup} s warm-up`);
+  await runLoad(generator, url, scenario, token, CONNECTIONS, warmup, dir);
   const samples: { at: number; heapMiB: number; rssMiB: number; rps: number; errors: number }[] = [];
   const sample = async (at: number, rps: number, errors: number) => samples.push({ at, heapMiB: await scrapeHeapMiB(url), rssMiB: Math.max(...rssMiB(pid)), rps, errors });
   await sample(0, 0, 0);

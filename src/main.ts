@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
+import { getHeapStatistics } from 'node:v8';
 import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { loadConfigOrReport, type Config } from './config.js';
@@ -9,7 +10,6 @@ import { buildApp, type App } from './http/app.js';
 import { Authenticator } from './http/auth.js';
 import { createLogger } from './logger.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './postgres/embedded.js';
-import { getHeapStatistics } from 'node:v8';
 import { DatabaseGate } from './postgres/gate.js';
 import { PostgresIdempotencyStore } from './postgres/idempotency-store.js';
 import { migrate } from './postgres/migrate.js';
@@ -91,7 +91,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         trustProxy: config.trustProxy,
         shedding: {
           maxEventLoopDelayMs: config.shedding.maxEventLoopDelayMs,
-          maxHeapUsedBytes: (config.shedding.maxHeapUsedMb ?? (getHeapStatistics().heap_size_limit * 0.9) / 2 ** 20) * 2 ** 20,
+          maxHeapUsedBytes:
+            config.shedding.maxHeapUsedMb === undefined ? Math.floor(getHeapStatistics().heap_size_limit * 0.9) : config.shedding.maxHeapUsedMb * 2 ** 20,
         },
       },
     });
