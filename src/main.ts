@@ -97,7 +97,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       },
     });
     const url = await app.listen({ port: config.port, host: config.host });
-    if (!config.production && secret !== undefined && config.auth.mode === 'jwt') process.stderr.write(await developmentBanner(config, secret, url));
+    if (config.env === 'development' && secret !== undefined && config.auth.mode === 'jwt') process.stderr.write(await developmentBanner(config, secret, url));
 
     // Keys live 24 h; a sweep every 10 minutes keeps the table small. Any replica may run it.
     const sweep = setInterval(() => {

@@ -33,7 +33,7 @@ const post = (url: string, body: unknown, auth = authorization) =>
 
 describe('startService with DATABASE_URL', () => {
   it('migrates, listens, and on shutdown turns readiness 503 while still serving during the delay', async () => {
-    const config = loadConfig({ DATABASE_URL: db.url, PORT: '0', SHUTDOWN_DELAY_MS: '400', AUTH_JWT_SECRET: TEST_JWT_SECRET });
+    const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: db.url, PORT: '0', SHUTDOWN_DELAY_MS: '400', AUTH_JWT_SECRET: TEST_JWT_SECRET });
     const service = await startService(config, silentLogger);
     await untilReady(service.url);
     const tables = await db.pool.query(`SELECT 1 FROM information_schema.tables WHERE table_name = 'products'`);
@@ -58,7 +58,7 @@ describe('startService with DATABASE_URL', () => {
   it('skips migrations when MIGRATE_ON_START=false: the schema is left to a migration Job', async () => {
     const fresh = await createTestDatabase({ migrate: false });
     try {
-      const config = loadConfig({ DATABASE_URL: fresh.url, PORT: '0', MIGRATE_ON_START: 'false', AUTH_JWT_SECRET: TEST_JWT_SECRET });
+      const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: fresh.url, PORT: '0', MIGRATE_ON_START: 'false', AUTH_JWT_SECRET: TEST_JWT_SECRET });
       const service = await startService(config, silentLogger);
       await untilReady(service.url);
       const response = await post(service.url, productInput());
