@@ -104,7 +104,8 @@ describe('startService without DATABASE_URL (development)', () => {
     }
 
     // The development secret is kept in a file, so the printed token outlives a restart.
-    const second = await startService(loadConfig(env), silentLogger);
+    const quiet = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const second = await startService(loadConfig(env), silentLogger).finally(() => quiet.mockRestore());
     try {
       await untilReady(second.url);
       const read = await fetch(`${second.url}/api/v1/products/${created.id}`, { headers: { authorization: `Bearer ${devToken}` } });
