@@ -1,7 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+// A failing assertion must not leave a server running after its test file: every child
+// this helper starts is killed when the file ends, whether or not the test got to do it.
+const running = new Set<ChildProcess>();
+afterAll(() => {
+  for (const child of running) child.kill('SIGKILL');
+});
 
 export interface ChildService {
   readonly url: string;
@@ -27,7 +35,13 @@ export function startChildService(env: Record<string, string>, options: { preloa
   });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
-  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  running.add(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('close', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
