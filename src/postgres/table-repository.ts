@@ -4,7 +4,7 @@ import type { ListQuery } from '../domain/page.js';
 import type { ResourceRepository, WriteOutcome } from '../services/resource-service.js';
 import { translateDatabaseError, type UniqueConstraint } from './errors.js';
 import type { DatabaseGate } from './gate.js';
-import { isInTransaction, queryable } from './transaction.js';
+import { transactionClient } from './transaction.js';
 
 export interface SortColumn {
   readonly column: string;
@@ -78,7 +78,7 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
    */
   insert(id: string, fields: Fields): Promise<T> {
     const values = [id, ...this.#spec.writable.map((field) => this.#spec.toParam(field, fields[field]))];
-    if (isInTransaction()) return this.#insertOne(values);
+    if (transactionClient() !== undefined) return this.#insertOne(values);
     return new Promise((resolve, reject) => {
       if (this.#pendingInserts === null) {
         this.#pendingInserts = [];
@@ -124,7 +124,7 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
    * Inside a transaction the read goes straight to the transaction's connection.
    */
   findById(id: string): Promise<T | null> {
-    if (isInTransaction()) return this.#findOne(id);
+    if (transactionClient() !== undefined) return this.#findOne(id);
     return new Promise((resolve, reject) => {
       if (this.#pendingReads === null) {
         this.#pendingReads = new Map();
@@ -225,7 +225,8 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
     try {
       // Inside inTransaction (an idempotent create) this is the transaction's connection,
       // already admitted by the gate when the transaction began.
-      if (isInTransaction()) return await queryable(this.#pool).query<Record<string, unknown>>(config);
+      const transaction = transactionClient();
+      if (transaction !== undefined) return await transaction.query<Record<string, unknown>>(config);
       return await this.#gate.run(() => this.#pool.query<Record<string, unknown>>(config));
     } catch (err) {
       throw translateDatabaseError(err, this.#spec.uniqueConstraints);

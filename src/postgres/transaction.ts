@@ -8,12 +8,9 @@ import type pg from 'pg';
  */
 const current = new AsyncLocalStorage<pg.PoolClient>();
 
-export function isInTransaction(): boolean {
-  return current.getStore() !== undefined;
-}
-
-export function queryable(pool: pg.Pool): pg.Pool | pg.PoolClient {
-  return current.getStore() ?? pool;
+/** The connection of the transaction this call chain runs in, or undefined outside one. */
+export function transactionClient(): pg.PoolClient | undefined {
+  return current.getStore();
 }
 
 /**

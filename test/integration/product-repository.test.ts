@@ -42,8 +42,10 @@ describe('product repository (PostgreSQL)', () => {
     const product = await repository.insert(id, fields());
     expect(product.id).toBe(id);
     expect(product.version).toBe(1);
-    expect(product.createdAt.getTime() % 1).toBe(0);
     expect(product.createdAt).toEqual(product.updatedAt);
+    // timestamptz(3): the database keeps exactly the milliseconds the API shows (and cursors carry).
+    const stored = await db.pool.query<{ exact: boolean }>(`SELECT created_at = date_trunc('milliseconds', created_at) AS exact FROM products WHERE id = $1`, [id]);
+    expect(stored.rows[0]?.exact).toBe(true);
   });
 
   it('batches concurrent inserts into one statement, each caller getting its own row', async () => {
