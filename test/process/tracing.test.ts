@@ -77,6 +77,42 @@ describe('OpenTelemetry preload', () => {
     expect(line?.span_id).toMatch(/^[0-9a-f]{16}$/);
   });
 
+  it('decides at the door: the caller’s sampled flag is followed, and untraced requests are not exported at all', async () => {
+    const service = await startChildService({
+      DATABASE_URL: db.url,
+      AUTH_JWT_SECRET: TEST_JWT_SECRET,
+      PORT: String(await freePort()),
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+      // No request without a traceparent is traced: only the caller's flag can turn tracing on.
+      OTEL_TRACES_SAMPLER_ARG: '0',
+    });
+    const sampled = randomBytes(16).toString('hex');
+    const unsampled = randomBytes(16).toString('hex');
+    const send = async (requestId: string, traceparent?: string) => {
+      const response = await fetch(`${service.url}/api/v1/products`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(await bearer()), 'x-request-id': requestId, ...(traceparent === undefined ? {} : { traceparent }) },
+        body: JSON.stringify(productInput()),
+      });
+      expect(response.status).toBe(201);
+    };
+    const before = received.length;
+    await send('head-none');
+    await send('head-00', `00-${unsampled}-${randomBytes(8).toString('hex')}-00`);
+    await send('head-01', `00-${sampled}-${randomBytes(8).toString('hex')}-01`);
+    service.process.kill('SIGTERM');
+    expect(await service.exited).toBe(0);
+
+    const spans = received.slice(before);
+    // Exactly the one sampled request, with its whole trace: HTTP server span, Fastify span, INSERT.
+    expect(new Set(spans.map((span) => span.traceId))).toEqual(new Set([sampled]));
+    expect(new Set(spans.map((span) => span.scope))).toEqual(new Set(['@opentelemetry/instrumentation-http', '@fastify/otel', '@opentelemetry/instrumentation-pg']));
+    expect(service.logs.find((l) => l.request_id === 'head-01' && l.msg === 'request completed')?.trace_id).toBe(sampled);
+    expect(service.logs.find((l) => l.request_id === 'head-00' && l.msg === 'request completed')).not.toHaveProperty('trace_id');
+  });
+
   it('is off cleanly with OTEL_SDK_DISABLED=true: nothing exported, the service still serves', async () => {
     const before = received.length;
     const service = await startChildService({
