@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
 import swagger from '@fastify/swagger';
@@ -19,6 +18,7 @@ import { openApiOptions } from './openapi.js';
 import { CursorCodec } from './pagination.js';
 import { ProductCreate, ProductListQuery, ProductPage, ProductPatch, ProductReplace, ProductResponse, presentProduct, productSortValuePatterns } from './product-schemas.js';
 import { resourceRoutes } from './resource-routes.js';
+import { securityHeaders } from './security-headers.js';
 import { presentUser, UserCreate, UserListQuery, UserPage, UserPatch, UserReplace, UserResponse, userSortValuePatterns } from './user-schemas.js';
 import { serializerCompiler, validatorCompiler } from './validation.js';
 
@@ -86,7 +86,11 @@ export async function buildApp(deps: AppDependencies) {
   app.removeContentTypeParser('text/plain');
   app.addContentTypeParser(MERGE_PATCH, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
 
+  // Helmet's protective headers on every response; plain-HTTP development would otherwise
+  // have /docs' assets "upgraded" to https.
+  const security = securityHeaders({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } });
   app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(security);
     reply.header('x-request-id', request.id);
     done();
   });
@@ -123,10 +127,6 @@ export async function buildApp(deps: AppDependencies) {
       request.log.warn({ pressure: type }, 'shedding load');
       throw new HttpProblem(503, 'overloaded', 'Service overloaded', 'The service is shedding load; retry shortly', { 'retry-after': '2' });
     },
-  });
-  await app.register(helmet, {
-    // Plain-HTTP development would otherwise have /docs' assets "upgraded" to https.
-    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
   });
   await app.register(cors, {
     origin: settings.corsOrigins.length > 0 ? [...settings.corsOrigins] : false,

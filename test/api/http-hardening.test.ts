@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import helmet from 'helmet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/http/app.js';
 import { buildTestApp, TEST_JWT_SECRET } from '../helpers/app.js';
@@ -100,6 +102,26 @@ describe('security headers and CORS', () => {
     });
     expect(response.headers['content-security-policy']).not.toContain('upgrade-insecure-requests');
     expect(response.headers['x-powered-by']).toBeUndefined();
+  });
+
+  it('sends exactly the headers helmet sets on a plain Node server, on every kind of response', async () => {
+    // Helmet itself, as middleware on a real http.Server, with the service's options.
+    const plain = createServer((request, response) => helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } })(request, response, () => response.end()));
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    const address = plain.address();
+    const reference = await fetch(`http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/`);
+    plain.close();
+    const expected = Object.fromEntries([...reference.headers].filter(([name]) => !['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(name)));
+    expect(Object.keys(expected).length).toBeGreaterThan(8);
+
+    const responses = [
+      await app.inject({ method: 'GET', url: '/api/v1/products', headers: { authorization: `Bearer ${await token()}` } }), // 200
+      await app.inject({ method: 'GET', url: '/api/v1/products?limit=abc', headers: { authorization: `Bearer ${await token()}` } }), // 400
+      await app.inject({ method: 'GET', url: '/nowhere' }), // 404
+      await app.inject({ method: 'GET', url: '/healthz' }),
+    ];
+    expect(responses.map((r) => r.statusCode)).toEqual([200, 400, 404, 200]);
+    for (const response of responses) expect(response.headers).toMatchObject(expected);
   });
 
   it('allows only the configured origins', async () => {
