@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -34,6 +35,10 @@ const environment = z
     NODE_ENV: withDefault(z.enum(['development', 'production', 'test'], { error: 'must be development, production or test' }), 'development'),
     PORT: withDefault(integer(0, 65535), '8080'),
     HOST: optional(z.string()),
+    WORKERS: withDefault(
+      z.union([z.literal('auto').transform(() => availableParallelism()), integer(1, 64)], { error: 'must be auto or an integer between 1 and 64' }),
+      '1',
+    ),
     DATABASE_URL: optional(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')),
     DB_POOL_MAX: withDefault(integer(1, 1000), '10'),
     DB_STATEMENT_TIMEOUT_MS: withDefault(integer(100, 600_000), '5000'),
@@ -90,6 +95,8 @@ function toConfig(env: z.output<typeof environment>) {
     // In a container the probes come from outside the pod, so production listens on all
     // interfaces; a developer's laptop keeps the service on loopback.
     host: env.HOST ?? (production ? '0.0.0.0' : '127.0.0.1'),
+    // HTTP worker processes (node:cluster); 1 = a single process, no primary (see cluster.ts).
+    workers: env.WORKERS,
     logLevel: env.LOG_LEVEL,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     database: {

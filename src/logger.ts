@@ -4,6 +4,8 @@ export interface LoggerSettings {
   readonly level: string;
   /** Human-readable output: only for a developer watching a terminal. */
   readonly pretty: boolean;
+  /** The cluster worker's id, on every line it writes (absent in a single process). */
+  readonly worker?: number;
 }
 
 /** Paths that may hold credentials wherever a request, header set or error is logged. */
@@ -23,7 +25,7 @@ export const REDACTED_PATHS = [
 export function createLogger(settings: LoggerSettings, destination?: pino.DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     level: settings.level,
-    base: { service: 'product-user-service' },
+    base: settings.worker === undefined ? { service: 'product-user-service' } : { service: 'product-user-service', worker: settings.worker },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     formatters: { level: (label) => ({ level: label }) },
@@ -35,5 +37,7 @@ export function createLogger(settings: LoggerSettings, destination?: pino.Destin
   // Asynchronous stdout: lines written while a write is in flight go out together, one
   // syscall for many requests under load, immediately when idle. pino flushes it
   // synchronously on process exit, so a crash's last lines are not lost.
-  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
+  // Writes of whole lines, at most PIPE_BUF (4 KiB) each, are atomic on a pipe: cluster
+  // workers sharing stdout never interleave inside a line (unless one line exceeds 4 KiB).
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false, maxWrite: 4096 }));
 }

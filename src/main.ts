@@ -1,12 +1,14 @@
+import cluster from 'node:cluster';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
+import { clusterScrape, killWorkersOnExit, startPrimary } from './cluster.js';
 import { loadConfigOrReport, type Config } from './config.js';
 import { developmentBanner, hmacSecret } from './dev-auth.js';
-import { buildApp, type App } from './http/app.js';
+import { buildApp, type App, type AppDependencies } from './http/app.js';
 import { Authenticator } from './http/auth.js';
 import { createLogger } from './logger.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './postgres/embedded.js';
@@ -53,7 +55,14 @@ async function flushTelemetry(logger: Logger, timeoutMs: number): Promise<void> 
  * repositories → services → HTTP. The port opens only once the schema is in place and the
  * database has answered, so a startup probe that sees the port sees a working service.
  */
-export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+export interface ServiceOptions {
+  /** Set in a cluster worker: /metrics then adds up every worker's registry. */
+  readonly scrape?: AppDependencies['scrape'];
+  /** The development token banner; a cluster's primary prints it once instead. */
+  readonly banner?: boolean;
+}
+
+export async function startService(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<RunningService> {
   let embedded: EmbeddedDatabase | undefined;
   let databaseUrl = config.database.url;
   if (databaseUrl === undefined) {
@@ -81,6 +90,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       idempotency,
       readiness: { isAcceptingTraffic: () => acceptingTraffic, pingDatabase: () => pingDatabase(pool, 1000) },
       poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+      scrape: options.scrape,
       settings: {
         bodyLimitBytes: config.bodyLimitBytes,
         // Derived from the database URL when unset: replicas of one deployment share it.
@@ -97,7 +107,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       },
     });
     const url = await app.listen({ port: config.port, host: config.host });
-    if (config.env === 'development' && secret !== undefined && config.auth.mode === 'jwt') process.stderr.write(await developmentBanner(config, secret, url));
+    if ((options.banner ?? true) && config.env === 'development' && secret !== undefined && config.auth.mode === 'jwt') process.stderr.write(await developmentBanner(config, secret, url));
 
     // Keys live 24 h; a sweep every 10 minutes keeps the table small. Any replica may run it.
     const sweep = setInterval(() => {
@@ -138,6 +148,13 @@ export interface SignalOptions {
   /** SHUTDOWN_DELAY_MS + SHUTDOWN_TIMEOUT_MS: past this, give up on a clean exit. */
   readonly deadlineMs: number;
   readonly exit: (code: number) => void;
+  /** Default SIGTERM and SIGINT. */
+  readonly signals?: readonly NodeJS.Signals[];
+  /**
+   * A cluster worker ignores repeated signals: a process-group or cgroup-wide SIGTERM reaches
+   * it besides the primary's own, and the primary enforces the deadline anyway.
+   */
+  readonly ignoreRepeats?: boolean;
 }
 
 /**
@@ -147,6 +164,7 @@ export interface SignalOptions {
 export function exitOnSignals(signals: NodeJS.EventEmitter, shutdown: () => Promise<void>, options: SignalOptions): void {
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled && options.ignoreRepeats === true) return;
     if (signalled) {
       options.logger.warn({ signal }, 'second signal: exiting immediately');
       options.exit(1);
@@ -171,15 +189,14 @@ export function exitOnSignals(signals: NodeJS.EventEmitter, shutdown: () => Prom
       },
     );
   };
-  signals.on('SIGTERM', onSignal);
-  signals.on('SIGINT', onSignal);
+  for (const signal of options.signals ?? ['SIGTERM', 'SIGINT']) signals.on(signal, onSignal);
 }
 
 /** Process-level concerns: configuration errors, crashes, exit codes. */
 async function main(): Promise<void> {
   const config = loadConfigOrReport(process.env, (message) => process.stderr.write(`${message}\n`));
   if (config === null) process.exit(1);
-  const logger = createLogger({ level: config.logLevel, pretty: !config.production && process.stdout.isTTY });
+  const logger = createLogger({ level: config.logLevel, pretty: !config.production && process.stdout.isTTY, worker: cluster.worker?.id });
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception: exiting');
     process.exit(1);
@@ -188,18 +205,51 @@ async function main(): Promise<void> {
     logger.fatal({ err: reason }, 'unhandled promise rejection: exiting');
     process.exit(1);
   });
-  const service = await startService(config, logger).catch((err: unknown) => {
+  const deadlineMs = config.shutdown.delayMs + config.shutdown.timeoutMs;
+  const exit = (code: number) => process.exit(code);
+  if (cluster.isPrimary && config.workers > 1) {
+    killWorkersOnExit();
+    const starting = startPrimary(config, logger, config.workers);
+    // Handled from the start: a SIGTERM while workers start waits for them, then stops them.
+    // The primary's deadline outlasts the workers' own, which it enforces with SIGKILL.
+    exitOnSignals(process, async () => (await starting).shutdown(), { logger, deadlineMs: deadlineMs + 2000, exit });
+    const primary = await starting.catch((err: unknown) => {
+      logger.fatal({ err }, 'start-up failed');
+      process.exit(1);
+    });
+    primary.failed.catch((err: unknown) => {
+      logger.fatal({ err }, 'a worker failed to start: exiting');
+      primary.shutdown().then(
+        () => exit(1),
+        () => exit(1),
+      );
+    });
+    logger.info({ url: primary.url, workers: config.workers }, 'listening');
+    return;
+  }
+  const worker = cluster.isWorker;
+  const service = await startService(config, logger, { scrape: worker ? clusterScrape : undefined, banner: !worker }).catch((err: unknown) => {
     logger.fatal({ err }, 'start-up failed');
     process.exit(1);
   });
-  exitOnSignals(process, service.shutdown, {
-    logger,
-    deadlineMs: config.shutdown.delayMs + config.shutdown.timeoutMs,
-    exit: (code) => process.exit(code),
-  });
+  // A worker stops on the primary's SIGTERM only: Ctrl-C reaches the whole process group,
+  // and the primary already turns it into one SIGTERM per worker.
+  exitOnSignals(process, service.shutdown, { logger, deadlineMs, exit, signals: worker ? ['SIGTERM'] : ['SIGTERM', 'SIGINT'], ignoreRepeats: worker });
+  if (worker) {
+    process.on('SIGINT', () => undefined);
+    // The primary is gone (killed): nobody supervises this worker any more.
+    process.once('disconnect', () => {
+      logger.warn('primary process gone: shutting down');
+      service.shutdown().then(
+        () => exit(0),
+        () => exit(1),
+      );
+    });
+  }
   // Announced only once signals are handled: a supervisor acting on this line must not
   // find a window in which SIGTERM still has its default, draining-free effect.
-  logger.info({ url: service.url }, 'listening');
+  // In a cluster, the primary announces "listening" once every worker does.
+  logger.info({ url: service.url }, worker ? 'worker listening' : 'listening');
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

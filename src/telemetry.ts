@@ -6,6 +6,7 @@
  * this file, and not config.ts, looks at those variables.
  */
 import { register } from 'node:module';
+import type { Context } from '@opentelemetry/api';
 
 // ESM modules (pino among them) are only patched through the import hook, registered
 // before anything instrumented is loaded.
@@ -47,6 +48,8 @@ const { FastifyOtelInstrumentation } = await import('@fastify/otel');
 const { context } = await import('@opentelemetry/api');
 const { isTracingSuppressed } = await import('@opentelemetry/core');
 const { AlwaysOnSampler, ParentBasedSampler } = await import('@opentelemetry/sdk-trace-base');
+const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
+const { EventEmitter } = await import('node:events');
 const { parentBasedRatioSampler, samplingRatio } = await import('./head-sampling.js');
 
 // With the parent-based ratio sampler (the default), the decision is taken at the door, by
@@ -62,7 +65,22 @@ const headSampler =
 // them would drown the traces people look for.
 const UNTRACED = new Set(['/healthz', '/livez', '/readyz', '/metrics']);
 
+/**
+ * Binding an emitter to a context patches its listener methods and wraps every listener
+ * added later: for an HTTP request and response, a dozen closures per request. A request
+ * that is not traced runs with tracing suppressed, and nothing in it needs its context
+ * carried into listeners (no spans, no trace ids to log), so its emitters stay unpatched.
+ * With the door's 10 % sampling this was ~100 µs of a 20-row list request.
+ */
+class SuppressionAwareContextManager extends AsyncLocalStorageContextManager {
+  override bind<T>(ctx: Context, target: T): T {
+    if (target instanceof EventEmitter && isTracingSuppressed(ctx)) return target;
+    return super.bind(ctx, target);
+  }
+}
+
 const sdk = new NodeSDK({
+  contextManager: new SuppressionAwareContextManager(),
   ...(headSampler === undefined ? {} : { sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }) }),
   instrumentations: [
     new HttpInstrumentation({

@@ -7,6 +7,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { IdempotencyStore } from '../services/idempotency.js';
 import type { ProductService } from '../services/product-service.js';
 import type { UserService } from '../services/user-service.js';
@@ -31,6 +32,8 @@ export interface AppDependencies {
   readonly idempotency: IdempotencyStore;
   /** Read at scrape time for the pool gauges on /metrics. */
   readonly poolStats?: () => PoolStats;
+  /** How /metrics collects: by default this app's registry; cluster workers add up all workers'. */
+  readonly scrape?: (local: Registry) => () => Promise<string>;
   readonly settings: {
     readonly bodyLimitBytes: number;
     /** Key for the cursor HMAC; the same on every replica so cursors work across them. */
@@ -103,7 +106,7 @@ export async function buildApp(deps: AppDependencies) {
   });
   // One log line and one metrics observation per request, both labelled with the route
   // *pattern* (never the raw URL) so that they group by endpoint with bounded cardinality.
-  const metrics = new HttpMetrics(deps.poolStats);
+  const metrics = new HttpMetrics(deps.poolStats, deps.scrape);
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? UNMATCHED_ROUTE;
     const elapsedMs = reply.elapsedTime;

@@ -21,7 +21,11 @@ export class HttpMetrics {
   readonly #requests: Counter<'method' | 'route' | 'status_code'>;
   readonly #duration: Histogram<'method' | 'route' | 'status_code'>;
 
-  constructor(poolStats?: () => PoolStats) {
+  /** What /metrics answers: this registry, or (in a cluster worker) every worker's added up. */
+  readonly scrape: () => Promise<string>;
+
+  constructor(poolStats?: () => PoolStats, scrape?: (local: Registry) => () => Promise<string>) {
+    this.scrape = scrape?.(this.registry) ?? (() => this.registry.metrics());
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     // These gauges break the naming rule that `promtool check metrics` enforces (_total is
@@ -70,7 +74,7 @@ export function metricsRoutes(metrics: HttpMetrics): FastifyPluginAsyncZod {
   return async (app) => {
     const exposition = { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: z.string() } } };
     app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics', operationId: 'metrics', security: [], response: { 200: exposition } } }, async (_request, reply) => {
-      const body = await metrics.registry.metrics();
+      const body = await metrics.scrape();
       return reply.type(metrics.registry.contentType).header('cache-control', 'no-store').send(body);
     });
   };

@@ -15,9 +15,10 @@ afterAll(() => db.drop());
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('SIGTERM under write load', () => {
+// WORKERS=2: the primary receives the signal and each worker drains on its own.
+describe.each(['1', '2'])('SIGTERM under write load, WORKERS=%s', (workers) => {
   it('keeps serving through the delay with readiness 503, drains, loses no acknowledged write, exits 0', async () => {
-    const service = await startChildService({ DATABASE_URL: db.url, AUTH_JWT_SECRET: TEST_JWT_SECRET, PORT: String(await freePort()), SHUTDOWN_DELAY_MS: '800', OTEL_SDK_DISABLED: 'true' });
+    const service = await startChildService({ DATABASE_URL: db.url, AUTH_JWT_SECRET: TEST_JWT_SECRET, PORT: String(await freePort()), SHUTDOWN_DELAY_MS: '800', OTEL_SDK_DISABLED: 'true', WORKERS: workers });
     const acknowledged: { id: string; at: number }[] = [];
     const otherStatuses: number[] = [];
     let running = true;
@@ -68,7 +69,7 @@ describe('SIGTERM under write load', () => {
   });
 
   it('exits non-zero at once on a second signal', async () => {
-    const service = await startChildService({ DATABASE_URL: db.url, AUTH_JWT_SECRET: TEST_JWT_SECRET, PORT: String(await freePort()), SHUTDOWN_DELAY_MS: '5000', OTEL_SDK_DISABLED: 'true' });
+    const service = await startChildService({ DATABASE_URL: db.url, AUTH_JWT_SECRET: TEST_JWT_SECRET, PORT: String(await freePort()), SHUTDOWN_DELAY_MS: '5000', OTEL_SDK_DISABLED: 'true', WORKERS: workers });
     service.process.kill('SIGTERM');
     await sleep(200);
     const secondAt = Date.now();

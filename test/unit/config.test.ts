@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
@@ -34,6 +35,13 @@ describe('loadConfig', () => {
     expect(config.host).toBe('0.0.0.0');
     expect(config.database.migrateOnStart).toBe(false);
     expect(config.cors.origins).toEqual(['https://a.example', 'https://b.example']);
+  });
+
+  it('reads WORKERS as a count or auto (one per available core)', () => {
+    expect(loadConfig({}).workers).toBe(1);
+    expect(loadConfig({ WORKERS: '3' }).workers).toBe(3);
+    expect(loadConfig({ WORKERS: 'auto' }).workers).toBe(availableParallelism());
+    for (const bad of ['0', '65', 'two', '-1']) expect(problemsOf({ WORKERS: bad }), bad).toEqual([expect.stringMatching(/^WORKERS: must be (auto or )?an integer between 1 and 64$/)]);
   });
 
   it('lists every problem at once, naming the variables', () => {
