@@ -6,6 +6,7 @@
  * RSS, with each scenario's ratio to the ceiling. Options:
  *   --rounds N (default 1)   --duration S (15)   --warmup S (5)   --connections C (64)
  *   --only W1,W3             --soak S (runs W5 for S seconds and reports memory growth)
+ *   --workers N|auto (auto: one HTTP worker per core, node:cluster; 1: a single process)
  * Environment: BENCH_DATABASE_URL uses an existing server; BENCH_SERVER_X=y sets X=y for the
  * service (experiments only: the reported figures are with the defaults).
  * Results go to bench-results/ (git-ignored). Traffic only ever goes to 127.0.0.1.
@@ -35,6 +36,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '64' },
     only: { type: 'string' },
     soak: { type: 'string' },
+    workers: { type: 'string', default: 'auto' },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -42,6 +44,7 @@ const DURATION = Number(args.duration);
 const WARMUP = Number(args.warmup);
 const CONNECTIONS = Number(args.connections);
 const SOAK = args.soak === undefined ? undefined : Number(args.soak);
+const WORKERS = args.workers;
 const started = Date.now();
 const progress = (message: string) => process.stdout.write(`[bench +${((Date.now() - started) / 1000).toFixed(0)}s] ${message}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -168,7 +171,7 @@ async function main(): Promise<void> {
     cleanups.push(() => new Promise((resolve) => sink.server.close(resolve)));
     const secret = randomBytes(32).toString('hex');
     const port = String(await freePort());
-    progress(`starting the production server (NODE_ENV=production, auth, logging, metrics, tracing → OTLP sink) on 127.0.0.1:${port}`);
+    progress(`starting the production server (NODE_ENV=production, WORKERS=${WORKERS}, auth, logging, metrics, tracing → OTLP sink) on 127.0.0.1:${port}`);
     const server = await startServer({
       NODE_ENV: 'production',
       HOST: '127.0.0.1',
@@ -176,6 +179,7 @@ async function main(): Promise<void> {
       DATABASE_URL: databaseUrl,
       AUTH_JWT_SECRET: secret,
       MIGRATE_ON_START: 'false',
+      WORKERS,
       LOG_LEVEL: 'info',
       // The limiter still counts every request; the limit itself is lifted so one caller can load the server.
       RATE_LIMIT_MAX: '10000000',
@@ -267,7 +271,7 @@ function report(rounds: { pg: { W1: number; W3: number } | null; results: Measur
 async function saveResults(data: unknown): Promise<void> {
   await mkdir('bench-results', { recursive: true });
   const file = join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, `${JSON.stringify({ date: new Date().toISOString(), duration: DURATION, connections: CONNECTIONS, ...(data as object) }, null, 2)}\n`);
+  await writeFile(file, `${JSON.stringify({ date: new Date().toISOString(), duration: DURATION, connections: CONNECTIONS, workers: WORKERS, ...(data as object) }, null, 2)}\n`);
   process.stdout.write(`results written to ${file}\n`);
 }
 
