@@ -41,16 +41,22 @@ afterAll(async () => {
 
 const attribute = (span: OtlpSpan, key: string) => span.attributes.find((a) => a.key === key)?.value.stringValue;
 
+/** The service in a child process, exporting OTLP/HTTP JSON to the receiver above. */
+async function startExporting(env: Record<string, string> = {}) {
+  return startChildService({
+    DATABASE_URL: db.url,
+    AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    PORT: String(await freePort()),
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    OTEL_BSP_SCHEDULE_DELAY: '100',
+    ...env,
+  });
+}
+
 describe('OpenTelemetry preload', () => {
   it('continues the caller’s traceparent; one trace holds the server span and its pg query span; the log line carries the trace id', async () => {
-    const service = await startChildService({
-      DATABASE_URL: db.url,
-      AUTH_JWT_SECRET: TEST_JWT_SECRET,
-      PORT: String(await freePort()),
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl,
-      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-      OTEL_BSP_SCHEDULE_DELAY: '100',
-    });
+    const service = await startExporting();
     const traceId = randomBytes(16).toString('hex');
     const parentSpanId = randomBytes(8).toString('hex');
     const response = await fetch(`${service.url}/api/v1/products`, {
@@ -78,16 +84,8 @@ describe('OpenTelemetry preload', () => {
   });
 
   it('decides at the door: the caller’s sampled flag is followed, and untraced requests are not exported at all', async () => {
-    const service = await startChildService({
-      DATABASE_URL: db.url,
-      AUTH_JWT_SECRET: TEST_JWT_SECRET,
-      PORT: String(await freePort()),
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl,
-      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-      OTEL_BSP_SCHEDULE_DELAY: '100',
-      // No request without a traceparent is traced: only the caller's flag can turn tracing on.
-      OTEL_TRACES_SAMPLER_ARG: '0',
-    });
+    // No request without a traceparent is traced: only the caller's flag can turn tracing on.
+    const service = await startExporting({ OTEL_TRACES_SAMPLER_ARG: '0' });
     const sampled = randomBytes(16).toString('hex');
     const unsampled = randomBytes(16).toString('hex');
     const send = async (requestId: string, traceparent?: string) => {
