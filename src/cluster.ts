@@ -1,10 +1,10 @@
 import cluster, { type Worker } from 'node:cluster';
+import { once } from 'node:events';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Config } from './config.js';
+import { prepareDatabase } from './database-setup.js';
 import { developmentBanner, hmacSecret } from './dev-auth.js';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from './postgres/embedded.js';
-import { migrate } from './postgres/migrate.js';
 
 /**
  * WORKERS > 1: one primary process supervises that many HTTP workers (node:cluster), so
@@ -41,20 +41,10 @@ export interface Primary {
 
 /** Starts the primary: database, migrations, then `count` workers; resolves once all listen. */
 export async function startPrimary(config: Config, logger: Logger, count: number): Promise<Primary> {
-  let embedded: EmbeddedDatabase | undefined;
-  const env: Record<string, string> = { MIGRATE_ON_START: 'false' };
-  let databaseUrl = config.database.url;
-  if (databaseUrl === undefined) {
-    logger.info({ dir: config.embeddedPostgres.dir, port: config.embeddedPostgres.port }, 'DATABASE_URL is unset: starting embedded PostgreSQL');
-    embedded = await startEmbeddedPostgres({ ...config.embeddedPostgres, persistent: true, logger });
-    databaseUrl = embedded.url;
-    env.DATABASE_URL = databaseUrl;
-  }
+  const { url: databaseUrl, embedded } = await prepareDatabase(config, logger);
+  // Workers use the primary's database (the embedded one, if started) and never migrate.
+  const env = { DATABASE_URL: databaseUrl, MIGRATE_ON_START: 'false' };
   try {
-    if (config.database.migrateOnStart) {
-      const ran = await migrate(databaseUrl, logger);
-      logger.info({ migrations: ran }, ran.length > 0 ? 'migrations applied' : 'schema is up to date');
-    }
     // Creates the development secret file once, before workers race to read it.
     const secret = await hmacSecret(config);
 
@@ -90,15 +80,10 @@ export async function startPrimary(config: Config, logger: Logger, count: number
       return worker;
     };
 
-    const started = Array.from({ length: count }, fork).map(
-      (worker) =>
-        new Promise<void>((resolve, reject) => {
-          worker.once('listening', () => resolve());
-          worker.once('exit', (code) => reject(new Error(`worker ${worker.id} exited during start-up (code ${code})`)));
-        }),
-    );
+    const workers = Array.from({ length: count }, fork);
     try {
-      await Promise.all(started);
+      // A worker that exits before listening rejects `failed`.
+      await Promise.race([Promise.all(workers.map((worker) => once(worker, 'listening'))), failed]);
     } catch (err) {
       stopping = true;
       await stopWorkers(0);

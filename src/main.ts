@@ -7,14 +7,13 @@ import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { clusterScrape, killWorkersOnExit, startPrimary } from './cluster.js';
 import { loadConfigOrReport, type Config } from './config.js';
+import { prepareDatabase } from './database-setup.js';
 import { developmentBanner, hmacSecret } from './dev-auth.js';
 import { buildApp, type App, type AppDependencies } from './http/app.js';
 import { Authenticator } from './http/auth.js';
 import { createLogger } from './logger.js';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from './postgres/embedded.js';
 import { DatabaseGate } from './postgres/gate.js';
 import { PostgresIdempotencyStore } from './postgres/idempotency-store.js';
-import { migrate } from './postgres/migrate.js';
 import { createPool, pingDatabase } from './postgres/pool.js';
 import { createProductRepository } from './postgres/product-repository.js';
 import { createUserRepository } from './postgres/user-repository.js';
@@ -63,19 +62,9 @@ export interface ServiceOptions {
 }
 
 export async function startService(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<RunningService> {
-  let embedded: EmbeddedDatabase | undefined;
-  let databaseUrl = config.database.url;
-  if (databaseUrl === undefined) {
-    logger.info({ dir: config.embeddedPostgres.dir, port: config.embeddedPostgres.port }, 'DATABASE_URL is unset: starting embedded PostgreSQL');
-    embedded = await startEmbeddedPostgres({ ...config.embeddedPostgres, persistent: true, logger });
-    databaseUrl = embedded.url;
-  }
+  const { url: databaseUrl, embedded } = await prepareDatabase(config, logger);
   const pool = createPool({ ...config.database, url: databaseUrl }, logger);
   try {
-    if (config.database.migrateOnStart) {
-      const ran = await migrate(databaseUrl, logger);
-      logger.info({ migrations: ran }, ran.length > 0 ? 'migrations applied' : 'schema is up to date');
-    }
     await pingDatabase(pool, config.database.connectTimeoutMs + 1000);
 
     const secret = await hmacSecret(config);
@@ -235,17 +224,8 @@ async function main(): Promise<void> {
   // A worker stops on the primary's SIGTERM only: Ctrl-C reaches the whole process group,
   // and the primary already turns it into one SIGTERM per worker.
   exitOnSignals(process, service.shutdown, { logger, deadlineMs, exit, signals: worker ? ['SIGTERM'] : ['SIGTERM', 'SIGINT'], ignoreRepeats: worker });
-  if (worker) {
-    process.on('SIGINT', () => undefined);
-    // The primary is gone (killed): nobody supervises this worker any more.
-    process.once('disconnect', () => {
-      logger.warn('primary process gone: shutting down');
-      service.shutdown().then(
-        () => exit(0),
-        () => exit(1),
-      );
-    });
-  }
+  // (A worker whose primary dies is ended by node:cluster itself, at once.)
+  if (worker) process.on('SIGINT', () => undefined);
   // Announced only once signals are handled: a supervisor acting on this line must not
   // find a window in which SIGTERM still has its default, draining-free effect.
   // In a cluster, the primary announces "listening" once every worker does.
