@@ -87,3 +87,40 @@ describe('WORKERS=2 (node:cluster)', () => {
     expect(seen.size).toBe(2);
   });
 });
+
+describe('WORKERS=2: the pod’s life', () => {
+  it('stops with exit 1 when a worker cannot start, instead of restarting it in a loop', async () => {
+    const closed = await freePort(); // nothing listens there: every worker's first ping fails
+    await expect(
+      startChildService({
+        DATABASE_URL: `postgres://postgres:postgres@127.0.0.1:${closed}/none`,
+        MIGRATE_ON_START: 'false',
+        DB_CONNECT_TIMEOUT_MS: '200',
+        AUTH_JWT_SECRET: TEST_JWT_SECRET,
+        PORT: String(await freePort()),
+        OTEL_SDK_DISABLED: 'true',
+        WORKERS: '2',
+      }),
+    ).rejects.toThrow(/exited with 1 before listening/);
+  });
+
+  // node:cluster itself ends a worker whose primary is gone (at once, without draining).
+  it('takes its workers down when the primary is killed', async () => {
+    const pod = await startChildService({ DATABASE_URL: db.url, AUTH_JWT_SECRET: TEST_JWT_SECRET, PORT: String(await freePort()), OTEL_SDK_DISABLED: 'true', WORKERS: '2' });
+    await until(() => pod.logs.find((l) => l.msg === 'listening' && l.workers === 2));
+    const pids = pod.logs.filter((l) => l.msg === 'worker started').map((l) => l.pid as number);
+    expect(pids).toHaveLength(2);
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(pids.every(alive)).toBe(true);
+    pod.process.kill('SIGKILL');
+    await pod.exited;
+    await until(() => (pids.some(alive) ? undefined : true));
+  });
+});
