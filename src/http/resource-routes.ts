@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
-import type { Sort } from '../domain/page.js';
+import type { Page, Sort } from '../domain/page.js';
 import type { IdempotencyStore, RecordedResponse } from '../services/idempotency.js';
 import type { ResourceService, WriteCondition } from '../services/resource-service.js';
 import { hasScope, insufficientScope, type Authenticator, type Scope } from './auth.js';
@@ -84,6 +84,7 @@ export function resourceRoutes<T extends { id: string; version: number }, Fields
     return { expectedVersion: requiredVersion(ifMatch) };
   };
 
+  const presentedPages = new WeakMap<Page<T>, { readonly next: string | null; readonly body: string }>();
   const read = { scope: scopes.read };
   const write = { scope: scopes.write };
 
@@ -126,10 +127,18 @@ export function resourceRoutes<T extends { id: string; version: number }, Fields
       const isValidValue = (value: string) => resource.sortValuePatterns[query.sort.field].test(value);
       const after = cursor === undefined ? null : settings.cursors.decode(scope, cursor, isValidValue);
       const page = await service.list({ ...query, after });
-      const next = page.next === null ? null : settings.cursors.encode(scope, page.next);
-      if (next !== null) reply.header('link', nextPageLink(request.url, next));
+      // A page shared by identical concurrent queries (same scope, hence the same cursor) is
+      // presented and serialised once for all of them.
+      let shared = presentedPages.get(page);
+      if (shared === undefined) {
+        const next = page.next === null ? null : settings.cursors.encode(scope, page.next);
+        // The serializer compiler (validation.ts) always produces a string.
+        shared = { next, body: reply.serialize({ items: page.items.map(present), next_cursor: next }) as string };
+        presentedPages.set(page, shared);
+      }
+      if (shared.next !== null) reply.header('link', nextPageLink(request.url, shared.next));
       addVary(reply, 'Authorization');
-      return reply.header('cache-control', 'private, no-cache').send({ items: page.items.map(present), next_cursor: next });
+      return reply.header('cache-control', 'private, no-cache').type('application/json; charset=utf-8').send(shared.body);
     });
 
     app.get(`${path}/:id`, { config: read, schema: { ...doc('get', `Get a ${noun}`), params: IdParams, response: { 200: schemas.item, 304: NotModified, ...problems(400, 401, 403, 404, 429, 503) } } }, async (request, reply) => {

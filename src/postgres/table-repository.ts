@@ -52,6 +52,8 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
   #pendingInserts: { id: string; values: unknown[]; resolve: (row: T) => void; reject: (err: unknown) => void }[] | null = null;
   /** Reads by id requested during the current turn of the event loop, answered by one query. */
   #pendingReads: Map<string, { resolve: (row: T | null) => void; reject: (err: unknown) => void }[]> | null = null;
+  /** List statements requested during the current turn, by text and parameters. */
+  #pendingLists: Map<string, { statement: { text: string; values: unknown[] }; waiters: { resolve: (rows: readonly T[]) => void; reject: (err: unknown) => void }[] }> | null = null;
 
   constructor(pool: pg.Pool, gate: DatabaseGate, spec: TableSpec<T, Fields, SortField, Filter>) {
     this.#pool = pool;
@@ -162,7 +164,41 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
     return row === undefined ? null : this.#spec.fromRow(row);
   }
 
-  async list(query: ListQuery<SortField, Filter>): Promise<T[]> {
+  /**
+   * Identical list queries requested in the same event-loop turn share one statement and
+   * its rows: under load the hot pages (the first page, above all) are asked for by many
+   * callers at once. Like the batched reads, the statement is sent after every caller that
+   * shares it has asked, so each still sees every write acknowledged before its request.
+   * The rows are shared, hence read-only.
+   */
+  list(query: ListQuery<SortField, Filter>): Promise<readonly T[]> {
+    const statement = this.#listStatement(query);
+    if (transactionClient() !== undefined) return this.#listNow(statement);
+    return new Promise((resolve, reject) => {
+      if (this.#pendingLists === null) {
+        this.#pendingLists = new Map();
+        setImmediate(() => this.#flushLists());
+      }
+      const key = `${statement.text}\0${JSON.stringify(statement.values)}`;
+      const shared = this.#pendingLists.get(key);
+      if (shared === undefined) this.#pendingLists.set(key, { statement, waiters: [{ resolve, reject }] });
+      else shared.waiters.push({ resolve, reject });
+    });
+  }
+
+  #flushLists(): void {
+    const batch = this.#pendingLists;
+    this.#pendingLists = null;
+    if (batch === null) return;
+    for (const { statement, waiters } of batch.values()) {
+      this.#listNow(statement).then(
+        (rows) => { for (const waiter of waiters) waiter.resolve(rows); },
+        (err: unknown) => { for (const waiter of waiters) waiter.reject(err); },
+      );
+    }
+  }
+
+  #listStatement(query: ListQuery<SortField, Filter>): { text: string; values: unknown[] } {
     const params: unknown[] = [];
     const conditions = this.#spec.filterConditions(query.filter, params);
     const { column, type } = this.#spec.sortColumns[query.sort.field];
@@ -177,9 +213,13 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
     const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
     const direction = descending ? 'DESC' : 'ASC';
     const text = `SELECT ${this.#spec.selectList} FROM ${this.#spec.table} ${where} ORDER BY ${column} ${direction}, id ${direction} LIMIT $${params.length}`;
+    return { text, values: params };
+  }
+
+  async #listNow({ text, values }: { text: string; values: unknown[] }): Promise<T[]> {
     // Named by its text: the server parses and plans each shape once per connection. The
     // shapes are bounded (filters present × sort × direction × first page or not).
-    const result = await this.#query({ name: statementName(this.#spec.table, text), text, values: params });
+    const result = await this.#query({ name: statementName(this.#spec.table, text), text, values });
     return result.rows.map((row) => this.#spec.fromRow(row));
   }
 

@@ -13,7 +13,11 @@ export interface ResourceRepository<T, Fields, SortField extends string, Filter>
   insert(id: string, fields: Fields): Promise<T>;
   findById(id: string): Promise<T | null>;
   /** Up to `query.limit` rows after `query.after`, in sort order. */
-  list(query: ListQuery<SortField, Filter>): Promise<T[]>;
+  /**
+   * May hand the same read-only array to callers that asked the same query at the same
+   * time (see ResourceService.list); a different query never gets another's array.
+   */
+  list(query: ListQuery<SortField, Filter>): Promise<readonly T[]>;
   /** Applies the changes and bumps the version in one statement, only if the version still matches. */
   update(id: string, changes: Partial<Fields>, expectedVersion: number | undefined): Promise<WriteOutcome<T>>;
   delete(id: string, expectedVersion: number | undefined): Promise<WriteOutcome<true>>;
@@ -40,6 +44,8 @@ interface ResourceDefinition<T, Fields, SortField extends string> {
 export class ResourceService<T extends { id: string }, Fields, SortField extends string, Filter> {
   readonly #repository: ResourceRepository<T, Fields, SortField, Filter>;
   readonly #definition: ResourceDefinition<T, Fields, SortField>;
+  /** Pages by the result they were made from; weak, so they live as long as a caller holds them. */
+  readonly #pages = new WeakMap<readonly T[], Page<T>>();
 
   constructor(repository: ResourceRepository<T, Fields, SortField, Filter>, definition: ResourceDefinition<T, Fields, SortField>) {
     this.#repository = repository;
@@ -57,9 +63,18 @@ export class ResourceService<T extends { id: string }, Fields, SortField extends
     return found;
   }
 
+  /**
+   * Callers whose identical queries were answered by one shared result also share the page
+   * made from it, so whoever presents the page can do that once for all of them.
+   */
   async list(query: ListQuery<SortField, Filter>): Promise<Page<T>> {
     const rows = await this.#repository.list({ ...query, limit: query.limit + 1 });
-    return toPage(rows, query.limit, (item) => this.#definition.sortValue(item, query.sort.field));
+    let page = this.#pages.get(rows);
+    if (page === undefined) {
+      page = toPage(rows, query.limit, (item) => this.#definition.sortValue(item, query.sort.field));
+      this.#pages.set(rows, page);
+    }
+    return page;
   }
 
   /** Changes only the given fields (PATCH). */

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { App } from '../../src/http/app.js';
 import { buildTestApp } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -95,6 +95,27 @@ describe('GET /api/v1/products (keyset pagination)', () => {
     expect(next.json<PageBody>().items).toHaveLength(1);
     expect(next.headers.link).toBeUndefined();
     expect(next.json<PageBody>().next_cursor).toBeNull();
+  });
+
+  it('answers the same query asked at once, however it is spelled, with one statement and each its own Link', async () => {
+    const tag = `Same${unique()}`;
+    await seed(tag, 3);
+    const spellings = [`q=${tag}&limit=2&sort=price`, `sort=price&q=${tag}&limit=2`, `limit=2&sort=price&q=${tag}`];
+    const statements = vi.spyOn(db.pool, 'query');
+    let pages: Awaited<ReturnType<typeof list>>[];
+    try {
+      pages = await Promise.all(spellings.map(list));
+      expect(statements).toHaveBeenCalledTimes(1);
+    } finally {
+      statements.mockRestore();
+    }
+    const [first] = pages;
+    expect(first?.body.items).toHaveLength(2);
+    pages.forEach((page, i) => {
+      expect(page.status).toBe(200);
+      expect(page.body).toEqual(first?.body);
+      expect(page.link).toBe(`</api/v1/products?${spellings[i] ?? ''}&cursor=${first?.body.next_cursor ?? ''}>; rel="next"`);
+    });
   });
 
   it('filters by currency, price range and exact SKU ignoring case', async () => {

@@ -48,7 +48,7 @@ export class InMemoryRepository<T extends Stored, Fields extends object, SortFie
     return Promise.resolve(this.rows.get(id) ?? null);
   }
 
-  list(query: ListQuery<SortField, Filter>): Promise<T[]> {
+  list(query: ListQuery<SortField, Filter>): Promise<readonly T[]> {
     const sign = query.sort.direction === 'asc' ? 1 : -1;
     const key = (row: T): [string, string] => [this.#sortValue(row, query.sort.field), row.id];
     const compare = (a: [string, string], b: [string, string]) => sign * (a[0].localeCompare(b[0]) || a[1].localeCompare(b[1]));

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConflictError } from '../../src/domain/errors.js';
 import { newId } from '../../src/domain/id.js';
 import type { ProductFields } from '../../src/domain/product.js';
@@ -115,6 +115,34 @@ describe('product repository (PostgreSQL)', () => {
     const updated = await repository.update(product.id, { price: 6, description: 'new' }, undefined);
     expect(updated).toMatchObject({ version: 2, price: 6, description: 'new', createdAt: product.createdAt });
     expect(typeof updated === 'object' && updated.updatedAt > product.updatedAt).toBe(true);
+  });
+
+  it('answers identical list queries asked together with one statement, and other queries apart', async () => {
+    const tag = unique();
+    const named = await Promise.all(['a', 'b'].map((n) => repository.insert(newId(), fields({ name: `${n} shared ${tag}` }))));
+    const query = { sort: { field: 'name', direction: 'asc' }, after: null, limit: 5, filter: { q: tag } } as const;
+    const statements = vi.spyOn(db.pool, 'query');
+    try {
+      const [a, b, c, smaller] = await Promise.all([repository.list(query), repository.list(query), repository.list(query), repository.list({ ...query, limit: 1 })]);
+      expect(statements).toHaveBeenCalledTimes(2);
+      expect(b).toBe(a);
+      expect(c).toBe(a);
+      expect(a.map((r) => r.id)).toEqual(named.map((r) => r.id));
+      expect(smaller.map((r) => r.id)).toEqual([named[0]?.id]);
+    } finally {
+      statements.mockRestore();
+    }
+  });
+
+  it('never answers a list with a statement sent before a write the caller saw acknowledged', async () => {
+    const tag = unique();
+    const query = { sort: { field: 'name', direction: 'asc' }, after: null, limit: 5, filter: { q: tag } } as const;
+    const earlier = repository.list(query);
+    await new Promise((resolve) => setImmediate(resolve)); // the earlier list's statement is on its way
+    const written = await repository.insert(newId(), fields({ name: `late ${tag}` }));
+    const later = await repository.list(query);
+    expect(later.map((r) => r.id)).toEqual([written.id]);
+    await earlier;
   });
 
   it('matches % and _ in the name filter literally', async () => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ConflictError, NotFoundError, PreconditionFailedError } from '../../src/domain/errors.js';
 import { productSortValue, type Product, type ProductFields, type ProductFilter, type ProductSortField } from '../../src/domain/product.js';
 import { userSortValue, type User, type UserFields, type UserFilter, type UserSortField } from '../../src/domain/user.js';
@@ -60,6 +60,21 @@ describe('product service', () => {
     const page = await service.list({ sort: sortByName, after: null, limit: 2, filter: {} });
     expect(page.items).toHaveLength(2);
     expect(page.next).toBeNull();
+  });
+
+  it('makes one page from a result the repository shared, and its own page from any other', async () => {
+    const { service, repository } = products();
+    for (const sku of ['a', 'b', 'c']) await service.create(fields(sku, { name: sku }));
+    const query = { sort: sortByName, after: null, limit: 2, filter: {} };
+    const shared = await repository.list({ ...query, limit: 3 });
+    const list = vi.spyOn(repository, 'list').mockResolvedValue(shared);
+    const [first, second] = await Promise.all([service.list(query), service.list(query)]);
+    expect(second).toBe(first);
+    expect(first.items.map((p) => p.name)).toEqual(['a', 'b']);
+    list.mockRestore();
+    const fresh = await service.list(query);
+    expect(fresh).not.toBe(first);
+    expect(fresh).toEqual(first);
   });
 
   it('updates only when the expected version still matches', async () => {
