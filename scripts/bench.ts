@@ -283,31 +283,51 @@ async function soak(generator: 'wrk' | 'autocannon', url: string, scenario: Scen
   const warmup = Math.max(WARMUP, 60);
   progress(`soak: ${scenario.name} for ${chunks * chunk} s in ${chunk} s steps, after a ${warmup} s warm-up`);
   await runLoad(generator, url, scenario, token, CONNECTIONS, warmup, dir);
-  const samples: { at: number; heapMiB: number; rssMiB: number; rps: number; errors: number }[] = [];
-  const sample = async (at: number, rps: number, errors: number) => samples.push({ at, heapMiB: await scrapeHeapMiB(url), rssMiB: Math.max(...rssMiB(pid)), rps, errors });
-  await sample(0, 0, 0);
+  // Heap and RSS follow the collector's sawtooth (here 230–380 MiB within a minute), so a
+  // point taken at the start and one at the end mostly say where each fell on a tooth. A
+  // leak shows as a rising floor: memory is sampled every 2 s, and the lowest value of each
+  // third of the run (after a collection) is compared, with the peaks shown beside.
+  const points: { at: number; heapMiB: number; rssMiB: number }[] = [];
+  const begun = Date.now();
+  let sampling = Promise.resolve();
+  const sampler = setInterval(() => {
+    sampling = sampling
+      .then(async () => void points.push({ at: (Date.now() - begun) / 1000, heapMiB: await scrapeHeapMiB(url), rssMiB: Math.max(...rssMiB(pid)) }))
+      .catch(() => undefined);
+  }, 2000);
+  const chunkResults: { at: number; rps: number; errors: number }[] = [];
+  const range = (from: number, to: number, key: 'heapMiB' | 'rssMiB') => {
+    const values = points.filter((p) => p.at >= from && p.at < to).map((p) => p[key]);
+    return { floor: Math.min(...values), peak: Math.max(...values) };
+  };
   for (let i = 1; i <= chunks; i++) {
     const result = await runLoad(generator, url, scenario, token, CONNECTIONS, chunk, dir);
-    await sample(i * chunk, result.rps, result.non2xx + result.socketErrors);
-    const last = samples[samples.length - 1];
-    progress(`soak ${i * chunk}/${chunks * chunk} s: ${fmt(result.rps)} req/s, heap ${fmt(last?.heapMiB ?? NaN, 1)} MiB, RSS ${fmt(last?.rssMiB ?? NaN, 1)} MiB, errors ${result.non2xx + result.socketErrors}`);
+    const errors = result.non2xx + result.socketErrors;
+    chunkResults.push({ at: i * chunk, rps: result.rps, errors });
+    const heap = range((i - 1) * chunk, i * chunk, 'heapMiB');
+    const rss = range((i - 1) * chunk, i * chunk, 'rssMiB');
+    progress(`soak ${i * chunk}/${chunks * chunk} s: ${fmt(result.rps)} req/s, heap ${fmt(heap.floor, 1)}–${fmt(heap.peak, 1)} MiB, RSS ${fmt(rss.floor, 1)}–${fmt(rss.peak, 1)} MiB, errors ${errors}`);
   }
-  const start = samples[0];
-  const middle = samples[Math.floor(samples.length / 2)];
-  const end = samples[samples.length - 1];
+  clearInterval(sampler);
+  await sampling;
+  const total = chunks * chunk;
+  const thirds = (['start', 'middle', 'end'] as const).map((label, k) => {
+    const [from, to] = [(k * total) / 3, ((k + 1) * total) / 3];
+    return { label, from, to, heap: range(from, to, 'heapMiB'), rss: range(from, to, 'rssMiB') };
+  });
   const growth = (a: number | undefined, b: number | undefined) => (((b ?? 0) - (a ?? 0)) / (a ?? 1)) * 100;
+  const [first, , last] = thirds;
+  const span = (r: { floor: number; peak: number }) => `${fmt(r.floor, 1).padStart(7)} / ${fmt(r.peak, 1).padEnd(7)}`;
   process.stdout.write(
     [
       '',
-      'soak     time s   heap MiB   RSS MiB',
-      ...([['start', start], ['middle', middle], ['end', end]] as const).map(([label, s]) =>
-        s === undefined ? '' : `${label.padEnd(8)} ${fmt(s.at).padStart(6)} ${fmt(s.heapMiB, 1).padStart(10)} ${fmt(s.rssMiB, 1).padStart(9)}`,
-      ),
-      `growth start→end: heap ${fmt(growth(start?.heapMiB, end?.heapMiB), 1)} %, RSS ${fmt(growth(start?.rssMiB, end?.rssMiB), 1)} % (target ≤ 10 %)`,
+      `soak     window s    heap MiB floor / peak   RSS MiB floor / peak   (${points.length} samples, heap summed over processes, RSS of the largest)`,
+      ...thirds.map((t) => `${t.label.padEnd(8)} ${`${fmt(t.from)}–${fmt(t.to)}`.padEnd(10)}  ${span(t.heap).padEnd(22)}  ${span(t.rss)}`),
+      `growth of the floor, start→end: heap ${fmt(growth(first?.heap.floor, last?.heap.floor), 1)} %, RSS ${fmt(growth(first?.rss.floor, last?.rss.floor), 1)} % (target ≤ 10 %); errors ${chunkResults.reduce((n, c) => n + c.errors, 0)}`,
       '',
     ].join('\n'),
   );
-  await saveResults({ generator, soak: samples });
+  await saveResults({ generator, soak: { chunks: chunkResults, points, thirds } });
 }
 
 await main();
