@@ -54,6 +54,16 @@ describe('Kubernetes manifests', () => {
     expect(app.resources.limits.memory).toBeDefined();
   });
 
+  it('cap the V8 heap below the memory limit, leaving room for what is not heap', () => {
+    const app = find('Deployment').spec.template.spec.containers[0];
+    const mebibytes = (quantity: string) => Number(/^(\d+)Mi$/.exec(quantity)?.[1] ?? NaN);
+    const oldSpace = Number(/--max-old-space-size=(\d+)/.exec(envOf(app).NODE_OPTIONS ?? '')?.[1] ?? NaN);
+    // Measured (README "RSS"): ~32 MiB young generation and ~90 MiB of code, OpenTelemetry
+    // and native memory besides the old space; more than that again as a margin.
+    expect(oldSpace + 32 + 90 + 64).toBeLessThanOrEqual(mebibytes(app.resources.limits.memory));
+    expect(mebibytes(app.resources.requests.memory)).toBeGreaterThanOrEqual(171); // idle RSS
+  });
+
   it('run every container unprivileged with a read-only root filesystem', () => {
     for (const kind of ['Deployment', 'Job']) {
       const pod = find(kind).spec.template.spec;
