@@ -12,10 +12,10 @@ export type WriteOutcome<T> = T | 'not_found' | 'version_mismatch';
 export interface ResourceRepository<T, Fields, SortField extends string, Filter> {
   insert(id: string, fields: Fields): Promise<T>;
   findById(id: string): Promise<T | null>;
-  /** Up to `query.limit` rows after `query.after`, in sort order. */
   /**
-   * May hand the same read-only array to callers that asked the same query at the same
-   * time (see ResourceService.list); a different query never gets another's array.
+   * Up to `query.limit` rows after `query.after`, in sort order. May hand the same read-only
+   * array to callers that asked the same query at the same time (see ResourceService.list);
+   * a different query never gets another's array.
    */
   list(query: ListQuery<SortField, Filter>): Promise<readonly T[]>;
   /** Applies the changes and bumps the version in one statement, only if the version still matches. */
