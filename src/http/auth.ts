@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { rememberBounded } from './bounded-memory.js';
 import { HttpProblem } from './error-handler.js';
 
 export const SCOPES = ['products:read', 'products:write', 'users:read', 'users:write'] as const;
@@ -73,7 +74,7 @@ export class Authenticator {
     if (cached !== undefined && cached.expiresAt > Date.now()) return cached.principal;
     const payload = await this.#verify(token);
     const principal: Principal = { subject: typeof payload.sub === 'string' ? payload.sub : 'unknown', scopes: scopesOf(payload) };
-    if (payload.exp !== undefined) this.#remember(token, principal, Math.min(payload.exp * 1000, Date.now() + CACHE_TTL_MS));
+    if (payload.exp !== undefined) rememberBounded(this.#cache, token, { principal, expiresAt: Math.min(payload.exp * 1000, Date.now() + CACHE_TTL_MS) }, CACHE_LIMIT);
     return principal;
   }
 
@@ -96,13 +97,6 @@ export class Authenticator {
     throw invalidToken(`Tokens signed with ${alg ?? 'no algorithm'} are not accepted`);
   }
 
-  #remember(token: string, principal: Principal, expiresAt: number): void {
-    if (this.#cache.size >= CACHE_LIMIT) {
-      const oldest = this.#cache.keys().next().value;
-      if (oldest !== undefined) this.#cache.delete(oldest);
-    }
-    this.#cache.set(token, { principal, expiresAt });
-  }
 }
 
 function describeFailure(err: unknown): string {

@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Position } from '../domain/page.js';
+import { rememberBounded } from './bounded-memory.js';
 import { RequestValidationError } from './validation.js';
 
 /** How many verified cursors are remembered (~300 bytes each). */
@@ -34,13 +35,10 @@ export class CursorCodec {
   /** The position inside `cursor`, if it is genuine and was issued for `scope`; throws a 400 otherwise. */
   decode(scope: string, cursor: string, isValidValue: (value: string) => boolean): Position {
     const key = `${scope}\n${cursor}`;
-    const position = this.#verified.get(key) ?? this.#verify(scope, cursor);
+    const remembered = this.#verified.get(key);
+    const position = remembered ?? this.#verify(scope, cursor);
     if (position !== null && isValidValue(position.value)) {
-      if (!this.#verified.has(key)) {
-        // Oldest first (a Map keeps insertion order): a bounded memory of genuine cursors.
-        if (this.#verified.size >= VERIFIED_CURSORS) this.#verified.delete(this.#verified.keys().next().value ?? '');
-        this.#verified.set(key, position);
-      }
+      if (remembered === undefined) rememberBounded(this.#verified, key, position, VERIFIED_CURSORS);
       return position;
     }
     throw new RequestValidationError(

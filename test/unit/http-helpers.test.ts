@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PreconditionFailedError } from '../../src/domain/errors.js';
+import { rememberBounded } from '../../src/http/bounded-memory.js';
 import { etagOf, isNotModified, requiredVersion } from '../../src/http/conditional.js';
 import { CursorCodec, nextPageLink } from '../../src/http/pagination.js';
 import { RequestValidationError } from '../../src/http/validation.js';
@@ -68,6 +69,17 @@ describe('CursorCodec', () => {
     }
     expect(fresh.decode('scope-a', cursor, any)).toEqual(position);
     expect(() => fresh.decode('scope-b', cursor, any)).toThrow(RequestValidationError);
+  });
+});
+
+describe('rememberBounded', () => {
+  it('drops the oldest entry when full, and updates a known key without dropping anything', () => {
+    const memory = new Map<string, number>();
+    for (const [i, key] of ['a', 'b', 'c'].entries()) rememberBounded(memory, key, i, 3);
+    rememberBounded(memory, 'b', 10, 3);
+    expect([...memory]).toEqual([['a', 0], ['b', 10], ['c', 2]]);
+    rememberBounded(memory, 'd', 3, 3);
+    expect([...memory]).toEqual([['b', 10], ['c', 2], ['d', 3]]);
   });
 });
 
