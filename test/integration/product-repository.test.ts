@@ -137,12 +137,29 @@ describe('product repository (PostgreSQL)', () => {
   it('never answers a list with a statement sent before a write the caller saw acknowledged', async () => {
     const tag = unique();
     const query = { sort: { field: 'name', direction: 'asc' }, after: null, limit: 5, filter: { q: tag } } as const;
-    const earlier = repository.list(query);
-    await new Promise((resolve) => setImmediate(resolve)); // the earlier list's statement is on its way
-    const written = await repository.insert(newId(), fields({ name: `late ${tag}` }));
-    const later = await repository.list(query);
-    expect(later.map((r) => r.id)).toEqual([written.id]);
-    await earlier;
+    // The earlier list's statement is held in flight (its answer withheld) until the end, so
+    // a design that let later callers join a statement already sent would hang here.
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const realQuery = db.pool.query.bind(db.pool) as (config: unknown) => Promise<unknown>;
+    const answerWhenReleased = ((config: unknown) => realQuery(config).then(async (result) => {
+      await held;
+      return result;
+    })) as unknown as typeof db.pool.query;
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- pg's query() also has callback overloads returning void; the repository uses the promise form, which this serves.
+    const statements = vi.spyOn(db.pool, 'query').mockImplementationOnce(answerWhenReleased);
+    try {
+      const earlier = repository.list(query);
+      await new Promise((resolve) => setImmediate(resolve)); // the earlier list's statement is on its way
+      const written = await repository.insert(newId(), fields({ name: `late ${tag}` }));
+      const later = await repository.list(query);
+      expect(later.map((r) => r.id)).toEqual([written.id]);
+      release();
+      await earlier;
+    } finally {
+      release();
+      statements.mockRestore();
+    }
   });
 
   it('matches % and _ in the name filter literally', async () => {
