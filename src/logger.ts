@@ -41,3 +41,24 @@ export function createLogger(settings: LoggerSettings, destination?: pino.Destin
   // workers sharing stdout never interleave inside a line (unless one line exceeds 4 KiB).
   return pino(options, destination ?? pino.destination({ dest: 1, sync: false, maxWrite: 4096 }));
 }
+
+/** The one line written per request: primitives only, none of them a credential. */
+export interface AccessLine {
+  readonly request_id: string;
+  readonly method: string;
+  readonly route: string;
+  readonly url: string;
+  readonly status: number;
+  readonly duration_ms: number;
+}
+
+/**
+ * Writes the per-request line through a child that skips redaction. No path in
+ * REDACTED_PATHS can match these fields, yet with wildcard paths pino runs the redactor on
+ * every field of every line: 2.3 % of a W1 request's CPU in the profile, on the busiest line.
+ * The line is otherwise the same as one written through request.log.
+ */
+export function accessLogger(logger: Logger): (line: AccessLine) => void {
+  const child = logger.child({}, { redact: [] });
+  return (line) => child.info(line, 'request completed');
+}

@@ -7,6 +7,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import { accessLogger } from '../logger.js';
 import type { Registry } from 'prom-client';
 import type { IdempotencyStore } from '../services/idempotency.js';
 import type { ProductService } from '../services/product-service.js';
@@ -107,14 +108,12 @@ export async function buildApp(deps: AppDependencies) {
   // One log line and one metrics observation per request, both labelled with the route
   // *pattern* (never the raw URL) so that they group by endpoint with bounded cardinality.
   const metrics = new HttpMetrics(deps.poolStats, deps.scrape);
+  const logAccess = accessLogger(deps.logger);
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? UNMATCHED_ROUTE;
     const elapsedMs = reply.elapsedTime;
     metrics.observe(request.method, route, reply.statusCode, elapsedMs / 1000);
-    request.log.info(
-      { method: request.method, route, url: request.url, status: reply.statusCode, duration_ms: Math.round(elapsedMs * 100) / 100 },
-      'request completed',
-    );
+    logAccess({ request_id: request.id, method: request.method, route, url: request.url, status: reply.statusCode, duration_ms: Math.round(elapsedMs * 100) / 100 });
     done();
   });
 

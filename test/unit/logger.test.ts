@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logger.js';
+import { accessLogger, createLogger } from '../../src/logger.js';
 
 function capture() {
   const lines: string[] = [];
@@ -27,5 +27,16 @@ describe('createLogger', () => {
       expect(line).not.toContain(secret);
     }
     expect(JSON.parse(line)).toMatchObject({ req: { headers: { authorization: '[redacted]', accept: 'application/json' } }, db: { password: '[redacted]', host: 'db' } });
+  });
+
+  it('writes the access line exactly as a request logger would, bar the time', () => {
+    const { logger, lines } = capture();
+    const fields = { request_id: 'req-1', method: 'GET', route: '/api/v1/products/:id', url: '/api/v1/products/x?token=t', status: 200, duration_ms: 1.25 };
+    accessLogger(logger)(fields);
+    const { request_id, ...rest } = fields;
+    logger.child({ request_id }).info(rest, 'request completed');
+    const [viaAccess, viaChild] = lines.map((line) => line.replace(/"time":"[^"]+"/, '"time":"T"'));
+    expect(viaAccess).toBe(viaChild);
+    expect(JSON.parse(viaAccess ?? '')).toMatchObject({ level: 'info', service: 'product-user-service', msg: 'request completed', ...fields });
   });
 });
