@@ -1,0 +1,34 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+interface LockFile {
+  readonly packages: Record<string, { readonly version?: string }>;
+}
+
+const lock = JSON.parse(readFileSync('package-lock.json', 'utf8')) as LockFile;
+
+/** Every installed copy of each package under `scope`, by package name. */
+function copies(scope: string): Map<string, string[]> {
+  const found = new Map<string, string[]>();
+  for (const [path, entry] of Object.entries(lock.packages)) {
+    const at = path.lastIndexOf('node_modules/');
+    if (at < 0) continue;
+    const name = path.slice(at + 'node_modules/'.length);
+    if (!name.startsWith(scope)) continue;
+    found.set(name, [...(found.get(name) ?? []), `${path}@${entry.version ?? '?'}`]);
+  }
+  return found;
+}
+
+describe('the installed dependency tree', () => {
+  // sdk-node pins its family to exact versions. When a direct dependency asks for a
+  // neighbouring patch, npm nests a private copy of the family under every exporter: that
+  // was 18 copies of @opentelemetry/core and 2,129 modules loaded at start (479 with one).
+  it('holds one copy of each OpenTelemetry package (bar the pair @fastify/otel pins to 0.222)', () => {
+    const duplicated = [...copies('@opentelemetry/')]
+      .map(([name, paths]) => [name, paths.filter((path) => !path.startsWith('node_modules/@fastify/otel/'))] as const)
+      .filter(([, paths]) => paths.length > 1);
+    expect(duplicated).toEqual([]);
+    expect(copies('@opentelemetry/').get('@opentelemetry/core')).toHaveLength(1);
+  });
+});
