@@ -23,7 +23,7 @@ function copies(scope: string): Map<string, string[]> {
 describe('the installed dependency tree', () => {
   // sdk-node pins its family to exact versions. When a direct dependency asks for a
   // neighbouring patch, npm nests a private copy of the family under every exporter: that
-  // was 18 copies of @opentelemetry/core and 2,129 modules loaded at start (479 with one).
+  // was 18 copies of @opentelemetry/core and 2,129 modules loaded by importing sdk-node (463 with one).
   it('holds one copy of each OpenTelemetry package (bar the pair @fastify/otel pins to 0.222)', () => {
     const duplicated = [...copies('@opentelemetry/')]
       .map(([name, paths]) => [name, paths.filter((path) => !path.startsWith('node_modules/@fastify/otel/'))] as const)
