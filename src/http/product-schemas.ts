@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { PRODUCT_DEFAULTS, productSortFields, type Product, type ProductSortField } from '../domain/product.js';
-import { Cursor, Limit, multiLine, pageOf, SearchText, singleLine, sortParam, Timestamp } from './schemas.js';
+import { Cursor, Limit, multiLine, NO_CONTROL_CHARACTERS, pageOf, SearchText, singleLine, sortParam, Timestamp } from './schemas.js';
 
 const Sku = z
   .string()
@@ -91,7 +91,7 @@ export const ProductListQuery = z
 /** What a cursor may carry for each sort, checked before it reaches SQL. */
 export const productSortValuePatterns: Readonly<Record<ProductSortField, RegExp>> = {
   created_at: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/,
-  name: /^[^\p{Cc}]*$/u,
+  name: NO_CONTROL_CHARACTERS,
   price: /^\d{1,8}\.\d{2}$/,
 };
 

@@ -19,14 +19,17 @@ export const NoContent = z.null().describe('Deleted; no body');
 
 export const Timestamp = z.iso.datetime({ precision: 3 }).describe('RFC 3339 UTC with milliseconds');
 
-/** Single-line text: names must not smuggle in control characters (NUL breaks PostgreSQL). */
+/** Text with no control characters. Every string that reaches a query needs it: PostgreSQL refuses NUL in text. */
+export const NO_CONTROL_CHARACTERS = /^[^\p{Cc}]*$/u;
+
+/** Single-line text: names must not smuggle in control characters. */
 export const singleLine = (min: number, max: number) =>
   z
     .string()
     .trim()
     .min(min)
     .max(max)
-    .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
+    .regex(NO_CONTROL_CHARACTERS, 'must not contain control characters');
 
 /** Multi-line text: tabs and line breaks are fine, other control characters are not. */
 export const multiLine = (max: number) =>

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { userSortFields, type User, type UserSortField } from '../domain/user.js';
-import { Cursor, Limit, pageOf, SearchText, singleLine, sortParam, Timestamp } from './schemas.js';
+import { Cursor, Limit, NO_CONTROL_CHARACTERS, pageOf, SearchText, singleLine, sortParam, Timestamp } from './schemas.js';
 
 const Email = z
   .email()
@@ -37,15 +37,15 @@ export const UserListQuery = z
     limit: Limit,
     cursor: Cursor.optional(),
     sort: sortParam(userSortFields, '-created_at'),
-    email: z.string().min(1).max(254).optional().describe('Exact address, ignoring case'),
+    email: z.string().min(1).max(254).regex(NO_CONTROL_CHARACTERS, 'must not contain control characters').optional().describe('Exact address, ignoring case'),
     q: SearchText.optional(),
   })
   .transform(({ limit, cursor, sort, email, q }) => ({ limit, cursor, sort, filter: { email, q } }));
 
 export const userSortValuePatterns: Readonly<Record<UserSortField, RegExp>> = {
   created_at: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/,
-  name: /^[^\p{Cc}]*$/u,
-  email: /^[^\p{Cc}]*$/u,
+  name: NO_CONTROL_CHARACTERS,
+  email: NO_CONTROL_CHARACTERS,
 };
 
 export function presentUser(user: User): z.input<typeof UserResponse> {
