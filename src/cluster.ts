@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Config } from './config.js';
 import { prepareDatabase } from './database-setup.js';
-import { developmentBanner, hmacSecret } from './dev-auth.js';
+import { announceDevelopmentToken, hmacSecret } from './dev-auth.js';
 
 /**
  * WORKERS > 1: one primary process supervises that many HTTP workers (node:cluster), so
@@ -90,7 +90,7 @@ export async function startPrimary(config: Config, logger: Logger, count: number
       throw err;
     }
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
-    if (config.env === 'development' && secret !== undefined && config.auth.mode === 'jwt') process.stderr.write(await developmentBanner(config, secret, url));
+    await announceDevelopmentToken(config, secret, url);
 
     let stopped: Promise<void> | undefined;
     const shutdown = () => {

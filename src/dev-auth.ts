@@ -30,7 +30,7 @@ export async function hmacSecret(config: Config): Promise<string | undefined> {
 }
 
 /** A ready-to-paste token with every scope and a curl line that uses it. */
-export async function developmentBanner(config: Config, secret: string, url: string): Promise<string> {
+async function developmentBanner(config: Config, secret: string, url: string): Promise<string> {
   const token = await mintToken(secret, { subject: 'developer', scopes: SCOPES, ttlSeconds: 12 * 3600, issuer: config.auth.issuer, audience: config.auth.audience });
   return [
     '',
@@ -40,4 +40,9 @@ export async function developmentBanner(config: Config, secret: string, url: str
     `API docs: ${url}/docs`,
     '',
   ].join('\n');
+}
+
+/** Prints the banner to stderr when a developer runs the service with JWT auth and the development secret. */
+export async function announceDevelopmentToken(config: Config, secret: string | undefined, url: string): Promise<void> {
+  if (config.env === 'development' && secret !== undefined && config.auth.mode === 'jwt') process.stderr.write(await developmentBanner(config, secret, url));
 }

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { clusterScrape, killWorkersOnExit, startPrimary } from './cluster.js';
 import { loadConfigOrReport, type Config } from './config.js';
 import { prepareDatabase } from './database-setup.js';
-import { developmentBanner, hmacSecret } from './dev-auth.js';
+import { announceDevelopmentToken, hmacSecret } from './dev-auth.js';
 import { buildApp, type App, type AppDependencies } from './http/app.js';
 import { Authenticator } from './http/auth.js';
 import { createLogger } from './logger.js';
@@ -96,7 +96,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
       },
     });
     const url = await app.listen({ port: config.port, host: config.host });
-    if ((options.banner ?? true) && config.env === 'development' && secret !== undefined && config.auth.mode === 'jwt') process.stderr.write(await developmentBanner(config, secret, url));
+    if (options.banner ?? true) await announceDevelopmentToken(config, secret, url);
 
     // Keys live 24 h; a sweep every 10 minutes keeps the table small. Any replica may run it.
     const sweep = setInterval(() => {
