@@ -13,6 +13,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
@@ -98,8 +99,16 @@ async function otlpSink(): Promise<{ url: string; server: Server; received: () =
   return { url: `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`, server, received: () => requests };
 }
 
+/** `npm start`'s node arguments (preloads and entry point), so the bench runs what production runs. */
+function startArguments(): string[] {
+  const { scripts } = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } };
+  const [command, ...rest] = scripts.start.split(/\s+/);
+  if (command !== 'node') throw new Error(`npm start does not run node directly: ${scripts.start}`);
+  return rest;
+}
+
 async function startServer(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--enable-source-maps', '--import', './dist/telemetry.js', 'dist/main.js'], {
+  const child = spawn(process.execPath, startArguments(), {
     env: { PATH: process.env.PATH ?? '', ...env },
     // Production logs a JSON line per request to stdout; it is written, then discarded.
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { DockerfileParser } from 'dockerfile-ast';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -25,8 +25,16 @@ describe('Dockerfile', () => {
     const cmd = runtime.find((i) => i.keyword === 'CMD')?.args ?? '';
     const argv = JSON.parse(cmd) as string[];
     expect(argv[0]).toBe('node');
-    expect(argv).toEqual(expect.arrayContaining(['--import', './dist/telemetry.js', 'dist/main.js']));
     expect(runtime.some((i) => i.keyword === 'ENTRYPOINT')).toBe(false);
+  });
+
+  it('runs what `npm start` runs: OpenTelemetry preloaded first, then source maps for the service code only', () => {
+    const argv = JSON.parse(runtime.find((i) => i.keyword === 'CMD')?.args ?? '[]') as string[];
+    const { scripts } = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } };
+    expect(argv).toEqual(scripts.start.split(/\s+/));
+    // --enable-source-maps would also keep the maps of the OpenTelemetry modules loaded first (~15 MiB).
+    expect(argv).toEqual(['node', '--import', './dist/telemetry.js', '--import', './dist/source-maps.js', 'dist/main.js']);
+    for (const built of argv.filter((a) => a.endsWith('.js'))) expect(existsSync(built.replace(/^(\.\/)?dist\//, 'src/').replace(/\.js$/, '.ts'))).toBe(true);
   });
 
   it('copies only build output, production dependencies and migrations into the runtime stage', () => {
