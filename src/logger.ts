@@ -1,3 +1,4 @@
+import { context, isSpanContextValid, trace } from '@opentelemetry/api';
 import pino, { type Logger } from 'pino';
 
 export interface LoggerSettings {
@@ -29,6 +30,7 @@ export function createLogger(settings: LoggerSettings, destination?: pino.Destin
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     formatters: { level: (label) => ({ level: label }) },
+    mixin: traceFields,
   };
   if (settings.pretty) {
     // pino-pretty is a development dependency; production never takes this branch.
@@ -40,6 +42,20 @@ export function createLogger(settings: LoggerSettings, destination?: pino.Destin
   // Writes of whole lines, at most PIPE_BUF (4 KiB) each, are atomic on a pipe: cluster
   // workers sharing stdout never interleave inside a line (unless one line exceeds 4 KiB).
   return pino(options, destination ?? pino.destination({ dest: 1, sync: false, maxWrite: 4096 }));
+}
+
+/**
+ * Trace correlation for a line written inside a traced request: the fields (and keys)
+ * OpenTelemetry's pino instrumentation adds. Done here because that instrumentation can only
+ * patch pino, which this service loads as an ES module, through Node's module loader hook:
+ * a second thread with its own V8 isolate, 32 MiB of idle RSS (125 vs 157 MiB) for three
+ * fields. Untraced requests and a disabled SDK have no active span, and get none.
+ * Returns a new object each time: pino merges the line's own fields into it.
+ */
+export function traceFields(): Record<string, string> {
+  const spanContext = trace.getSpan(context.active())?.spanContext();
+  if (spanContext === undefined || !isSpanContextValid(spanContext)) return {};
+  return { trace_id: spanContext.traceId, span_id: spanContext.spanId, trace_flags: spanContext.traceFlags.toString(16).padStart(2, '0') };
 }
 
 /** The one line written per request: primitives only, none of them a credential. */

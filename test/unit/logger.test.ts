@@ -1,4 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { context, ROOT_CONTEXT, trace, TraceFlags } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessLogger, createLogger } from '../../src/logger.js';
 
 function capture() {
@@ -38,5 +40,38 @@ describe('createLogger', () => {
     const [viaAccess, viaChild] = lines.map((line) => line.replace(/"time":"[^"]+"/, '"time":"T"'));
     expect(viaAccess).toBe(viaChild);
     expect(JSON.parse(viaAccess ?? '')).toMatchObject({ level: 'info', service: 'product-user-service', msg: 'request completed', ...fields });
+  });
+});
+
+describe('trace correlation', () => {
+  // What telemetry.ts registers in the service; here without the SDK, nothing exported.
+  const manager = new AsyncLocalStorageContextManager();
+  beforeAll(() => void context.setGlobalContextManager(manager.enable()));
+  afterAll(() => {
+    manager.disable();
+    context.disable();
+  });
+
+  it('puts the active span’s ids on every line written inside it, the access line too, and none outside', async () => {
+    const { logger, lines } = capture();
+    const span = trace.wrapSpanContext({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', traceFlags: TraceFlags.SAMPLED });
+    await context.with(trace.setSpan(ROOT_CONTEXT, span), async () => {
+      await Promise.resolve();
+      logger.info('inside');
+      accessLogger(logger)({ request_id: 'r', method: 'GET', route: '/x', url: '/x', status: 200, duration_ms: 1 });
+    });
+    logger.info('outside');
+    const [inside, access, outside] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const ids = { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7', trace_flags: '01' };
+    expect(inside).toMatchObject({ ...ids, msg: 'inside' });
+    expect(access).toMatchObject({ ...ids, msg: 'request completed', request_id: 'r' });
+    expect(outside).not.toHaveProperty('trace_id');
+    expect(outside).not.toHaveProperty('span_id');
+  });
+
+  it('adds nothing for an invalid span context', () => {
+    const { logger, lines } = capture();
+    context.with(trace.setSpan(ROOT_CONTEXT, trace.wrapSpanContext({ traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 })), () => logger.info('x'));
+    expect(JSON.parse(lines[0] ?? '')).not.toHaveProperty('trace_id');
   });
 });
