@@ -11,6 +11,7 @@ import type { Context } from '@opentelemetry/api';
 // of its own with its own V8 isolate, 32 MiB of RSS. The instrumentations used here do not
 // need it: http and pg are patched in place when first required, Fastify through its
 // diagnostics channel; log lines get their trace ids from logger.ts's mixin.
+
 // NodeSDK turns OTLP metrics and logs exporters on when these are unset; this service
 // exposes metrics to Prometheus and logs to stdout, and the idle exporters slowed
 // shutdown by seconds.
