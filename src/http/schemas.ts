@@ -22,14 +22,11 @@ export const Timestamp = z.iso.datetime({ precision: 3 }).describe('RFC 3339 UTC
 /** Text with no control characters. Every string that reaches a query needs it: PostgreSQL refuses NUL in text. */
 export const NO_CONTROL_CHARACTERS = /^[^\p{Cc}]*$/u;
 
+/** Refuses control characters with the one message clients see for them. */
+export const withoutControlCharacters = (text: z.ZodString) => text.regex(NO_CONTROL_CHARACTERS, 'must not contain control characters');
+
 /** Single-line text: names must not smuggle in control characters. */
-export const singleLine = (min: number, max: number) =>
-  z
-    .string()
-    .trim()
-    .min(min)
-    .max(max)
-    .regex(NO_CONTROL_CHARACTERS, 'must not contain control characters');
+export const singleLine = (min: number, max: number) => withoutControlCharacters(z.string().trim().min(min).max(max));
 
 /** Multi-line text: tabs and line breaks are fine, other control characters are not. */
 export const multiLine = (max: number) =>

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { userSortFields, type User, type UserSortField } from '../domain/user.js';
-import { Cursor, Limit, NO_CONTROL_CHARACTERS, pageOf, SearchText, singleLine, sortParam, Timestamp } from './schemas.js';
+import { Cursor, Limit, NO_CONTROL_CHARACTERS, pageOf, SearchText, singleLine, sortParam, Timestamp, withoutControlCharacters } from './schemas.js';
 
 const Email = z
   .email()
@@ -37,7 +37,7 @@ export const UserListQuery = z
     limit: Limit,
     cursor: Cursor.optional(),
     sort: sortParam(userSortFields, '-created_at'),
-    email: z.string().min(1).max(254).regex(NO_CONTROL_CHARACTERS, 'must not contain control characters').optional().describe('Exact address, ignoring case'),
+    email: withoutControlCharacters(z.string().min(1).max(254)).optional().describe('Exact address, ignoring case'),
     q: SearchText.optional(),
   })
   .transform(({ limit, cursor, sort, email, q }) => ({ limit, cursor, sort, filter: { email, q } }));
