@@ -49,8 +49,8 @@ export function createLogger(settings: LoggerSettings, destination?: pino.Destin
  * OpenTelemetry's pino instrumentation adds. Done here because that instrumentation can only
  * patch pino, which this service loads as an ES module, through Node's module loader hook:
  * a second thread with its own V8 isolate, ~30 MiB of idle RSS (123–128 against 155–158 MiB,
- * three starts each) for three fields. Untraced requests and a disabled SDK have no active span, and get none.
- * Returns a new object each time: pino merges the line's own fields into it.
+ * three starts each) for three fields. Untraced requests and a disabled SDK have no active
+ * span, and get none. Returns a new object each time: pino merges the line's own fields into it.
  */
 export function traceFields(): Record<string, string> {
   const spanContext = trace.getSpan(context.active())?.spanContext();

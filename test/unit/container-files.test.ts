@@ -8,6 +8,8 @@ const instructions = dockerfile.getInstructions().map((i) => ({ keyword: i.getKe
 const stages = dockerfile.getFROMs().map((from) => ({ image: from.getImageName(), tag: from.getImageTag(), name: from.getBuildStage() }));
 /** Instructions of the last stage: what the running image is made of. */
 const runtime = instructions.slice(instructions.map((i) => i.keyword).lastIndexOf('FROM'));
+/** The running image's command line (exec form). */
+const command = JSON.parse(runtime.find((i) => i.keyword === 'CMD')?.args ?? '[]') as string[];
 
 describe('Dockerfile', () => {
   it('builds in one stage and runs from a fresh Node 24 stage', () => {
@@ -22,19 +24,16 @@ describe('Dockerfile', () => {
   it('runs as a non-root user in production mode, node started directly in exec form', () => {
     expect(runtime.find((i) => i.keyword === 'USER')?.args).toBe('node');
     expect(runtime.find((i) => i.keyword === 'ENV')?.args).toMatch(/NODE_ENV=production/);
-    const cmd = runtime.find((i) => i.keyword === 'CMD')?.args ?? '';
-    const argv = JSON.parse(cmd) as string[];
-    expect(argv[0]).toBe('node');
+    expect(command[0]).toBe('node');
     expect(runtime.some((i) => i.keyword === 'ENTRYPOINT')).toBe(false);
   });
 
   it('runs what `npm start` runs: OpenTelemetry preloaded first, then source maps for the service code only', () => {
-    const argv = JSON.parse(runtime.find((i) => i.keyword === 'CMD')?.args ?? '[]') as string[];
     const { scripts } = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } };
-    expect(argv).toEqual(scripts.start.split(/\s+/));
+    expect(command).toEqual(scripts.start.split(/\s+/));
     // --enable-source-maps would also keep the maps of the OpenTelemetry modules loaded first (~15 MiB).
-    expect(argv).toEqual(['node', '--import', './dist/telemetry.js', '--import', './dist/source-maps.js', 'dist/main.js']);
-    for (const built of argv.filter((a) => a.endsWith('.js'))) expect(existsSync(built.replace(/^(\.\/)?dist\//, 'src/').replace(/\.js$/, '.ts'))).toBe(true);
+    expect(command).toEqual(['node', '--import', './dist/telemetry.js', '--import', './dist/source-maps.js', 'dist/main.js']);
+    for (const built of command.filter((a) => a.endsWith('.js'))) expect(existsSync(built.replace(/^(\.\/)?dist\//, 'src/').replace(/\.js$/, '.ts'))).toBe(true);
   });
 
   it('copies only build output, production dependencies and migrations into the runtime stage', () => {

@@ -62,10 +62,10 @@ describe('Kubernetes manifests', () => {
     const semiSpace = flag('max-semi-space-size');
     // Node 24 defaults to 64 MiB semi-spaces, which starve a small old space: both are set.
     expect(semiSpace).toBeLessThanOrEqual(oldSpace / 8);
-    // Measured (README "RSS"): ~104 MiB of code, OpenTelemetry and native memory besides the
-    // heap on Node 24 (idle RSS 227 MiB); 64 MiB more as a margin.
+    // Measured (README "RSS") at 1e96e82: ~104 MiB of code, OpenTelemetry and native memory
+    // besides the heap on Node 24 (idle RSS 227 MiB, 143–147 MiB since); 64 MiB more as a margin.
     expect(oldSpace + 2 * semiSpace + 104 + 64).toBeLessThanOrEqual(mebibytes(app.resources.limits.memory));
-    expect(mebibytes(app.resources.requests.memory)).toBeGreaterThanOrEqual(227); // idle RSS on Node 24
+    expect(mebibytes(app.resources.requests.memory)).toBeGreaterThanOrEqual(227); // idle RSS on Node 24 at 1e96e82, an upper bound now
   });
 
   it('run every container unprivileged with a read-only root filesystem', () => {
