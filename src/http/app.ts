@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
-import rateLimit from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -19,6 +18,7 @@ import { HttpMetrics, metricsRoutes, UNMATCHED_ROUTE, type PoolStats } from './m
 import { openApiOptions } from './openapi.js';
 import { CursorCodec } from './pagination.js';
 import { ProductCreate, ProductListQuery, ProductPage, ProductPatch, ProductReplace, ProductResponse, presentProduct, productSortValuePatterns } from './product-schemas.js';
+import { RateLimiter, rateLimitHook } from './rate-limit.js';
 import { resourceRoutes } from './resource-routes.js';
 import { securityHeaders } from './security-headers.js';
 import { presentUser, UserCreate, UserListQuery, UserPage, UserPatch, UserReplace, UserResponse, userSortValuePatterns } from './user-schemas.js';
@@ -52,8 +52,8 @@ export interface AppDependencies {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const MERGE_PATCH = 'application/merge-patch+json';
-/** Probes, scrapes and the API description are never rate limited. */
-const UNLIMITED_PATHS = new Set(['/healthz', '/livez', '/readyz', '/metrics', '/openapi.json']);
+/** Probes, scrapes and the API description are never refused for load. */
+const NEVER_SHED_PATHS = new Set(['/healthz', '/livez', '/readyz', '/metrics', '/openapi.json']);
 
 /** The caller's X-Request-ID when it is safe to echo and log, otherwise a fresh UUID. */
 function requestId(request: { headers: Record<string, string | string[] | undefined> }): string {
@@ -125,7 +125,7 @@ export async function buildApp(deps: AppDependencies) {
     maxHeapUsedBytes: settings.shedding.maxHeapUsedBytes,
     sampleInterval: 100,
     pressureHandler: (request, _reply, type) => {
-      if (UNLIMITED_PATHS.has(request.url.split('?')[0] ?? '')) return;
+      if (NEVER_SHED_PATHS.has(request.url.split('?')[0] ?? '')) return;
       request.log.warn({ pressure: type }, 'shedding load');
       throw new HttpProblem(503, 'overloaded', 'Service overloaded', 'The service is shedding load; retry shortly', { 'retry-after': '2' });
     },
@@ -136,19 +136,6 @@ export async function buildApp(deps: AppDependencies) {
     allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'If-None-Match', 'Idempotency-Key', 'X-Request-ID', 'traceparent'],
     exposedHeaders: ['ETag', 'Location', 'Link', 'X-Request-ID', 'Retry-After', 'Idempotent-Replayed', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
     maxAge: 600,
-  });
-  // Counted per replica, in memory (see README): after authentication (preHandler), so the
-  // key is the verified token subject, not a value a caller could forge.
-  await app.register(rateLimit, {
-    global: true,
-    hook: 'preHandler',
-    max: settings.rateLimit.max,
-    timeWindow: settings.rateLimit.windowMs,
-    enableDraftSpec: true,
-    allowList: (request) => UNLIMITED_PATHS.has(request.url.split('?')[0] ?? '') || request.url.startsWith('/docs'),
-    keyGenerator: (request) => (request.principal !== null && request.principal.subject !== 'anonymous' ? `sub:${request.principal.subject}` : `ip:${request.ip}`),
-    errorResponseBuilder: (_request, context) =>
-      new HttpProblem(429, 'rate-limited', 'Too many requests', `Rate limit of ${context.max} requests per ${Math.round(context.ttl / 1000) || 1} s exceeded; retry after ${context.after}`),
   });
   await app.register(swagger, openApiOptions);
   await app.register(swaggerUi, { routePrefix: '/docs' });
@@ -163,8 +150,12 @@ export async function buildApp(deps: AppDependencies) {
     authenticator: deps.authenticator,
     idempotency: deps.idempotency,
   };
+  // Counted per replica, in memory (see README); only the API is limited, never probes,
+  // scrapes or the API description.
+  const rateLimiter = new RateLimiter(settings.rateLimit);
   await app.register(
     async (api) => {
+      api.addHook('preHandler', rateLimitHook(rateLimiter, settings.rateLimit));
       await api.register(
         resourceRoutes(
           {

@@ -64,14 +64,23 @@ export class Authenticator {
         : createRemoteJWKSet(new URL(settings.jwksUrl), { cooldownDuration: settings.jwksCooldownMs ?? 30_000, cacheMaxAge: 600_000, timeoutDuration: 2000 });
   }
 
+  /**
+   * The caller behind an Authorization header when that is known without waiting: AUTH_MODE
+   * none, or a token verified before and still remembered. Lets the hot path stay synchronous.
+   */
+  recall(authorization: string | undefined): Principal | undefined {
+    if (this.#settings.mode === 'none') return NONE_PRINCIPAL;
+    const token = bearerToken(authorization);
+    const cached = token === undefined ? undefined : this.#cache.get(token);
+    return cached !== undefined && cached.expiresAt > Date.now() ? cached.principal : undefined;
+  }
+
   /** The caller behind an Authorization header; throws a 401 HttpProblem otherwise. */
   async authenticate(authorization: string | undefined): Promise<Principal> {
-    if (this.#settings.mode === 'none') return NONE_PRINCIPAL;
-    const match = /^Bearer +([A-Za-z0-9._~+/=-]+)$/i.exec(authorization ?? '');
-    if (match?.[1] === undefined) throw invalidToken('A bearer token is required');
-    const token = match[1];
-    const cached = this.#cache.get(token);
-    if (cached !== undefined && cached.expiresAt > Date.now()) return cached.principal;
+    const recalled = this.recall(authorization);
+    if (recalled !== undefined) return recalled;
+    const token = bearerToken(authorization);
+    if (token === undefined) throw invalidToken('A bearer token is required');
     const payload = await this.#verify(token);
     const principal: Principal = { subject: typeof payload.sub === 'string' ? payload.sub : 'unknown', scopes: scopesOf(payload) };
     if (payload.exp !== undefined) rememberBounded(this.#cache, token, { principal, expiresAt: Math.min(payload.exp * 1000, Date.now() + CACHE_TTL_MS) }, CACHE_LIMIT);
@@ -97,6 +106,10 @@ export class Authenticator {
     throw invalidToken(`Tokens signed with ${alg ?? 'no algorithm'} are not accepted`);
   }
 
+}
+
+function bearerToken(authorization: string | undefined): string | undefined {
+  return /^Bearer +([A-Za-z0-9._~+/=-]+)$/i.exec(authorization ?? '')?.[1];
 }
 
 function describeFailure(err: unknown): string {

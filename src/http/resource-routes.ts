@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import type { Page, Sort } from '../domain/page.js';
 import type { IdempotencyStore, RecordedResponse } from '../services/idempotency.js';
 import type { ResourceService, WriteCondition } from '../services/resource-service.js';
-import { hasScope, insufficientScope, type Authenticator, type Scope } from './auth.js';
+import { hasScope, insufficientScope, type Authenticator, type Principal, type Scope } from './auth.js';
 import { etagOf, isNotModified, requiredVersion } from './conditional.js';
 import { HttpProblem } from './error-handler.js';
 import { nextPageLink, type CursorCodec } from './pagination.js';
@@ -92,11 +92,20 @@ export function resourceRoutes<T extends { id: string; version: number }, Fields
   return async (app) => {
     // Authentication and scope come first (onRequest): a caller without the right token
     // learns nothing about bodies, validation rules or whether an id exists.
-    app.addHook('onRequest', async (request) => {
-      const principal = await settings.authenticator.authenticate(request.headers.authorization);
-      const required = request.routeOptions.config.scope;
-      if (required !== undefined && !hasScope(principal, required)) throw insufficientScope(required);
-      request.principal = principal;
+    // Callback style: a remembered token is admitted without a promise (see auth.ts).
+    app.addHook('onRequest', (request, _reply, done) => {
+      const admit = (principal: Principal): void => {
+        const required = request.routeOptions.config.scope;
+        if (required !== undefined && !hasScope(principal, required)) {
+          done(insufficientScope(required));
+          return;
+        }
+        request.principal = principal;
+        done();
+      };
+      const recalled = settings.authenticator.recall(request.headers.authorization);
+      if (recalled !== undefined) admit(recalled);
+      else settings.authenticator.authenticate(request.headers.authorization).then(admit, done);
     });
 
     app.post(path, {
