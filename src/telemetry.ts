@@ -94,8 +94,10 @@ const sdk = new NodeSDK({
       instrumentHandler: false,
       ignorePaths: () => isTracingSuppressed(context.active()),
     }),
-    // Only queries made while serving a traced request: pool housekeeping is noise.
-    new PgInstrumentation({ requireParentSpan: true }),
+    // Only queries made while serving a traced request: pool housekeeping is noise, and so is
+    // a span per connection checkout (a wait for the pool still shows as the gap before the
+    // query span); each exported span costs CPU to serialise.
+    new PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true }),
   ],
 });
 sdk.start();

@@ -75,6 +75,8 @@ describe('OpenTelemetry preload', () => {
     expect(trace.some((span) => span.scope === '@fastify/otel')).toBe(true);
     const query = trace.find((span) => span.scope === '@opentelemetry/instrumentation-pg' && /INSERT/.test(attribute(span, 'db.statement') ?? attribute(span, 'db.query.text') ?? ''));
     expect(query, JSON.stringify(trace.map((s) => [s.scope, s.name]))).toBeDefined();
+    // Queries only: no span per pool checkout.
+    expect(trace.filter((span) => span.scope === '@opentelemetry/instrumentation-pg').map((span) => span.name)).not.toContainEqual(expect.stringMatching(/connect/));
     // Probes are not traced.
     expect(received.some((span) => /healthz/.test(`${span.name} ${attribute(span, 'url.path') ?? ''}`))).toBe(false);
 
