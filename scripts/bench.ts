@@ -7,8 +7,11 @@
  *   --rounds N (default 1)   --duration S (15)   --warmup S (5)   --connections C (64)
  *   --only W1,W3             --soak S (runs W5 for S seconds and reports memory growth)
  *   --workers N|auto (auto: one HTTP worker per core, node:cluster; 1: a single process)
+ * The server runs as the production image runs it: `npm start`'s node arguments (the same as
+ * the Dockerfile's CMD) and the image's ENV, whose NODE_OPTIONS cap the V8 heap.
  * Environment: BENCH_DATABASE_URL uses an existing server; BENCH_SERVER_X=y sets X=y for the
- * service (experiments only: the reported figures are with the defaults).
+ * service (experiments only, e.g. BENCH_SERVER_NODE_OPTIONS= for V8's own heap sizing; the
+ * reported figures are with the defaults).
  * Results go to bench-results/ (git-ignored). Traffic only ever goes to 127.0.0.1.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -28,6 +31,7 @@ import { findPgbench, PGBENCH_SCRIPTS, pgbenchTps } from './bench/pgbench.js';
 import { cpuSeconds, rssMiB } from './bench/process-stats.js';
 import { seed } from './bench/seed.js';
 import { freePort } from '../test/helpers/database-server.js';
+import { runtimeImage } from '../test/helpers/dockerfile.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -109,7 +113,8 @@ function startArguments(): string[] {
 
 async function startServer(env: Record<string, string>): Promise<ChildProcess> {
   const child = spawn(process.execPath, startArguments(), {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    // The production image's ENV first (its NODE_OPTIONS cap the heap), then the bench's own.
+    env: { PATH: process.env.PATH ?? '', ...runtimeImage().env, ...env },
     // Production logs a JSON line per request to stdout; it is written, then discarded.
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -180,7 +185,8 @@ async function main(): Promise<void> {
     cleanups.push(() => new Promise((resolve) => sink.server.close(resolve)));
     const secret = randomBytes(32).toString('hex');
     const port = String(await freePort());
-    progress(`starting the production server (NODE_ENV=production, WORKERS=${WORKERS}, auth, logging, metrics, tracing → OTLP sink) on 127.0.0.1:${port}`);
+    const nodeOptions = process.env.BENCH_SERVER_NODE_OPTIONS ?? runtimeImage().env.NODE_OPTIONS ?? '';
+    progress(`starting the production server (NODE_ENV=production, NODE_OPTIONS=${nodeOptions || '(none)'}, WORKERS=${WORKERS}, auth, logging, metrics, tracing → OTLP sink) on 127.0.0.1:${port}`);
     const server = await startServer({
       NODE_ENV: 'production',
       HOST: '127.0.0.1',
