@@ -25,3 +25,8 @@ export function runtimeImage(path = 'Dockerfile'): RuntimeImage {
   const command = JSON.parse(instructions.find((i) => i.keyword === 'CMD')?.args ?? '[]') as string[];
   return { instructions, command, env };
 }
+
+/** A size flag such as `--max-old-space-size=256` from a NODE_OPTIONS value, in MiB (NaN when absent). */
+export function sizeFlag(nodeOptions: string | undefined, name: string): number {
+  return Number(new RegExp(`--${name}=(\\d+)`).exec(nodeOptions ?? '')?.[1] ?? NaN);
+}

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { DockerfileParser } from 'dockerfile-ast';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { runtimeImage } from '../helpers/dockerfile.js';
+import { runtimeImage, sizeFlag } from '../helpers/dockerfile.js';
 
 const dockerfile = DockerfileParser.parse(readFileSync('Dockerfile', 'utf8'));
 const instructions = dockerfile.getInstructions().map((i) => ({ keyword: i.getKeyword(), args: i.getArgumentsContent() ?? '' }));
@@ -35,10 +35,9 @@ describe('Dockerfile', () => {
   });
 
   it('caps the V8 heap, young generation included, by default (the benchmark runs with the same)', () => {
-    const flag = (name: string) => Number(new RegExp(`--${name}=(\\d+)`).exec(env.NODE_OPTIONS ?? '')?.[1] ?? NaN);
     // Node 24 defaults to 64 MiB semi-spaces, which starve a small old space: both are set.
-    expect(flag('max-old-space-size')).toBe(256);
-    expect(flag('max-semi-space-size')).toBe(16);
+    expect(sizeFlag(env.NODE_OPTIONS, 'max-old-space-size')).toBe(256);
+    expect(sizeFlag(env.NODE_OPTIONS, 'max-semi-space-size')).toBe(16);
   });
 
   it('copies only build output, production dependencies and migrations into the runtime stage', () => {

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { runtimeImage } from '../helpers/dockerfile.js';
+import { runtimeImage, sizeFlag } from '../helpers/dockerfile.js';
 import { manifestProblems } from '../helpers/kubernetes-schema.js';
 
 const DIR = 'deploy/k8s';
@@ -60,9 +60,9 @@ describe('Kubernetes manifests', () => {
     const mebibytes = (quantity: string) => Number(/^(\d+)Mi$/.exec(quantity)?.[1] ?? NaN);
     // The caps live in the image (Dockerfile ENV NODE_OPTIONS); a NODE_OPTIONS here would replace them.
     expect(envOf(app).NODE_OPTIONS).toBeUndefined();
-    const flag = (name: string) => Number(new RegExp(`--${name}=(\\d+)`).exec(runtimeImage().env.NODE_OPTIONS ?? '')?.[1] ?? NaN);
-    const oldSpace = flag('max-old-space-size');
-    const semiSpace = flag('max-semi-space-size');
+    const imageOptions = runtimeImage().env.NODE_OPTIONS;
+    const oldSpace = sizeFlag(imageOptions, 'max-old-space-size');
+    const semiSpace = sizeFlag(imageOptions, 'max-semi-space-size');
     // Node 24 defaults to 64 MiB semi-spaces, which starve a small old space: both are set.
     expect(semiSpace).toBeLessThanOrEqual(oldSpace / 8);
     // Measured (README "RSS") at 1e96e82: ~104 MiB of code, OpenTelemetry and native memory
