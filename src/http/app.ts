@@ -3,7 +3,7 @@ import cors from '@fastify/cors';
 import underPressure from '@fastify/under-pressure';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { LogController, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -19,6 +19,7 @@ import { openApiOptions } from './openapi.js';
 import { CursorCodec } from './pagination.js';
 import { ProductCreate, ProductListQuery, ProductPage, ProductPatch, ProductReplace, ProductResponse, presentProduct, productSortValuePatterns } from './product-schemas.js';
 import { RateLimiter, rateLimitHook } from './rate-limit.js';
+import { DeferredChildLogger } from './request-logger.js';
 import { resourceRoutes } from './resource-routes.js';
 import { securityHeaders } from './security-headers.js';
 import { presentUser, UserCreate, UserListQuery, UserPage, UserPatch, UserReplace, UserResponse, userSortValuePatterns } from './user-schemas.js';
@@ -68,8 +69,11 @@ function isMergePatch(request: FastifyRequest): boolean {
 /** Builds the HTTP application without listening; main.ts listens, tests inject. */
 export async function buildApp(deps: AppDependencies) {
   const { settings } = deps;
+  // Typed as Fastify's base logger: request.log is a DeferredChildLogger, not a pino Logger.
+  const loggerInstance: FastifyBaseLogger = deps.logger;
   const app = Fastify({
-    loggerInstance: deps.logger,
+    loggerInstance,
+    childLoggerFactory: (logger, bindings, options) => new DeferredChildLogger(logger, bindings, options),
     genReqId: requestId,
     // Fastify's own per-request lines are off: the onResponse hook below writes one richer line.
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
