@@ -134,13 +134,17 @@ export async function buildApp(deps: AppDependencies) {
       throw new HttpProblem(503, 'overloaded', 'Service overloaded', 'The service is shedding load; retry shortly', { 'retry-after': '2' });
     },
   });
-  await app.register(cors, {
-    origin: settings.corsOrigins.length > 0 ? [...settings.corsOrigins] : false,
-    methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'If-None-Match', 'Idempotency-Key', 'X-Request-ID', 'traceparent'],
-    exposedHeaders: ['ETag', 'Location', 'Link', 'X-Request-ID', 'Retry-After', 'Idempotent-Replayed', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
-    maxAge: 600,
-  });
+  // Without allowed origins there is nothing for CORS to do: no hook runs per request, and a
+  // preflight finds no route (404), as with the plugin and `origin: false`.
+  if (settings.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: [...settings.corsOrigins],
+      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'If-None-Match', 'Idempotency-Key', 'X-Request-ID', 'traceparent'],
+      exposedHeaders: ['ETag', 'Location', 'Link', 'X-Request-ID', 'Retry-After', 'Idempotent-Replayed', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
+      maxAge: 600,
+    });
+  }
   await app.register(swagger, openApiOptions);
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { tags: ['operations'], summary: 'This OpenAPI 3.1 document', operationId: 'openapi', security: [] } }, () => app.swagger());

@@ -142,6 +142,11 @@ describe('security headers and CORS', () => {
     try {
       const response = await closed.inject({ method: 'GET', url: '/api/v1/products', headers: { origin: 'https://app.example' } });
       expect(response.headers['access-control-allow-origin']).toBeUndefined();
+      const preflight = await closed.inject({ method: 'OPTIONS', url: '/api/v1/products', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } });
+      expect(preflight.statusCode).toBe(404);
+      expect(preflight.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+      expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
+      expect(preflight.headers['access-control-allow-methods']).toBeUndefined();
     } finally {
       await closed.close();
     }
