@@ -128,6 +128,21 @@ async function startServer(env: Record<string, string>): Promise<ChildProcess> {
   throw new Error('server did not become ready');
 }
 
+/**
+ * What the server answered other than 2xx since it started, by status and route, from its
+ * own http_requests_total (wrk only counts them): the first thing to know about an error.
+ */
+async function nonSuccessResponses(url: string): Promise<string> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const found: string[] = [];
+  for (const match of text.matchAll(/^http_requests_total\{([^}]*)\} (\d+)/gm)) {
+    const labels = new Map([...(match[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1] ?? '', l[2] ?? '']));
+    const status = labels.get('status_code') ?? '?';
+    if (!status.startsWith('2')) found.push(`${status} ${labels.get('method') ?? '?'} ${labels.get('route') ?? '?'}: ${match[2] ?? '?'}`);
+  }
+  return found.length === 0 ? 'none' : found.join('; ');
+}
+
 async function scrapeHeapMiB(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   return Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? 0) / 1024 / 1024;
@@ -244,13 +259,13 @@ async function main(): Promise<void> {
       }
       rounds.push({ pg, results });
     }
-    report(rounds, generator, sink.received());
+    report(rounds, generator, sink.received(), await nonSuccessResponses(url));
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   }
 }
 
-function report(rounds: { pg: { W1: number; W3: number } | null; results: Measured[] }[], generator: string, spanExports: number): void {
+function report(rounds: { pg: { W1: number; W3: number } | null; results: Measured[] }[], generator: string, spanExports: number, refused: string): void {
   const names = rounds[0]?.results.map((r) => r.name) ?? [];
   const pgW1 = median(rounds.map((r) => r.pg?.W1 ?? NaN));
   const pgW3 = median(rounds.map((r) => r.pg?.W3 ?? NaN));
@@ -266,6 +281,7 @@ function report(rounds: { pg: { W1: number; W3: number } | null; results: Measur
       [r.name.padEnd(9), fmt(r.rps).padStart(7), fmt(r.p50Ms, 2).padStart(8), fmt(r.p99Ms, 2).padStart(8), fmt(r.non2xx + r.socketErrors).padStart(8), fmt(r.cpuUsPerRequest).padStart(12), fmt(r.rssMaxMiB).padStart(9), `${fmt(r.ratio, 2)} × ${r.name === 'W3' ? 'pgbench-W3' : 'pgbench-W1'}`.padStart(24)].join(' '),
     ),
     `pgbench    W1 ${fmt(pgW1)} tps, W3 ${fmt(pgW3)} tps   (span exports received by the OTLP sink: ${spanExports})`,
+    `non-2xx answers by the server's own count since it started, readiness polls included (status method route: n): ${refused}`,
   ];
   const get = (name: string) => rows.find((r) => r.name === name);
   const targets: [string, boolean | null][] = [
@@ -280,7 +296,7 @@ function report(rounds: { pg: { W1: number; W3: number } | null; results: Measur
   ];
   lines.push('', 'targets:', ...targets.map(([label, ok]) => `  ${ok === null ? 'n/a ' : ok ? 'met ' : 'MISS'}  ${label}`));
   process.stdout.write(`${lines.join('\n')}\n`);
-  void saveResults({ generator, rounds, rows, pgbench: { W1: pgW1, W3: pgW3 }, targets: Object.fromEntries(targets) });
+  void saveResults({ generator, rounds, rows, pgbench: { W1: pgW1, W3: pgW3 }, targets: Object.fromEntries(targets), refused });
 }
 
 async function saveResults(data: unknown): Promise<void> {
@@ -310,7 +326,7 @@ async function soak(generator: 'wrk' | 'autocannon', url: string, scenario: Scen
       .then(async () => void points.push({ at: (Date.now() - begun) / 1000, heapMiB: await scrapeHeapMiB(url), rssMiB: Math.max(...rssMiB(pid)) }))
       .catch(() => undefined);
   }, 2000);
-  const chunkResults: { at: number; rps: number; errors: number }[] = [];
+  const chunkResults: { at: number; rps: number; errors: number; non2xx: number; socketErrors: number }[] = [];
   const range = (from: number, to: number, key: 'heapMiB' | 'rssMiB') => {
     const values = points.filter((p) => p.at >= from && p.at < to).map((p) => p[key]);
     return { floor: Math.min(...values), peak: Math.max(...values) };
@@ -318,12 +334,13 @@ async function soak(generator: 'wrk' | 'autocannon', url: string, scenario: Scen
   for (let i = 1; i <= chunks; i++) {
     const result = await runLoad(generator, url, scenario, token, CONNECTIONS, chunk, dir);
     const errors = result.non2xx + result.socketErrors;
-    chunkResults.push({ at: i * chunk, rps: result.rps, errors });
+    chunkResults.push({ at: i * chunk, rps: result.rps, errors, non2xx: result.non2xx, socketErrors: result.socketErrors });
     const heap = range((i - 1) * chunk, i * chunk, 'heapMiB');
     const rss = range((i - 1) * chunk, i * chunk, 'rssMiB');
-    progress(`soak ${i * chunk}/${chunks * chunk} s: ${fmt(result.rps)} req/s, heap ${fmt(heap.floor, 1)}–${fmt(heap.peak, 1)} MiB, RSS ${fmt(rss.floor, 1)}–${fmt(rss.peak, 1)} MiB, errors ${errors}`);
+    progress(`soak ${i * chunk}/${chunks * chunk} s: ${fmt(result.rps)} req/s, heap ${fmt(heap.floor, 1)}–${fmt(heap.peak, 1)} MiB, RSS ${fmt(rss.floor, 1)}–${fmt(rss.peak, 1)} MiB, errors ${errors}${errors > 0 ? ` (non-2xx ${result.non2xx}, socket ${result.socketErrors})` : ''}`);
   }
   clearInterval(sampler);
+  const refused = await nonSuccessResponses(url);
   await sampling;
   const total = chunks * chunk;
   const thirds = (['start', 'middle', 'end'] as const).map((label, k) => {
@@ -339,10 +356,11 @@ async function soak(generator: 'wrk' | 'autocannon', url: string, scenario: Scen
       `soak     window s    heap MiB floor / peak   RSS MiB floor / peak   (${points.length} samples, heap summed over processes, RSS of the largest)`,
       ...thirds.map((t) => `${t.label.padEnd(8)} ${`${fmt(t.from)}–${fmt(t.to)}`.padEnd(10)}  ${span(t.heap).padEnd(22)}  ${span(t.rss)}`),
       `growth of the floor, start→end: heap ${fmt(growth(first?.heap.floor, last?.heap.floor), 1)} %, RSS ${fmt(growth(first?.rss.floor, last?.rss.floor), 1)} % (target ≤ 10 %); errors ${chunkResults.reduce((n, c) => n + c.errors, 0)}`,
+      `non-2xx answers by the server's own count since it started, readiness polls included (status method route: n): ${refused}`,
       '',
     ].join('\n'),
   );
-  await saveResults({ generator, soak: { chunks: chunkResults, points, thirds } });
+  await saveResults({ generator, soak: { chunks: chunkResults, points, thirds, refused } });
 }
 
 await main();
