@@ -7,8 +7,8 @@
  *   --rounds N (default 1)   --duration S (15)   --warmup S (5)   --connections C (64)
  *   --only W1,W3             --soak S (runs W5 for S seconds and reports memory growth)
  *   --workers N|auto (auto: one HTTP worker per core, node:cluster; 1: a single process)
- * The server runs as the production image runs it: `npm start`'s node arguments (the same as
- * the Dockerfile's CMD) and the image's ENV, whose NODE_OPTIONS cap the V8 heap.
+ * The server runs as the production image runs it: the Dockerfile's CMD (which `npm start`
+ * runs too, a test holds them equal) and the image's ENV, whose NODE_OPTIONS cap the V8 heap.
  * Environment: BENCH_DATABASE_URL uses an existing server; BENCH_SERVER_X=y sets X=y for the
  * service (experiments only, e.g. BENCH_SERVER_NODE_OPTIONS= for V8's own heap sizing; the
  * reported figures are with the defaults).
@@ -16,7 +16,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
@@ -103,18 +102,12 @@ async function otlpSink(): Promise<{ url: string; server: Server; received: () =
   return { url: `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`, server, received: () => requests };
 }
 
-/** `npm start`'s node arguments (preloads and entry point), so the bench runs what production runs. */
-function startArguments(): string[] {
-  const { scripts } = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } };
-  const [command, ...rest] = scripts.start.split(/\s+/);
-  if (command !== 'node') throw new Error(`npm start does not run node directly: ${scripts.start}`);
-  return rest;
-}
-
-async function startServer(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, startArguments(), {
-    // The production image's ENV first (its NODE_OPTIONS cap the heap), then the bench's own.
-    env: { PATH: process.env.PATH ?? '', ...runtimeImage().env, ...env },
+/** Starts the server with the image's command line (which `npm start` runs too) and `env`. */
+async function startServer(command: readonly string[], env: Record<string, string>): Promise<ChildProcess> {
+  const [program, ...rest] = command;
+  if (program !== 'node') throw new Error(`the image does not run node directly: ${command.join(' ')}`);
+  const child = spawn(process.execPath, rest, {
+    env: { PATH: process.env.PATH ?? '', ...env },
     // Production logs a JSON line per request to stdout; it is written, then discarded.
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -200,9 +193,10 @@ async function main(): Promise<void> {
     cleanups.push(() => new Promise((resolve) => sink.server.close(resolve)));
     const secret = randomBytes(32).toString('hex');
     const port = String(await freePort());
-    const nodeOptions = process.env.BENCH_SERVER_NODE_OPTIONS ?? runtimeImage().env.NODE_OPTIONS ?? '';
-    progress(`starting the production server (NODE_ENV=production, NODE_OPTIONS=${nodeOptions || '(none)'}, WORKERS=${WORKERS}, auth, logging, metrics, tracing → OTLP sink) on 127.0.0.1:${port}`);
-    const server = await startServer({
+    const image = runtimeImage();
+    const serverEnv: Record<string, string> = {
+      // The production image's ENV first (its NODE_OPTIONS cap the heap), then the bench's own.
+      ...image.env,
       NODE_ENV: 'production',
       HOST: '127.0.0.1',
       PORT: port,
@@ -216,7 +210,9 @@ async function main(): Promise<void> {
       OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
       // Experiments: BENCH_SERVER_X=y reaches the server as X=y (e.g. BENCH_SERVER_OTEL_SDK_DISABLED=true).
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_SERVER_')).map(([k, v]) => [k.slice('BENCH_SERVER_'.length), v ?? ''])),
-    });
+    };
+    progress(`starting the production server (NODE_ENV=production, NODE_OPTIONS=${serverEnv.NODE_OPTIONS || '(none)'}, WORKERS=${WORKERS}, auth, logging, metrics, tracing → OTLP sink) on 127.0.0.1:${port}`);
+    const server = await startServer(image.command, serverEnv);
     cleanups.push(async () => {
       server.kill('SIGTERM');
       await new Promise((resolve) => server.once('exit', resolve));

@@ -163,7 +163,7 @@ export async function buildApp(deps: AppDependencies) {
   const rateLimiter = new RateLimiter(settings.rateLimit);
   await app.register(
     async (api) => {
-      api.addHook('preHandler', rateLimitHook(rateLimiter, settings.rateLimit));
+      api.addHook('preHandler', rateLimitHook(rateLimiter));
       await api.register(
         resourceRoutes(
           {

@@ -52,6 +52,11 @@ export class RateLimiter {
     return { allowed: window.count <= this.#max, limit: this.#max, remaining: Math.max(0, this.#max - window.count), resetSeconds };
   }
 
+  /** The window's length, for messages. */
+  get windowMs(): number {
+    return this.#windowMs;
+  }
+
   /** Callers currently remembered (for tests of the memory bound). */
   get size(): number {
     return this.#windows.size;
@@ -75,8 +80,8 @@ export class RateLimiter {
  * than a value a caller could forge; the client IP for anonymous callers). Every limited
  * response carries the IETF draft headers; a refusal is a 429 problem with Retry-After.
  */
-export function rateLimitHook(limiter: RateLimiter, settings: RateLimitSettings) {
-  const windowSeconds = Math.max(1, Math.round(settings.windowMs / 1000));
+export function rateLimitHook(limiter: RateLimiter) {
+  const windowSeconds = Math.max(1, Math.round(limiter.windowMs / 1000));
   return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
     const principal = request.principal;
     const key = principal !== null && principal.subject !== 'anonymous' ? `sub:${principal.subject}` : `ip:${request.ip}`;

@@ -63,6 +63,17 @@ function withRepresentationHeaders(reply: FastifyReply, version: number): Fastif
   return reply.header('etag', etagOf(version)).header('cache-control', 'private, no-cache');
 }
 
+/** Lets an authenticated caller in if it holds the route's scope (a 403 problem otherwise). */
+function admit(request: FastifyRequest, principal: Principal, done: (error?: Error) => void): void {
+  const required = request.routeOptions.config.scope;
+  if (required !== undefined && !hasScope(principal, required)) {
+    done(insufficientScope(required));
+    return;
+  }
+  request.principal = principal;
+  done();
+}
+
 /** Routes for one resource: POST, GET list, GET/PATCH/PUT/DELETE by id. */
 export function resourceRoutes<T extends { id: string; version: number }, Fields, SortField extends string, Filter>(
   resource: ResourceHttp<T, Fields, SortField, Filter>,
@@ -100,18 +111,9 @@ export function resourceRoutes<T extends { id: string; version: number }, Fields
     // learns nothing about bodies, validation rules or whether an id exists.
     // Callback style: a remembered token is admitted without a promise (see auth.ts).
     app.addHook('onRequest', (request, _reply, done) => {
-      const admit = (principal: Principal): void => {
-        const required = request.routeOptions.config.scope;
-        if (required !== undefined && !hasScope(principal, required)) {
-          done(insufficientScope(required));
-          return;
-        }
-        request.principal = principal;
-        done();
-      };
       const recalled = settings.authenticator.recall(request.headers.authorization);
-      if (recalled !== undefined) admit(recalled);
-      else settings.authenticator.authenticate(request.headers.authorization).then(admit, done);
+      if (recalled !== undefined) admit(request, recalled, done);
+      else settings.authenticator.authenticate(request.headers.authorization).then((principal) => admit(request, principal, done), done);
     });
 
     app.post(path, {
