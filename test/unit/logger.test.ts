@@ -1,7 +1,10 @@
 import { context, ROOT_CONTEXT, trace, TraceFlags } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accessLogger, createLogger } from '../../src/logger.js';
+import { accessLogger, createLogger, lineBatchingDestination } from '../../src/logger.js';
 
 function capture() {
   const lines: string[] = [];
@@ -73,5 +76,53 @@ describe('trace correlation', () => {
     const { logger, lines } = capture();
     context.with(trace.setSpan(ROOT_CONTEXT, trace.wrapSpanContext({ traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 })), () => logger.info('x'));
     expect(JSON.parse(lines[0] ?? '')).not.toHaveProperty('trace_id');
+  });
+});
+
+describe('lineBatchingDestination', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'log-lines-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  function fileDestination(name: string) {
+    const path = join(dir, name);
+    const fd = openSync(path, 'w');
+    return { destination: lineBatchingDestination(fd), written: () => readFileSync(path, 'utf8'), close: () => closeSync(fd) };
+  }
+  const endOfTurn = () => new Promise((resolve) => setImmediate(resolve));
+  const line = (n: number) => `${JSON.stringify({ n, pad: 'x'.repeat(280) })}\n`;
+
+  it('writes the lines of one event-loop turn together when the turn ends', async () => {
+    const { destination, written, close } = fileDestination('turn.log');
+    destination.write(line(1));
+    destination.write(line(2));
+    expect(written()).toBe('');
+    await endOfTurn();
+    expect(written()).toBe(line(1) + line(2));
+    destination.write(line(3));
+    await endOfTurn();
+    expect(written()).toBe(line(1) + line(2) + line(3));
+    close();
+  });
+
+  it('holds at most about 4 KiB, in whole lines, however many lines one turn writes', async () => {
+    const { destination, written, close } = fileDestination('busy.log');
+    const lines = Array.from({ length: 200 }, (_, n) => line(n));
+    for (const l of lines) {
+      destination.write(l);
+      const held = lines.slice(0, lines.indexOf(l) + 1).join('').length - written().length;
+      expect(held).toBeLessThan(4096 + l.length);
+    }
+    expect(written().endsWith('\n')).toBe(true);
+    await endOfTurn();
+    expect(written()).toBe(lines.join(''));
+    close();
+  });
+
+  it('writes what it holds at once on flushSync, as it does on exit', () => {
+    const { destination, written, close } = fileDestination('exit.log');
+    destination.write(line(1));
+    destination.flushSync();
+    expect(written()).toBe(line(1));
+    close();
   });
 });
