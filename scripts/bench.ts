@@ -16,7 +16,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -167,11 +167,20 @@ const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) :
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-'));
   await chmod(dir, 0o755);
-  const cleanups: (() => Promise<unknown>)[] = [];
-  const hardStop = setTimeout(() => {
-    process.stderr.write('bench: hard time limit reached, stopping\n');
-    process.exit(2);
-  }, ((SOAK ?? 0) + ROUNDS * 8 * (DURATION + WARMUP + 20) + 300) * 1000);
+  // Run in reverse order, once, whether the bench ends, fails, is interrupted or runs out of
+  // time: the server and the database it started would otherwise outlive it. (wrk and
+  // pgbench, if running, stop by themselves at the end of their fixed duration.)
+  const cleanups: (() => Promise<unknown>)[] = [() => rm(dir, { recursive: true, force: true })];
+  const cleanUp = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+  };
+  const stop = (code: number, why: string) => {
+    process.stderr.write(`bench: ${why}, stopping the server and the database\n`);
+    void cleanUp().finally(() => process.exit(code));
+  };
+  process.once('SIGINT', () => stop(130, 'interrupted'));
+  process.once('SIGTERM', () => stop(143, 'terminated'));
+  const hardStop = setTimeout(() => stop(2, 'hard time limit reached'), ((SOAK ?? 0) + ROUNDS * 8 * (DURATION + WARMUP + 20) + 300) * 1000);
   hardStop.unref();
   try {
     const generator = (await hasWrk()) ? 'wrk' : 'autocannon';
@@ -257,7 +266,7 @@ async function main(): Promise<void> {
     }
     report(rounds, generator, sink.received(), await nonSuccessResponses(url));
   } finally {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    await cleanUp();
   }
 }
 
