@@ -16,8 +16,8 @@ RUN npm run build \
 FROM node:24-bookworm-slim AS runtime
 # Heap caps (README "RSS"): left to size its heap from the machine, V8 lets one process grow
 # to 430-710 MiB under load on Node 24, collecting late, and its default 64 MiB semi-spaces
-# leave a small old space no room to promote into. With these it stayed at 210-330 MiB over
-# a bench run, at a CPU cost within the noise of 8 s runs. The benchmark starts the server
+# leave a small old space no room to promote into. With these it stayed at 178-188 MiB over
+# a bench run (142-149 on Node 20), at a CPU cost within the noise of 8 s runs. The benchmark starts the server
 # with this same value; override it with the container's NODE_OPTIONS.
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
