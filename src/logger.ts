@@ -39,10 +39,10 @@ export function createLogger(settings: LoggerSettings, destination?: pino.Destin
   return pino(options, destination ?? lineBatchingDestination(1));
 }
 
-/** A pino destination that also writes out what it holds, synchronously, before the process exits. */
 /** Writes of at most this many bytes to a pipe are atomic (POSIX; Linux's value). */
 const PIPE_BUF = 4096;
 
+/** A pino destination that can write out what it holds at once (on exit; pino on `fatal`). */
 export interface LineDestination extends pino.DestinationStream {
   flushSync(): void;
 }
@@ -50,7 +50,7 @@ export interface LineDestination extends pino.DestinationStream {
 /**
  * Log lines to a file descriptor, written synchronously once per event-loop turn: the lines of
  * one turn go out together when it ends, in writes of whole lines of at most PIPE_BUF (4 KiB)
- * each: a write as soon as another line would not fit. It never holds more than 4 KiB.
+ * each: a write as soon as another line would not fit. It holds at most 4 KiB (or one longer line).
  *
  * Why not pino's asynchronous destination: it sends one write of at most 4 KiB to the thread
  * pool and the next only when the event loop comes back for its callback. Under load a turn
