@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './postgres/embedded.js';
-import { migrate } from './postgres/migrate.js';
 
 export interface PreparedDatabase {
   readonly url: string;
@@ -25,6 +24,10 @@ export async function prepareDatabase(config: Config, logger: Logger): Promise<P
   }
   try {
     if (config.database.migrateOnStart) {
+      // Imported only here: node-pg-migrate brings jiti, glob and their caches (~1 MB of
+      // source held by the heap for the process's life), and pods that never migrate on
+      // start (Kubernetes runs a Job) should not carry them.
+      const { migrate } = await import('./postgres/migrate.js');
       const ran = await migrate(url, logger);
       logger.info({ migrations: ran }, ran.length > 0 ? 'migrations applied' : 'schema is up to date');
     }
