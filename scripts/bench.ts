@@ -220,7 +220,7 @@ async function main(): Promise<void> {
       // Experiments: BENCH_SERVER_X=y reaches the server as X=y (e.g. BENCH_SERVER_OTEL_SDK_DISABLED=true).
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_SERVER_')).map(([k, v]) => [k.slice('BENCH_SERVER_'.length), v ?? ''])),
     };
-    progress(`starting the production server (NODE_ENV=production, NODE_OPTIONS=${serverEnv.NODE_OPTIONS || '(none)'}, WORKERS=${WORKERS}, auth, logging, metrics, tracing → OTLP sink) on 127.0.0.1:${port}`);
+    progress(`starting the production server (NODE_ENV=production, NODE_OPTIONS=${serverEnv.NODE_OPTIONS || '(none)'}, MALLOC_ARENA_MAX=${serverEnv.MALLOC_ARENA_MAX || '(unset)'}, WORKERS=${WORKERS}, auth, logging, metrics, tracing → OTLP sink) on 127.0.0.1:${port}`);
     const server = await startServer(image.command, serverEnv);
     cleanups.push(async () => {
       server.kill('SIGTERM');
