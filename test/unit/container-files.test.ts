@@ -38,7 +38,7 @@ describe('Dockerfile', () => {
     // Node 24 defaults to 64 MiB semi-spaces, which starve a small old space: both are set.
     expect(sizeFlag(env.NODE_OPTIONS, 'max-old-space-size')).toBe(256);
     expect(sizeFlag(env.NODE_OPTIONS, 'max-semi-space-size')).toBe(8);
-    // glibc's default of 8 arenas per core let V8's helper threads hold ~15 MiB of their own.
+    // glibc's default (8 arenas per core) gave V8's and libuv's helper threads arenas of their own, 15-20 MiB between them.
     expect(env.MALLOC_ARENA_MAX).toBe('2');
   });
 

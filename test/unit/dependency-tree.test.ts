@@ -35,6 +35,6 @@ describe('the installed dependency tree', () => {
   // and ajv-formats each got a private ajv 8: three copies loaded by the server. ajv as a
   // direct dependency takes the top slot (eslint's 6 nests instead) and they share one.
   it('gives the server one copy of ajv', () => {
-    expect(copies('ajv', true).get('ajv')).toEqual(['node_modules/ajv@8.20.0']);
+    expect(copies('ajv', true).get('ajv')).toEqual([expect.stringMatching(/^node_modules\/ajv@8\./)]);
   });
 });
