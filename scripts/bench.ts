@@ -176,6 +176,8 @@ async function main(): Promise<void> {
   };
   const stop = (code: number, why: string) => {
     process.stderr.write(`bench: ${why}, stopping the server and the database\n`);
+    // A cleanup that hangs (a server that ignores SIGTERM) must not keep the bench alive.
+    setTimeout(() => process.exit(code), 30_000).unref();
     void cleanUp().finally(() => process.exit(code));
   };
   process.once('SIGINT', () => stop(130, 'interrupted'));
