@@ -4,6 +4,7 @@ import type { ListQuery } from '../domain/page.js';
 import type { ResourceRepository, WriteOutcome } from '../services/resource-service.js';
 import { translateDatabaseError, type UniqueConstraint } from './errors.js';
 import type { DatabaseGate } from './gate.js';
+import { queryWithin, statementDeadlineMs } from './pool.js';
 import { transactionClient } from './transaction.js';
 
 export interface SortColumn {
@@ -43,6 +44,7 @@ export function containsPattern(text: string): string {
 export class TableRepository<T, Fields, SortField extends string, Filter> implements ResourceRepository<T, Fields, SortField, Filter> {
   readonly #pool: pg.Pool;
   readonly #gate: DatabaseGate;
+  readonly #deadlineMs: number;
   readonly #spec: TableSpec<T, Fields, SortField, Filter>;
   readonly #insertSql: string;
   readonly #selectByIdSql: string;
@@ -58,6 +60,7 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
   constructor(pool: pg.Pool, gate: DatabaseGate, spec: TableSpec<T, Fields, SortField, Filter>) {
     this.#pool = pool;
     this.#gate = gate;
+    this.#deadlineMs = statementDeadlineMs(pool);
     this.#spec = spec;
     const columns = spec.writable.join(', ');
     const placeholders = spec.writable.map((_, i) => `$${i + 2}`).join(', ');
@@ -266,8 +269,8 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
       // Inside inTransaction (an idempotent create) this is the transaction's connection,
       // already admitted by the gate when the transaction began.
       const transaction = transactionClient();
-      if (transaction !== undefined) return await transaction.query<Record<string, unknown>>(config);
-      return await this.#gate.run(() => this.#pool.query<Record<string, unknown>>(config));
+      if (transaction !== undefined) return await queryWithin(transaction, config, this.#deadlineMs);
+      return await this.#gate.run(() => queryWithin(this.#pool, config, this.#deadlineMs));
     } catch (err) {
       throw translateDatabaseError(err, this.#spec.uniqueConstraints);
     }

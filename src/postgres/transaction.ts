@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type pg from 'pg';
+import { queryWithin, statementDeadlineMs } from './pool.js';
 
 /**
  * The connection of the transaction the current async call chain runs in, if any.
@@ -18,15 +19,18 @@ export function transactionClient(): pg.PoolClient | undefined {
  * destroyed rather than returned to the pool, where it would poison the next checkout.
  */
 export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const deadlineMs = statementDeadlineMs(pool);
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    await client.query('BEGIN');
+    await queryWithin(client, 'BEGIN', deadlineMs);
     const result = await current.run(client, () => work(client));
-    await client.query('COMMIT');
+    await queryWithin(client, 'COMMIT', deadlineMs);
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+    // Behind a statement that never answered, the ROLLBACK waits too: past its deadline the
+    // connection counts as broken and is destroyed instead of going back to the pool.
+    await queryWithin(client, 'ROLLBACK', deadlineMs).catch((rollbackError: unknown) => {
       broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
     });
     throw err;

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnavailableError } from '../../src/domain/errors.js';
 import { translateDatabaseError } from '../../src/postgres/errors.js';
-import { createPool } from '../../src/postgres/pool.js';
+import { createPool, queryWithin, statementDeadlineMs } from '../../src/postgres/pool.js';
+import { inTransaction } from '../../src/postgres/transaction.js';
 import { buildTestApp, capturingLogger } from '../helpers/app.js';
 import { createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
 import { freePort } from '../helpers/database-server.js';
@@ -94,6 +95,55 @@ describe('with broken connections', () => {
       );
       expect(error).toMatchObject({ code: '57014' });
       expect(translateDatabaseError(error, {})).toBeInstanceOf(UnavailableError);
+      expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows[0]?.one).toBe(1);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  // A server that stops answering (frozen, or packets dropped without a reset) never sends
+  // the 57014 above. The session below turns statement_timeout off to stand in for it.
+  it('stops waiting for a statement the server never answers, a second after statement_timeout', async () => {
+    const pool = createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 200, connectTimeoutMs: 2000, idleTimeoutMs: 1000 }, silentLogger);
+    const client = await pool.connect();
+    try {
+      expect(statementDeadlineMs(pool)).toBe(1200);
+      // Not pg's query_timeout: its per-query closure got every row promoted to V8's old
+      // generation (pool.ts, README "Performance").
+      expect(pool.options).not.toHaveProperty('query_timeout');
+      await client.query('SET statement_timeout = 0');
+      const started = Date.now();
+      const error = await queryWithin(client, 'SELECT pg_sleep(5)', statementDeadlineMs(pool)).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      const waited = Date.now() - started;
+      expect(String(error)).toMatch(/Query read timeout/);
+      expect(translateDatabaseError(error, {})).toBeInstanceOf(UnavailableError);
+      expect(waited).toBeGreaterThanOrEqual(1150);
+      expect(waited).toBeLessThan(2500);
+    } finally {
+      client.release(true);
+      await pool.end();
+    }
+  });
+
+  it('destroys a transaction connection whose statement and ROLLBACK never answer', async () => {
+    const pool = createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 200, connectTimeoutMs: 2000, idleTimeoutMs: 10_000 }, silentLogger);
+    try {
+      const started = Date.now();
+      const error = await inTransaction(pool, async (client) => {
+        await client.query('SET LOCAL statement_timeout = 0');
+        await queryWithin(client, 'SELECT pg_sleep(10)', statementDeadlineMs(pool));
+      }).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      // The statement's deadline, then the ROLLBACK's (queued behind it): 2 × 1.2 s.
+      expect(String(error)).toMatch(/Query read timeout/);
+      expect(Date.now() - started).toBeLessThan(4000);
+      expect(pool.totalCount).toBe(0);
+      // The pool opens a fresh connection for the next caller.
       expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows[0]?.one).toBe(1);
     } finally {
       await pool.end();
