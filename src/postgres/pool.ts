@@ -68,27 +68,54 @@ export function statementDeadlineMs(pool: pg.Pool): number {
 
 /**
  * Runs one statement on the pool or on a checked-out client, and stops waiting after
- * `deadlineMs` with an error the error mapper answers as 503 ("Query read timeout"). The
- * statement itself is left to finish or fail: a pool's client stays checked out until then.
+ * `deadlineMs` with an error the error mapper answers as 503 ("Query read timeout").
+ * On the pool, as `pool.query` does, any error destroys the connection instead of
+ * returning it: one whose statement never answered is not handed to the next caller. A
+ * checked-out client is its holder's to destroy (inTransaction does).
  *
- * Why not pg's own `query_timeout`: the closure pg wraps each query's callback in made
- * every result outlive two scavenges, so V8 promoted every row of every query to the old
- * generation (~700 B per W1 request, `--trace-gc-nvp`; 1 B per row without the option or
- * with this timer, in a loop of 40-row queries on pg 8.23.1), which ran the mark-compactor
- * every ~0.8 s under load. See the README ("Performance").
+ * Why not pg's own `query_timeout`: with it set, V8 promoted nearly every row of every
+ * result to the old generation (~700 B per W1 request by `--trace-gc-nvp`), and the
+ * mark-compactor ran every ~0.8 s under load. In a loop of 40-row queries on pg 8.23.1:
+ * 587 B promoted per row with the option, 1 B without it or with a timer of our own. The
+ * cause is the callback wrapper pg builds inside client.query (the same wrapper built by a
+ * function outside it is harmless); why V8 keeps those rows alive is not established. For
+ * the same reason statements are sent with a callback, not as promises (pg builds the
+ * promise's callback inside client.query too).
  */
 export function queryWithin<R extends pg.QueryResultRow>(runner: pg.Pool | pg.PoolClient, statement: string | pg.QueryConfig, deadlineMs: number): Promise<pg.QueryResult<R>> {
+  return runner instanceof pg.Pool ? queryOnPool(runner, statement, deadlineMs) : queryOnClient(runner, statement, deadlineMs);
+}
+
+async function queryOnPool<R extends pg.QueryResultRow>(pool: pg.Pool, statement: string | pg.QueryConfig, deadlineMs: number): Promise<pg.QueryResult<R>> {
+  const client = await pool.connect();
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Query read timeout: no answer within ${deadlineMs} ms`)), deadlineMs);
-    runner.query<R>(statement).then(
-      (result) => {
-        clearTimeout(timer);
-        resolve(result);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
+    let settled = false;
+    const finish = (err: Error | null, result?: pg.QueryResult<R>): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      client.off('error', finish);
+      client.release(err ?? undefined);
+      if (err !== null) reject(err);
+      else if (result !== undefined) resolve(result);
+    };
+    const timer = setTimeout(() => finish(readTimeout(deadlineMs)), deadlineMs);
+    // A checked-out client has no listener of the pool's: a connection that dies under it
+    // would emit an unhandled 'error' and end the process.
+    client.on('error', finish);
+    client.query<R>(statement, finish);
   });
 }
+
+function queryOnClient<R extends pg.QueryResultRow>(client: pg.PoolClient, statement: string | pg.QueryConfig, deadlineMs: number): Promise<pg.QueryResult<R>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(readTimeout(deadlineMs)), deadlineMs);
+    client.query<R>(statement, (err: Error | null, result: pg.QueryResult<R>) => {
+      clearTimeout(timer);
+      if (err !== null) reject(err);
+      else resolve(result);
+    });
+  });
+}
+
+const readTimeout = (deadlineMs: number): Error => new Error(`Query read timeout: no answer within ${deadlineMs} ms`);

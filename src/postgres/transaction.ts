@@ -22,6 +22,12 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
   const deadlineMs = statementDeadlineMs(pool);
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A checked-out client has no listener of the pool's: a connection that dies mid-way
+  // (pg_terminate_backend, a restart) would emit an unhandled 'error' and end the process.
+  const onError = (err: Error): void => {
+    broken = err;
+  };
+  client.on('error', onError);
   try {
     await queryWithin(client, 'BEGIN', deadlineMs);
     const result = await current.run(client, () => work(client));
@@ -35,6 +41,7 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
     });
     throw err;
   } finally {
+    client.off('error', onError);
     client.release(broken);
   }
 }

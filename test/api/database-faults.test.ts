@@ -128,6 +128,53 @@ describe('with broken connections', () => {
     }
   });
 
+  it('survives a connection reset under a statement on the pool, and destroys the connection', async () => {
+    const pool = createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 5000, connectTimeoutMs: 2000, idleTimeoutMs: 10_000 }, silentLogger);
+    try {
+      // No FATAL message first, unlike pg_terminate_backend: the socket just goes.
+      pool.once('acquire', (client) => {
+        // `connection.stream` is pg's internal socket; reaching it is the point of the test.
+        const { stream } = (client as unknown as { connection: { stream: { destroy(err: Error): void } } }).connection;
+        setTimeout(() => stream.destroy(new Error('reset by the test')), 100);
+      });
+      const error = await queryWithin(pool, 'SELECT pg_sleep(2)', statementDeadlineMs(pool)).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(String(error)).toMatch(/reset by the test|Connection terminated/);
+      expect(pool.totalCount).toBe(0);
+      expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows[0]?.one).toBe(1);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('survives the connection of a transaction dying mid-way, and destroys it', async () => {
+    const pool = createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 5000, connectTimeoutMs: 2000, idleTimeoutMs: 10_000 }, silentLogger);
+    const admin = createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 5000, connectTimeoutMs: 2000, idleTimeoutMs: 1000 }, silentLogger);
+    try {
+      let terminated = false;
+      const error = await inTransaction(pool, async (client) => {
+        const pid = (await queryWithin<{ pid: number }>(client, 'SELECT pg_backend_pid() AS pid', statementDeadlineMs(pool))).rows[0]?.pid;
+        terminated = (await admin.query<{ done: boolean }>('SELECT pg_terminate_backend($1) AS done', [pid])).rows[0]?.done === true;
+        // Let the FATAL message and the socket's end arrive: an unhandled 'error' event from
+        // the checked-out client would end this test process here.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        await queryWithin(client, 'SELECT 1', statementDeadlineMs(pool));
+      }).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(terminated).toBe(true);
+      expect(error).toBeInstanceOf(Error);
+      expect(pool.totalCount).toBe(0);
+      expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows[0]?.one).toBe(1);
+    } finally {
+      await admin.end();
+      await pool.end();
+    }
+  });
+
   it('destroys a transaction connection whose statement and ROLLBACK never answer', async () => {
     const pool = createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 200, connectTimeoutMs: 2000, idleTimeoutMs: 10_000 }, silentLogger);
     try {

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { App } from '../../src/http/app.js';
 import { buildTestApp } from '../helpers/app.js';
@@ -101,7 +102,8 @@ describe('GET /api/v1/products (keyset pagination)', () => {
     const tag = `Same${unique()}`;
     await seed(tag, 3);
     const spellings = [`q=${tag}&limit=2&sort=price`, `sort=price&q=${tag}&limit=2`, `limit=2&sort=price&q=${tag}`];
-    const statements = vi.spyOn(db.pool, 'query');
+    // Statements reach the database through the pool's clients (queryWithin).
+    const statements = vi.spyOn(pg.Client.prototype, 'query');
     let pages: Awaited<ReturnType<typeof list>>[];
     try {
       pages = await Promise.all(spellings.map(list));

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConflictError } from '../../src/domain/errors.js';
 import { newId } from '../../src/domain/id.js';
@@ -121,7 +122,8 @@ describe('product repository (PostgreSQL)', () => {
     const tag = unique();
     const named = await Promise.all(['a', 'b'].map((n) => repository.insert(newId(), fields({ name: `${n} shared ${tag}` }))));
     const query = { sort: { field: 'name', direction: 'asc' }, after: null, limit: 5, filter: { q: tag } } as const;
-    const statements = vi.spyOn(db.pool, 'query');
+    // Statements reach the database through the pool's clients (queryWithin).
+    const statements = vi.spyOn(pg.Client.prototype, 'query');
     try {
       const [a, b, c, smaller] = await Promise.all([repository.list(query), repository.list(query), repository.list(query), repository.list({ ...query, limit: 1 })]);
       expect(statements).toHaveBeenCalledTimes(2);
@@ -141,19 +143,25 @@ describe('product repository (PostgreSQL)', () => {
     // a design that let later callers join a statement already sent would hang here.
     let release = (): void => undefined;
     const held = new Promise<void>((resolve) => (release = resolve));
-    const realQuery = db.pool.query.bind(db.pool) as (config: unknown) => Promise<unknown>;
-    const answerWhenReleased = ((config: unknown) => realQuery(config).then(async (result) => {
-      await held;
-      return result;
-    })) as unknown as typeof db.pool.query;
-    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- pg's query() also has callback overloads returning void; the repository uses the promise form, which this serves.
-    const statements = vi.spyOn(db.pool, 'query').mockImplementationOnce(answerWhenReleased);
+    // The repository sends statements with a callback (queryWithin); this one's is called late.
+    type Callback = (err: Error | null, result: unknown) => void;
+    const realQuery = pg.Client.prototype.query as unknown as (this: pg.Client, config: unknown, callback: Callback) => void;
+    let heldStatements = 0;
+    const answerWhenReleased = function (this: pg.Client, config: unknown, callback: Callback): void {
+      heldStatements += 1;
+      realQuery.call(this, config, (err, result) => {
+        void held.then(() => callback(err, result));
+      });
+    } as unknown as typeof pg.Client.prototype.query;
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- query() also has promise overloads; the repository uses the callback form, which this serves.
+    const statements = vi.spyOn(pg.Client.prototype, 'query').mockImplementationOnce(answerWhenReleased);
     try {
       const earlier = repository.list(query);
       await new Promise((resolve) => setImmediate(resolve)); // the earlier list's statement is on its way
       const written = await repository.insert(newId(), fields({ name: `late ${tag}` }));
       const later = await repository.list(query);
       expect(later.map((r) => r.id)).toEqual([written.id]);
+      expect(heldStatements).toBe(1);
       release();
       await earlier;
     } finally {
