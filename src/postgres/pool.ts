@@ -90,32 +90,41 @@ async function queryOnPool<R extends pg.QueryResultRow>(pool: pg.Pool, statement
   const client = await pool.connect();
   return new Promise((resolve, reject) => {
     let settled = false;
-    const finish = (err: Error | null, result?: pg.QueryResult<R>): void => {
+    const finish = (err: Error | null | undefined, result?: pg.QueryResult<R>): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       client.off('error', finish);
       client.release(err ?? undefined);
-      if (err !== null) reject(err);
-      else if (result !== undefined) resolve(result);
+      settle(resolve, reject, err, result);
     };
     const timer = setTimeout(() => finish(readTimeout(deadlineMs)), deadlineMs);
     // A checked-out client has no listener of the pool's: a connection that dies under it
     // would emit an unhandled 'error' and end the process.
     client.on('error', finish);
-    client.query<R>(statement, finish);
+    try {
+      client.query<R>(statement, finish);
+    } catch (err) {
+      // pg throws at once on a statement it cannot send (no text, say).
+      finish(err instanceof Error ? err : new Error(String(err)));
+    }
   });
 }
 
 function queryOnClient<R extends pg.QueryResultRow>(client: pg.PoolClient, statement: string | pg.QueryConfig, deadlineMs: number): Promise<pg.QueryResult<R>> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(readTimeout(deadlineMs)), deadlineMs);
-    client.query<R>(statement, (err: Error | null, result: pg.QueryResult<R>) => {
+    client.query<R>(statement, (err: Error | null | undefined, result?: pg.QueryResult<R>) => {
       clearTimeout(timer);
-      if (err !== null) reject(err);
-      else resolve(result);
+      settle(resolve, reject, err, result);
     });
   });
+}
+
+function settle<T>(resolve: (value: T) => void, reject: (err: Error) => void, err: Error | null | undefined, result: T | undefined): void {
+  if (err) reject(err);
+  else if (result !== undefined) resolve(result);
+  else reject(new Error('pg answered a statement with neither a result nor an error'));
 }
 
 const readTimeout = (deadlineMs: number): Error => new Error(`Query read timeout: no answer within ${deadlineMs} ms`);
