@@ -233,8 +233,10 @@ async function main(): Promise<void> {
 
     let cursor = '';
     for (let page = 0; page < 450; page++) {
-      const body = (await (await fetch(`${url}/api/v1/products?limit=20${cursor ? `&cursor=${cursor}` : ''}`, { headers: { authorization: `Bearer ${token}` } })).json()) as { next_cursor: string };
-      cursor = body.next_cursor;
+      const response = await fetch(`${url}/api/v1/products?limit=20${cursor ? `&cursor=${cursor}` : ''}`, { headers: { authorization: `Bearer ${token}` } });
+      // A failed page would otherwise restart the walk from the first page, unnoticed.
+      if (!response.ok) throw new Error(`taking the W2-deep cursor: page ${page + 1} answered ${response.status}: ${await response.text()}`);
+      cursor = ((await response.json()) as { next_cursor: string }).next_cursor;
     }
     progress('W2-deep cursor taken 9,000 rows into the default sort');
 

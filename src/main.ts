@@ -9,7 +9,7 @@ import { clusterScrape, killWorkersOnExit, startPrimary } from './cluster.js';
 import { loadConfigOrReport, type Config } from './config.js';
 import { prepareDatabase } from './database-setup.js';
 import { announceDevelopmentToken, hmacSecret } from './dev-auth.js';
-import { buildApp, type App, type AppDependencies } from './http/app.js';
+import { buildApp, untilNotShedding, type App, type AppDependencies } from './http/app.js';
 import { Authenticator } from './http/auth.js';
 import { createLogger } from './logger.js';
 import { DatabaseGate } from './postgres/gate.js';
@@ -95,6 +95,8 @@ export async function startService(config: Config, logger: Logger, options: Serv
         },
       },
     });
+    await app.ready();
+    if (!(await untilNotShedding(() => app.isUnderPressure(), 3000))) logger.warn('still shedding load 3 s after start-up; listening anyway');
     const url = await app.listen({ port: config.port, host: config.host });
     if (options.banner ?? true) await announceDevelopmentToken(config, secret, url);
 

@@ -66,6 +66,29 @@ function isMergePatch(request: FastifyRequest): boolean {
   return request.headers['content-type']?.toLowerCase().startsWith(MERGE_PATCH) ?? false;
 }
 
+/** How often load shedding samples event-loop delay and heap use. */
+const SHEDDING_SAMPLE_MS = 100;
+
+/**
+ * Resolves true once load shedding would let a request through, or false after `timeoutMs`.
+ * main.ts waits for it before listening. A fresh process's first event-loop sample covers
+ * its own start-up (compiling routes and schemas blocks the loop for a second or more), and
+ * it is taken only after the start-up: a port opened at once shed its first requests with
+ * 503 (20 and 38 of them in two of three starts with two workers), and so did one opened
+ * as soon as a check passed (that check read the value from before the late sample). So:
+ * two sample periods for that sample to be taken and replaced, then until one says the
+ * loop is free.
+ */
+export async function untilNotShedding(isUnderPressure: () => boolean, timeoutMs: number, sampleMs = SHEDDING_SAMPLE_MS): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  await new Promise((resolve) => setTimeout(resolve, 2 * sampleMs));
+  while (isUnderPressure()) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, sampleMs / 5));
+  }
+  return true;
+}
+
 /** Builds the HTTP application without listening; main.ts listens, tests inject. */
 export async function buildApp(deps: AppDependencies) {
   const { settings } = deps;
@@ -127,7 +150,7 @@ export async function buildApp(deps: AppDependencies) {
   await app.register(underPressure, {
     maxEventLoopDelay: settings.shedding.maxEventLoopDelayMs,
     maxHeapUsedBytes: settings.shedding.maxHeapUsedBytes,
-    sampleInterval: 100,
+    sampleInterval: SHEDDING_SAMPLE_MS,
     pressureHandler: (request, _reply, type) => {
       if (NEVER_SHED_PATHS.has(request.url.split('?')[0] ?? '')) return;
       request.log.warn({ pressure: type }, 'shedding load');

@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { untilNotShedding } from '../../src/http/app.js';
+
+describe('untilNotShedding (waited for before the port opens)', () => {
+  it('waits two sample periods, then until load shedding lets requests through', async () => {
+    const answers = [true, true, true, false];
+    let asked = 0;
+    const started = Date.now();
+    const cleared = await untilNotShedding(() => answers[asked++] ?? false, 2000, 20);
+    expect(cleared).toBe(true);
+    expect(asked).toBe(4);
+    // Two periods before the first look, so a sample taken late by a blocked start-up is replaced.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(40);
+  });
+
+  it('gives up after the timeout if shedding never stops', async () => {
+    const started = Date.now();
+    expect(await untilNotShedding(() => true, 150, 10)).toBe(false);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
