@@ -86,28 +86,40 @@ export function queryWithin<R extends pg.QueryResultRow>(runner: pg.Pool | pg.Po
   return runner instanceof pg.Pool ? queryOnPool(runner, statement, deadlineMs) : queryOnClient(runner, statement, deadlineMs);
 }
 
-async function queryOnPool<R extends pg.QueryResultRow>(pool: pg.Pool, statement: string | pg.QueryConfig, deadlineMs: number): Promise<pg.QueryResult<R>> {
-  const client = await pool.connect();
+function queryOnPool<R extends pg.QueryResultRow>(pool: pg.Pool, statement: string | pg.QueryConfig, deadlineMs: number): Promise<pg.QueryResult<R>> {
   return new Promise((resolve, reject) => {
     let settled = false;
+    let client: pg.PoolClient | undefined;
     const finish = (err: Error | null | undefined, result?: pg.QueryResult<R>): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      client.off('error', finish);
-      client.release(err ?? undefined);
+      if (client !== undefined) {
+        client.off('error', finish);
+        client.release(err ?? undefined);
+      }
       settle(resolve, reject, err, result);
     };
+    // The deadline covers the wait for a connection too (a readiness ping promises an answer
+    // within its time, whatever the pool is doing).
     const timer = setTimeout(() => finish(readTimeout(deadlineMs)), deadlineMs);
-    // A checked-out client has no listener of the pool's: a connection that dies under it
-    // would emit an unhandled 'error' and end the process.
-    client.on('error', finish);
-    try {
-      client.query<R>(statement, finish);
-    } catch (err) {
-      // pg throws at once on a statement it cannot send (no text, say).
-      finish(err instanceof Error ? err : new Error(String(err)));
-    }
+    pool.connect().then(
+      (checkedOut) => {
+        // Too late for this caller, but the connection is unused and healthy.
+        if (settled) return checkedOut.release();
+        client = checkedOut;
+        // A checked-out client has no listener of the pool's: a connection that dies under
+        // it would emit an unhandled 'error' and end the process.
+        client.on('error', finish);
+        try {
+          client.query<R>(statement, finish);
+        } catch (err) {
+          // pg throws at once on a statement it cannot send (no text, say).
+          finish(err instanceof Error ? err : new Error(String(err)));
+        }
+      },
+      (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
+    );
   });
 }
 

@@ -175,6 +175,26 @@ describe('with broken connections', () => {
     }
   });
 
+  it('counts the wait for a free connection against the deadline (a readiness ping answers in time)', async () => {
+    const pool = createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 5000, connectTimeoutMs: 5000, idleTimeoutMs: 10_000 }, silentLogger);
+    const busy = await pool.connect();
+    try {
+      const started = Date.now();
+      const error = await queryWithin(pool, 'SELECT 1', 300).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(String(error)).toMatch(/Query read timeout/);
+      expect(Date.now() - started).toBeLessThan(1500);
+      busy.release();
+      // The connection that came free after the deadline went back to the pool unharmed.
+      expect((await queryWithin<{ one: number }>(pool, 'SELECT 1 AS one', 1000)).rows[0]?.one).toBe(1);
+      expect(pool.totalCount).toBe(1);
+    } finally {
+      await pool.end();
+    }
+  });
+
   it('destroys a transaction connection whose statement and ROLLBACK never answer', async () => {
     const pool = createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 200, connectTimeoutMs: 2000, idleTimeoutMs: 10_000 }, silentLogger);
     try {
