@@ -15,6 +15,10 @@ beforeAll(async () => {
 });
 afterAll(() => db.drop());
 
+/** A pool of its own on the test database: one connection unless told otherwise. */
+const onePool = (settings: Partial<Parameters<typeof createPool>[0]> = {}) =>
+  createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 5000, connectTimeoutMs: 2000, idleTimeoutMs: 10_000, ...settings }, silentLogger);
+
 describe('with the database unreachable', () => {
   it('answers API requests 503 with Retry-After within 2 s, /readyz 503, /healthz 200', async () => {
     const deadUrl = new URL(db.url);
@@ -66,7 +70,7 @@ describe('with broken connections', () => {
       };
       const writers = Array.from({ length: 6 }, writer);
       await new Promise((resolve) => setTimeout(resolve, 300));
-      const admin = createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 5000, connectTimeoutMs: 2000, idleTimeoutMs: 1000 }, silentLogger);
+      const admin = onePool({ idleTimeoutMs: 1000 });
       const killed = await admin.query(
         `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'product-user-service'`,
       );
@@ -87,7 +91,7 @@ describe('with broken connections', () => {
   });
 
   it('turns a statement timeout into UnavailableError', async () => {
-    const pool = createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 200, connectTimeoutMs: 2000, idleTimeoutMs: 1000 }, silentLogger);
+    const pool = onePool({ statementTimeoutMs: 200, idleTimeoutMs: 1000 });
     try {
       const error = await pool.query('SELECT pg_sleep(2)').then(
         () => null,
@@ -104,7 +108,7 @@ describe('with broken connections', () => {
   // A server that stops answering (frozen, or packets dropped without a reset) never sends
   // the 57014 above. The session below turns statement_timeout off to stand in for it.
   it('stops waiting for a statement the server never answers, a second after statement_timeout', async () => {
-    const pool = createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 200, connectTimeoutMs: 2000, idleTimeoutMs: 1000 }, silentLogger);
+    const pool = onePool({ statementTimeoutMs: 200, idleTimeoutMs: 1000 });
     const client = await pool.connect();
     try {
       expect(statementDeadlineMs(pool)).toBe(1200);
@@ -129,7 +133,7 @@ describe('with broken connections', () => {
   });
 
   it('survives a connection reset under a statement on the pool, and destroys the connection', async () => {
-    const pool = createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 5000, connectTimeoutMs: 2000, idleTimeoutMs: 10_000 }, silentLogger);
+    const pool = onePool();
     try {
       // No FATAL message first, unlike pg_terminate_backend: the socket just goes.
       pool.once('acquire', (client) => {
@@ -150,8 +154,8 @@ describe('with broken connections', () => {
   });
 
   it('survives the connection of a transaction dying mid-way, and destroys it', async () => {
-    const pool = createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 5000, connectTimeoutMs: 2000, idleTimeoutMs: 10_000 }, silentLogger);
-    const admin = createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 5000, connectTimeoutMs: 2000, idleTimeoutMs: 1000 }, silentLogger);
+    const pool = onePool();
+    const admin = onePool({ idleTimeoutMs: 1000 });
     try {
       let terminated = false;
       const error = await inTransaction(pool, async (client) => {
@@ -176,7 +180,7 @@ describe('with broken connections', () => {
   });
 
   it('counts the wait for a free connection against the deadline (a readiness ping answers in time)', async () => {
-    const pool = createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 5000, connectTimeoutMs: 5000, idleTimeoutMs: 10_000 }, silentLogger);
+    const pool = onePool({ connectTimeoutMs: 5000 });
     const busy = await pool.connect();
     try {
       const started = Date.now();
@@ -196,7 +200,7 @@ describe('with broken connections', () => {
   });
 
   it('destroys a transaction connection whose statement and ROLLBACK never answer', async () => {
-    const pool = createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 200, connectTimeoutMs: 2000, idleTimeoutMs: 10_000 }, silentLogger);
+    const pool = onePool({ statementTimeoutMs: 200 });
     try {
       const started = Date.now();
       const error = await inTransaction(pool, async (client) => {
