@@ -25,7 +25,7 @@ export class DatabaseGate {
   constructor(settings: GateSettings, logger: Logger) {
     this.#retryAfterSeconds = Math.max(1, Math.ceil(settings.resetTimeoutMs / 1000));
     this.#breaker = new CircuitBreaker((work: () => Promise<unknown>) => work(), {
-      timeout: false, // pg's own statement, query and connection timeouts bound each call
+      timeout: false, // statement_timeout, queryWithin's deadline and the connect timeout bound each call
       resetTimeout: settings.resetTimeoutMs,
       volumeThreshold: settings.volumeThreshold,
       errorThresholdPercentage: 50,

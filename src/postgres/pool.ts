@@ -69,9 +69,10 @@ export function statementDeadlineMs(pool: pg.Pool): number {
 /**
  * Runs one statement on the pool or on a checked-out client, and stops waiting after
  * `deadlineMs` with an error the error mapper answers as 503 ("Query read timeout").
- * On the pool, as `pool.query` does, any error destroys the connection instead of
- * returning it: one whose statement never answered is not handed to the next caller. A
- * checked-out client is its holder's to destroy (inTransaction does).
+ * On the pool, a connection that failed (no answer in time, a reset, a FATAL from the
+ * server) is destroyed instead of being handed to the next caller; one whose statement
+ * the server merely refused goes back (see `connectionSurvives`). A checked-out client is
+ * its holder's to destroy (inTransaction does).
  *
  * Why not pg's own `query_timeout`: with it set, V8 promoted nearly every row of every
  * result to the old generation (~700 B per W1 request by `--trace-gc-nvp`), and the
@@ -96,7 +97,7 @@ function queryOnPool<R extends pg.QueryResultRow>(pool: pg.Pool, statement: stri
       clearTimeout(timer);
       if (client !== undefined) {
         client.off('error', finish);
-        client.release(err ?? undefined);
+        client.release(err && !connectionSurvives(err) ? err : undefined);
       }
       settle(resolve, reject, err, result);
     };
@@ -131,6 +132,17 @@ function queryOnClient<R extends pg.QueryResultRow>(client: pg.PoolClient, state
       settle(resolve, reject, err, result);
     });
   });
+}
+
+/**
+ * True for an error the server reported about the statement alone (ERROR severity: a
+ * unique violation, a cancelled statement); the session carries on as before. `pool.query`
+ * destroys the connection on every error, so a burst of 409s (a unique-key race) or of
+ * statement timeouts would also have meant a burst of reconnects, each a new backend
+ * process and authentication, just when the database is busiest.
+ */
+function connectionSurvives(err: Error): boolean {
+  return err instanceof pg.DatabaseError && err.severity === 'ERROR';
 }
 
 function settle<T>(resolve: (value: T) => void, reject: (err: Error) => void, err: Error | null | undefined, result: T | undefined): void {

@@ -132,6 +132,30 @@ describe('with broken connections', () => {
     }
   });
 
+  it('keeps a connection whose statement the server refused, and replaces one the server ended', async () => {
+    const pool = onePool({ statementTimeoutMs: 300 });
+    const deadline = statementDeadlineMs(pool);
+    const run = (sql: string) => queryWithin<{ value: number }>(pool, sql, deadline);
+    const refusal = (sql: string) => run(sql).then(() => null, (err: unknown) => err);
+    try {
+      // A temporary table lives as long as its session: still there means same connection.
+      await run('CREATE TEMPORARY TABLE survivor (k int PRIMARY KEY)');
+      await run('INSERT INTO survivor VALUES (1)');
+      const backend = (await run('SELECT pg_backend_pid() AS value')).rows[0]?.value;
+      expect(await refusal('INSERT INTO survivor VALUES (1)')).toMatchObject({ code: '23505' });
+      expect(await refusal('SELECT 1 / 0 AS value')).toMatchObject({ code: '22012' });
+      expect(await refusal('SELECT pg_sleep(2)')).toMatchObject({ code: '57014' });
+      expect((await run('SELECT pg_backend_pid() AS value')).rows[0]?.value).toBe(backend);
+      expect((await run('SELECT count(*)::int AS value FROM survivor')).rows[0]?.value).toBe(1);
+      // FATAL: the server ends the session, so the connection must not go back.
+      expect(await refusal('SELECT pg_terminate_backend(pg_backend_pid())')).toMatchObject({ code: '57P01', severity: 'FATAL' });
+      expect(pool.totalCount).toBe(0);
+      expect((await run('SELECT pg_backend_pid() AS value')).rows[0]?.value).not.toBe(backend);
+    } finally {
+      await pool.end();
+    }
+  });
+
   it('survives a connection reset under a statement on the pool, and destroys the connection', async () => {
     const pool = onePool();
     try {
