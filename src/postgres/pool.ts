@@ -127,10 +127,16 @@ function queryOnPool<R extends pg.QueryResultRow>(pool: pg.Pool, statement: stri
 function queryOnClient<R extends pg.QueryResultRow>(client: pg.PoolClient, statement: string | pg.QueryConfig, deadlineMs: number): Promise<pg.QueryResult<R>> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(readTimeout(deadlineMs)), deadlineMs);
-    client.query<R>(statement, (err: Error | null | undefined, result?: pg.QueryResult<R>) => {
+    try {
+      client.query<R>(statement, (err: Error | null | undefined, result?: pg.QueryResult<R>) => {
+        clearTimeout(timer);
+        settle(resolve, reject, err, result);
+      });
+    } catch (err) {
+      // As on the pool: a statement pg cannot send is refused at once, so the timer must go too.
       clearTimeout(timer);
-      settle(resolve, reject, err, result);
-    });
+      throw err;
+    }
   });
 }
 
