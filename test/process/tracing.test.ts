@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_JWT_SECRET } from '../helpers/app.js';
 import { startChildService } from '../helpers/child-service.js';
@@ -54,6 +56,34 @@ async function startExporting(env: Record<string, string> = {}) {
   });
 }
 
+/**
+ * POST whose body reaches the server 100 ms after its headers, in a segment of its own: its
+ * 'data' and 'end' events then come from a read on the socket, outside the request's context.
+ */
+async function postBodyLater(url: string, path: string, headers: Record<string, string>, body: string): Promise<number> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const head = [`POST ${path} HTTP/1.1`, `host: ${hostname}:${port}`, 'connection: close', `content-length: ${Buffer.byteLength(body)}`];
+  socket.write(`${[...head, ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`)].join('\r\n')}\r\n\r\n`);
+  await sleep(100);
+  socket.write(body);
+  let reply = '';
+  for await (const chunk of socket.setEncoding('utf8')) reply += chunk as string;
+  return Number(reply.split(' ')[1]);
+}
+
+/** Sends a POST's headers and the start of its body, then closes the connection. */
+async function abandonPost(url: string, path: string, headers: Record<string, string>): Promise<void> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const head = [`POST ${path} HTTP/1.1`, `host: ${hostname}:${port}`, 'content-length: 1000', ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`)];
+  socket.write(`${head.join('\r\n')}\r\n\r\n{"sku":`);
+  await sleep(100);
+  socket.destroy();
+}
+
 describe('OpenTelemetry preload', () => {
   it('continues the caller’s traceparent; one trace holds the server span and its pg query span; the log line carries the trace id', async () => {
     const service = await startExporting();
@@ -86,6 +116,65 @@ describe('OpenTelemetry preload', () => {
     const line = service.logs.find((l) => l.request_id === 'traced-1' && l.msg === 'request completed');
     expect(line).toMatchObject({ trace_id: traceId, route: '/api/v1/products', status: 201 });
     expect(line?.span_id).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('keeps a body that arrives after its headers in the trace: the handler’s query and log line', async () => {
+    const service = await startExporting({ OTEL_TRACES_SAMPLER_ARG: '0' });
+    const traceId = randomBytes(16).toString('hex');
+    const status = await postBodyLater(
+      service.url,
+      '/api/v1/products',
+      { 'content-type': 'application/json', ...(await bearer()), traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01`, 'x-request-id': 'traced-late-body' },
+      JSON.stringify(productInput()),
+    );
+    expect(status).toBe(201);
+    service.process.kill('SIGTERM');
+    expect(await service.exited).toBe(0);
+
+    const trace = received.filter((span) => span.traceId === traceId);
+    expect(trace.some((span) => span.scope === '@opentelemetry/instrumentation-pg' && /INSERT/.test(attribute(span, 'db.statement') ?? attribute(span, 'db.query.text') ?? ''))).toBe(true);
+    expect(service.logs.find((l) => l.request_id === 'traced-late-body' && l.msg === 'request completed')).toMatchObject({ trace_id: traceId, status: 201 });
+  });
+
+  it('traces a request without a body whole as well: its route, its query, the trace id on its log line', async () => {
+    // Such requests' emitters are not bound to the trace's context (telemetry.ts); what runs
+    // in their listeners must still see it.
+    const service = await startExporting({ OTEL_TRACES_SAMPLER_ARG: '0' });
+    const created = await fetch(`${service.url}/api/v1/products`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(await bearer()) },
+      body: JSON.stringify(productInput()),
+    });
+    const { id } = (await created.json()) as { id: string };
+    const traceId = randomBytes(16).toString('hex');
+    const response = await fetch(`${service.url}/api/v1/products/${id}`, {
+      headers: { ...(await bearer()), traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01`, 'x-request-id': 'traced-get' },
+    });
+    expect(response.status).toBe(200);
+    service.process.kill('SIGTERM');
+    expect(await service.exited).toBe(0);
+
+    const trace = received.filter((span) => span.traceId === traceId);
+    const server = trace.find((span) => span.scope === '@opentelemetry/instrumentation-http' && span.kind === 2);
+    expect(server?.name).toBe('GET /api/v1/products/:id');
+    expect(attribute(server as OtlpSpan, 'http.route')).toBe('/api/v1/products/:id');
+    const query = trace.find((span) => span.scope === '@opentelemetry/instrumentation-pg' && /SELECT/.test(attribute(span, 'db.statement') ?? attribute(span, 'db.query.text') ?? ''));
+    expect(query?.parentSpanId, JSON.stringify(trace.map((s) => [s.scope, s.name]))).toBe(server?.spanId);
+    const line = service.logs.find((l) => l.request_id === 'traced-get' && l.msg === 'request completed');
+    expect(line).toMatchObject({ trace_id: traceId, span_id: server?.spanId, route: '/api/v1/products/:id', status: 200 });
+  });
+
+  it('names the span of a request its client gave up on after its route', async () => {
+    const service = await startExporting({ OTEL_TRACES_SAMPLER_ARG: '0' });
+    const traceId = randomBytes(16).toString('hex');
+    await abandonPost(service.url, '/api/v1/products', { 'content-type': 'application/json', ...(await bearer()), traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` });
+    await sleep(200);
+    service.process.kill('SIGTERM');
+    expect(await service.exited).toBe(0);
+
+    const server = received.find((span) => span.traceId === traceId && span.kind === 2);
+    expect(server?.name).toBe('POST /api/v1/products');
+    expect(attribute(server as OtlpSpan, 'http.route')).toBe('/api/v1/products');
   });
 
   it('decides at the door: the caller’s sampled flag is followed, and untraced requests are not exported at all', async () => {
