@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_JWT_SECRET } from '../helpers/app.js';
@@ -56,16 +56,22 @@ async function startExporting(env: Record<string, string> = {}) {
   });
 }
 
-/**
- * POST whose body reaches the server 100 ms after its headers, in a segment of its own: its
- * 'data' and 'end' events then come from a read on the socket, outside the request's context.
- */
-async function postBodyLater(url: string, path: string, headers: Record<string, string>, body: string): Promise<number> {
+/** Connects and sends a POST's request line and headers, and nothing of its body yet. */
+async function startPost(url: string, path: string, headers: Record<string, string>, contentLength: number): Promise<Socket> {
   const { hostname, port } = new URL(url);
   const socket = connect(Number(port), hostname);
   await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  const head = [`POST ${path} HTTP/1.1`, `host: ${hostname}:${port}`, 'connection: close', `content-length: ${Buffer.byteLength(body)}`];
-  socket.write(`${[...head, ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`)].join('\r\n')}\r\n\r\n`);
+  const head = [`POST ${path} HTTP/1.1`, `host: ${hostname}:${port}`, `content-length: ${contentLength}`, ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`)];
+  socket.write(`${head.join('\r\n')}\r\n\r\n`);
+  return socket;
+}
+
+/**
+ * A POST whose body reaches the server 100 ms after its headers, in a segment of its own: its
+ * 'data' and 'end' events then come from a read on the socket, outside the request's context.
+ */
+async function postBodyLater(url: string, path: string, headers: Record<string, string>, body: string): Promise<number> {
+  const socket = await startPost(url, path, { ...headers, connection: 'close' }, Buffer.byteLength(body));
   await sleep(100);
   socket.write(body);
   let reply = '';
@@ -73,13 +79,10 @@ async function postBodyLater(url: string, path: string, headers: Record<string, 
   return Number(reply.split(' ')[1]);
 }
 
-/** Sends a POST's headers and the start of its body, then closes the connection. */
+/** A POST whose client sends the start of its body, then gives up and closes the connection. */
 async function abandonPost(url: string, path: string, headers: Record<string, string>): Promise<void> {
-  const { hostname, port } = new URL(url);
-  const socket = connect(Number(port), hostname);
-  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  const head = [`POST ${path} HTTP/1.1`, `host: ${hostname}:${port}`, 'content-length: 1000', ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`)];
-  socket.write(`${head.join('\r\n')}\r\n\r\n{"sku":`);
+  const socket = await startPost(url, path, headers, 1000);
+  socket.write('{"sku":');
   await sleep(100);
   socket.destroy();
 }
@@ -137,8 +140,8 @@ describe('OpenTelemetry preload', () => {
   });
 
   it('traces a request without a body whole as well: its route, its query, the trace id on its log line', async () => {
-    // Such requests' emitters are not bound to the trace's context (telemetry.ts); what runs
-    // in their listeners must still see it.
+    // The server's request and response are not bound to the trace's context (telemetry.ts);
+    // what runs in their listeners must still see it.
     const service = await startExporting({ OTEL_TRACES_SAMPLER_ARG: '0' });
     const created = await fetch(`${service.url}/api/v1/products`, {
       method: 'POST',
