@@ -12,13 +12,30 @@ export interface PoolSettings {
 const TIMESTAMPTZ = 1184;
 
 /**
- * Sessions run in UTC, so timestamptz arrives as "2026-11-21 14:12:25.149+00"; handing that to
- * the native Date parser as ISO 8601 is several times cheaper than pg's regex-based parser,
- * which was 5 % of a list request's CPU (two timestamps per row).
+ * Sessions run in UTC, so timestamptz arrives as "2026-11-21 14:12:25.149+00". pg's own
+ * parser is regex-based and was 5 % of a list request's CPU (two timestamps per row); this
+ * one reads the digits where ISO DateStyle puts them, ~0.1 µs against ~0.3 for building an
+ * ISO 8601 string for the native Date parser, which stays the fallback for any other shape
+ * (a year past 9999, BC, "infinity"). Digits beyond milliseconds are dropped, as Date does.
  */
-function parseUtcTimestamp(text: string): Date {
-  return new Date(`${text.slice(0, 10)}T${text.slice(11, -3)}Z`);
+export function parseUtcTimestamp(text: string): Date {
+  const n = text.length;
+  // "YYYY-MM-DD HH:MM:SS+00" is 22 characters; a fraction adds "." and 1-6 digits.
+  const digit = (i: number): number => text.charCodeAt(i) - ZERO;
+  const two = (i: number): number => digit(i) * 10 + digit(i + 1);
+  const year = two(0) * 100 + two(2);
+  // Date.UTC reads years 0-99 as 1900-1999.
+  if (n < 22 || n > 29 || n === 23 || year < 100 || text.charCodeAt(4) !== DASH || text.charCodeAt(10) !== SPACE || !text.endsWith('+00')) {
+    return new Date(`${text.slice(0, 10)}T${text.slice(11, -3)}Z`);
+  }
+  const fraction = n - 23;
+  const ms = fraction === 0 ? 0 : digit(20) * 100 + (fraction > 1 ? digit(21) * 10 : 0) + (fraction > 2 ? digit(22) : 0);
+  return new Date(Date.UTC(year, two(5) - 1, two(8), two(11), two(14), two(17), ms));
 }
+
+const ZERO = 48;
+const DASH = 45;
+const SPACE = 32;
 
 const types = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
