@@ -3,8 +3,8 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accessLogger, createLogger, lineBatchingDestination } from '../../src/logger.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { accessLogger, createLogger, isoTimeField, lineBatchingDestination, mergeTraceFields, traceFields } from '../../src/logger.js';
 
 function capture() {
   const lines: string[] = [];
@@ -46,6 +46,19 @@ describe('createLogger', () => {
   });
 });
 
+describe('isoTimeField', () => {
+  afterEach(() => void vi.useRealTimers());
+
+  it('is the current millisecond in ISO 8601, formatted again as soon as the clock moves', () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-11-22T10:00:00.123Z'));
+    expect(isoTimeField()).toBe(',"time":"2026-11-22T10:00:00.123Z"');
+    expect(isoTimeField()).toBe(',"time":"2026-11-22T10:00:00.123Z"');
+    vi.setSystemTime(new Date('2026-11-22T10:00:00.124Z'));
+    expect(isoTimeField()).toBe(',"time":"2026-11-22T10:00:00.124Z"');
+  });
+});
+
 describe('trace correlation', () => {
   // What telemetry.ts registers in the service; here without the SDK, nothing exported.
   const manager = new AsyncLocalStorageContextManager();
@@ -70,6 +83,19 @@ describe('trace correlation', () => {
     expect(access).toMatchObject({ ...ids, msg: 'request completed', request_id: 'r' });
     expect(outside).not.toHaveProperty('trace_id');
     expect(outside).not.toHaveProperty('span_id');
+  });
+
+  it('writes an untraced line from its own object, neither copied nor changed', () => {
+    const line = { request_id: 'r', status: 200 };
+    expect(mergeTraceFields(line, traceFields())).toBe(line);
+    expect(line).toEqual({ request_id: 'r', status: 200 });
+  });
+
+  it('lets a line’s own field win over a trace field of the same name', () => {
+    const { logger, lines } = capture();
+    const span = trace.wrapSpanContext({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', traceFlags: TraceFlags.SAMPLED });
+    context.with(trace.setSpan(ROOT_CONTEXT, span), () => logger.info({ span_id: 'mine' }, 'x'));
+    expect(JSON.parse(lines[0] ?? '')).toMatchObject({ trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: 'mine' });
   });
 
   it('adds nothing for an invalid span context', () => {
