@@ -3,7 +3,7 @@ import cors from '@fastify/cors';
 import underPressure from '@fastify/under-pressure';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -62,10 +62,6 @@ function requestId(request: { headers: Record<string, string | string[] | undefi
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
-function isMergePatch(request: FastifyRequest): boolean {
-  return request.headers['content-type']?.toLowerCase().startsWith(MERGE_PATCH) ?? false;
-}
-
 /** How often load shedding samples event-loop delay and heap use. */
 const SHEDDING_SAMPLE_MS = 100;
 
@@ -115,7 +111,17 @@ export async function buildApp(deps: AppDependencies) {
 
   // JSON only: without the text/plain parser such bodies are refused with 415.
   app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser(MERGE_PATCH, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  // A merge patch only means something on PATCH; refused in the parser rather than by a
+  // hook, which every request (bodyless GETs included) would run.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser(MERGE_PATCH, { parseAs: 'string' }, (request, body, done) => {
+    if (request.method === 'PATCH') {
+      // parseAs 'string': the body is a string (the type allows a Buffer); the parser calls done.
+      void parseJson(request, String(body), done);
+      return;
+    }
+    done(new HttpProblem(415, 'unsupported-media-type', 'Unsupported media type', `${MERGE_PATCH} is accepted on PATCH only; send application/json`), undefined);
+  });
 
   // Helmet's protective headers on every response; plain-HTTP development would otherwise
   // have /docs' assets "upgraded" to https.
@@ -123,13 +129,6 @@ export async function buildApp(deps: AppDependencies) {
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(security);
     reply.header('x-request-id', request.id);
-    done();
-  });
-  app.addHook('preValidation', (request, _reply, done) => {
-    if (request.method !== 'PATCH' && isMergePatch(request)) {
-      done(new HttpProblem(415, 'unsupported-media-type', 'Unsupported media type', `${MERGE_PATCH} is accepted on PATCH only; send application/json`));
-      return;
-    }
     done();
   });
   // One log line and one metrics observation per request, both labelled with the route

@@ -247,8 +247,15 @@ describe('request bodies', () => {
     expect(text.json()).toMatchObject({ type: 'https://problems.example.dev/unsupported-media-type' });
     const form = await app.inject({ method: 'POST', url: '/api/v1/products', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'sku=x' });
     expect(form.statusCode).toBe(415);
+    const before = await countProducts();
     const mergePatch = await app.inject({ method: 'POST', url: '/api/v1/products', headers: { 'content-type': 'application/merge-patch+json' }, payload: JSON.stringify(productInput()) });
     expect(mergePatch.statusCode).toBe(415);
+    expect(mergePatch.json()).toMatchObject({ type: 'https://problems.example.dev/unsupported-media-type', detail: expect.stringContaining('PATCH only') });
+    expect(await countProducts()).toBe(before);
+    const product = await create();
+    const replaced = await app.inject({ method: 'PUT', url: `/api/v1/products/${product.id}`, headers: { 'content-type': 'application/merge-patch+json; charset=utf-8' }, payload: JSON.stringify(productInput({ name: 'Replaced' })) });
+    expect(replaced.statusCode).toBe(415);
+    expect((await app.inject({ method: 'GET', url: `/api/v1/products/${product.id}` })).json()).toMatchObject({ name: product.name, version: 1 });
   });
 
   it('answers 400 (never 500) for malformed or empty JSON', async () => {
