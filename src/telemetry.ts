@@ -5,14 +5,14 @@
  * OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER, OTEL_SERVICE_NAME, …), which is why
  * this file, and not config.ts, looks at those variables.
  */
-import type { Context } from '@opentelemetry/api';
-import type { FastifyInstance } from 'fastify';
-import type { EventEmitter as Emitter } from 'node:events';
+import type { Attributes } from '@opentelemetry/api';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 // No ES module loader hook (`@opentelemetry/instrumentation/hook.mjs`): it runs in a thread
 // of its own with its own V8 isolate, 32 MiB of RSS. The instrumentations used here do not
-// need it: http and pg are patched in place when first required, and Fastify announces
-// itself on a diagnostics channel; log lines get their trace ids from logger.ts's mixin.
+// need it: pg is patched in place when first required, Fastify announces itself on a
+// diagnostics channel (server spans, below), and log lines get their trace ids from
+// logger.ts's mixin.
 
 // NodeSDK turns OTLP metrics and logs exporters on when these are unset; this service
 // exposes metrics to Prometheus and logs to stdout, and the idle exporters slowed
@@ -43,23 +43,18 @@ if (process.env.OTEL_SDK_DISABLED === 'true') {
 async function start(): Promise<void> {
 // Loaded after the environment defaults above: the SDK reads them when it is constructed.
 const { NodeSDK } = await import('@opentelemetry/sdk-node');
-const { HttpInstrumentation } = await import('@opentelemetry/instrumentation-http');
 const { PgInstrumentation } = await import('@opentelemetry/instrumentation-pg');
-const { context } = await import('@opentelemetry/api');
-const { getRPCMetadata, isTracingSuppressed, RPCType } = await import('@opentelemetry/core');
+const { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } = await import('@opentelemetry/api');
 const { subscribe } = await import('node:diagnostics_channel');
 const { AlwaysOnSampler, ParentBasedSampler } = await import('@opentelemetry/sdk-trace-base');
-const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
-const { EventEmitter } = await import('node:events');
-const { IncomingMessage, ServerResponse } = await import('node:http');
 const { parentBasedRatioSampler, samplingRatio } = await import('./head-sampling.js');
 
 // With the parent-based ratio sampler (the default), the decision is taken at the door, by
-// the same rule, before the instrumentations run: a request that will not be traced is then
-// skipped by the HTTP instrumentation (no attributes, listeners or non-recording spans: ~25 µs
-// of CPU per request), and the SDK samples every request that got through.
-// Requests skipped that way have no trace_id in their log line; request_id still ties it
-// to the request. Any other OTEL_TRACES_SAMPLER is left to the SDK as configured.
+// the same rule, before anything else runs for the request: a request that will not be
+// traced gets no span, no context and no listener, and the SDK samples every request that
+// got through. Requests skipped that way have no trace_id in their log line; request_id
+// still ties it to the request. Any other OTEL_TRACES_SAMPLER is left to the SDK as
+// configured: every request then gets a span, recording or not as the SDK decides.
 const headSampler =
   process.env.OTEL_TRACES_SAMPLER === 'parentbased_traceidratio' ? parentBasedRatioSampler(samplingRatio(process.env.OTEL_TRACES_SAMPLER_ARG)) : undefined;
 
@@ -67,46 +62,9 @@ const headSampler =
 // them would drown the traces people look for.
 const UNTRACED = new Set(['/healthz', '/livez', '/readyz', '/metrics']);
 
-/**
- * Binding an emitter to a context patches its listener methods and wraps every listener
- * added later: for an HTTP request and response, a dozen closures per request, and own
- * properties that give a traced request's two objects hidden classes of their own, so that
- * Node's HTTP and stream code, shared by every request, meets two shapes of each where it
- * met one. The server's request and response are therefore never bound. Nothing here needs
- * them to be: Fastify runs a bodyless request's handler inside the 'request' event and
- * resumes after a body in the request's async context (an AsyncResource of its own, for a
- * body that arrives after the headers too), and a response's 'finish' and 'close' are
- * emitted on ticks scheduled inside that context. test/process/tracing.test.ts checks the
- * route on the span, the query in the trace and the trace id on the log line, for a GET, a
- * POST, and a POST whose body comes 100 ms after its headers. The one listener left outside
- * is the 'close' of a request its client gave up on, which is why the route is put on the
- * span when it is known (below). Measured, W1 at the default 10 %: ~5 µs of CPU per request
- * fewer with two workers, 7–12 µs in one process (README, "What the profile said").
- * Other emitters are bound as usual, unless tracing is suppressed: then nothing in them needs
- * a context carried into listeners.
- */
-class ServerExchangeContextManager extends AsyncLocalStorageContextManager {
-  override bind<T>(ctx: Context, target: T): T {
-    if (target instanceof EventEmitter && (isServerExchange(target) || isTracingSuppressed(ctx))) return target;
-    return super.bind(ctx, target);
-  }
-}
-
-/** A request the HTTP server received (only those have a method), or its response. */
-function isServerExchange(emitter: Emitter): boolean {
-  return emitter instanceof ServerResponse || (emitter instanceof IncomingMessage && typeof emitter.method === 'string');
-}
-
 const sdk = new NodeSDK({
-  contextManager: new ServerExchangeContextManager(),
   ...(headSampler === undefined ? {} : { sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }) }),
   instrumentations: [
-    new HttpInstrumentation({
-      // Ignored requests run with tracing suppressed: no span, no RPC metadata, and pg's
-      // instrumentation (which requires a parent span) stays out of their queries.
-      ignoreIncomingRequestHook: (request) =>
-        UNTRACED.has((request.url ?? '').split('?')[0] ?? '') || (headSampler !== undefined && !headSampler.shouldTrace(request.headers.traceparent)),
-    }),
     // Only queries made while serving a traced request: pool housekeeping is noise, and so is
     // a span per connection checkout (a wait for the pool still shows as the gap before the
     // query span); each exported span costs CPU to serialise.
@@ -115,22 +73,78 @@ const sdk = new NodeSDK({
 });
 sdk.start();
 
-// One server span per request, named after its route ("GET /api/v1/products/:id", with
-// http.route), by a hook on each Fastify instance (announced on this channel as it is built)
-// as soon as the route is known: a span closed by a client that gave up keeps it too. The
-// route also goes into the request's RPC metadata, where the HTTP instrumentation looks for
-// it when the response closes. @fastify/otel did the same and added a second span per traced
-// request (~20 µs of CPU each, every request traced) and three hooks to every request.
+/**
+ * The server span of each traced request, made here rather than by
+ * `@opentelemetry/instrumentation-http`. That instrumentation wraps the server's 'request'
+ * event: even a request it was told to skip ran inside a context of its own, one with
+ * tracing suppressed, and that cost every untraced request ~5 µs of CPU (W1, one process,
+ * median of eight interleaved 8 s pairs against `disableIncomingRequestInstrumentation`;
+ * README, "What the profile said"). Here an untraced request costs one sampling decision.
+ *
+ * A Fastify hook, on each instance as it is built (announced on this channel), makes the span
+ * once the route is known, with the attributes of the stable HTTP server conventions, and runs
+ * the rest of the request inside its context: later hooks, body parsing (Fastify resumes after
+ * a body in the request's own async context), the handler and its queries, and the log lines
+ * written meanwhile. The span ends when the response closes, finished or abandoned by its
+ * client. test/process/tracing.test.ts checks parentage, names, attributes and log lines.
+ */
+const tracer = trace.getTracer('product-user-service/http-server');
 subscribe('fastify.initialization', (message) => {
   const { fastify } = message as { fastify: FastifyInstance };
-  fastify.addHook('onRequest', (request, _reply, done) => {
-    const rpc = getRPCMetadata(context.active());
+  fastify.addHook('onRequest', (request, reply, done) => {
     const route = request.routeOptions.url;
-    if (rpc?.type === RPCType.HTTP && route !== undefined) {
-      rpc.route = route;
-      rpc.span.setAttribute('http.route', route).updateName(`${request.method} ${route}`);
+    if (route !== undefined && UNTRACED.has(route)) {
+      done();
+      return;
     }
-    done();
+    const headers = request.headers;
+    if (headSampler !== undefined && !headSampler.shouldTrace(headers.traceparent)) {
+      done();
+      return;
+    }
+    const parent = propagation.extract(ROOT_CONTEXT, headers);
+    const span = tracer.startSpan(
+      route === undefined ? request.method : `${request.method} ${route}`,
+      { kind: SpanKind.SERVER, attributes: serverSpanAttributes(request, route) },
+      parent,
+    );
+    const response = reply.raw;
+    response.once('close', () => {
+      // Not finished: the client gave up before the whole response was written.
+      if (response.writableFinished) {
+        const status = response.statusCode;
+        span.setAttribute('http.response.status_code', status);
+        if (status >= 500) span.setAttribute('error.type', String(status)).setStatus({ code: SpanStatusCode.ERROR });
+      } else {
+        span.setAttribute('error.type', 'aborted');
+      }
+      span.end();
+    });
+    context.with(trace.setSpan(parent, span), done);
   });
 });
+}
+
+/**
+ * The request's attributes by the stable HTTP server semantic conventions. Not `url.query`:
+ * list filters carry e-mail addresses and names, which have no business in a trace store.
+ */
+function serverSpanAttributes(request: FastifyRequest, route: string | undefined): Attributes {
+  const url = request.url;
+  const query = url.indexOf('?');
+  const attributes: Attributes = {
+    'http.request.method': request.method,
+    'url.scheme': request.protocol,
+    'url.path': query < 0 ? url : url.slice(0, query),
+    'server.address': request.hostname,
+    'client.address': request.ip,
+    'network.peer.address': request.socket.remoteAddress,
+    'network.peer.port': request.socket.remotePort,
+    'network.protocol.version': request.raw.httpVersion,
+  };
+  if (request.port !== null) attributes['server.port'] = request.port;
+  const userAgent = request.headers['user-agent'];
+  if (userAgent !== undefined) attributes['user_agent.original'] = userAgent;
+  if (route !== undefined) attributes['http.route'] = route;
+  return attributes;
 }

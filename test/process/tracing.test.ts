@@ -10,7 +10,7 @@ import { freePort } from '../helpers/database-server.js';
 import { productInput } from '../helpers/factories.js';
 import { bearer } from '../helpers/tokens.js';
 
-interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes: { key: string; value: { stringValue?: string } }[] }
+interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes: { key: string; value: { stringValue?: string; intValue?: number | string } }[] }
 interface OtlpExport { resourceSpans: { scopeSpans: { scope: { name: string }; spans: OtlpSpan[] }[] }[] }
 
 let db: TestDatabase;
@@ -42,6 +42,12 @@ afterAll(async () => {
 });
 
 const attribute = (span: OtlpSpan, key: string) => span.attributes.find((a) => a.key === key)?.value.stringValue;
+const intAttribute = (span: OtlpSpan, key: string) => {
+  const value = span.attributes.find((a) => a.key === key)?.value.intValue;
+  return value === undefined ? undefined : Number(value);
+};
+/** The instrumentation scope of the server spans telemetry.ts makes. */
+const SERVER_SCOPE = 'product-user-service/http-server';
 
 /** The service in a child process, exporting OTLP/HTTP JSON to the receiver above. */
 async function startExporting(env: Record<string, string> = {}) {
@@ -103,11 +109,18 @@ describe('OpenTelemetry preload', () => {
     expect(await service.exited).toBe(0); // shutdown flushes the batch processor
 
     const trace = received.filter((span) => span.traceId === traceId);
-    const server = trace.find((span) => span.scope === '@opentelemetry/instrumentation-http' && span.kind === 2);
+    const server = trace.find((span) => span.scope === SERVER_SCOPE && span.kind === 2);
     expect(server?.parentSpanId).toBe(parentSpanId);
     // One server span, named after the route pattern, not the raw URL.
     expect(server?.name).toBe('POST /api/v1/products');
     expect(attribute(server as OtlpSpan, 'http.route')).toBe('/api/v1/products');
+    // The stable HTTP server conventions.
+    expect(attribute(server as OtlpSpan, 'http.request.method')).toBe('POST');
+    expect(attribute(server as OtlpSpan, 'url.path')).toBe('/api/v1/products');
+    expect(attribute(server as OtlpSpan, 'url.scheme')).toBe('http');
+    expect(attribute(server as OtlpSpan, 'client.address')).toBe('127.0.0.1');
+    expect(intAttribute(server as OtlpSpan, 'server.port')).toBe(Number(new URL(service.url).port));
+    expect(intAttribute(server as OtlpSpan, 'http.response.status_code')).toBe(201);
     expect(trace.filter((span) => span.kind === 2)).toHaveLength(1);
     const query = trace.find((span) => span.scope === '@opentelemetry/instrumentation-pg' && /INSERT/.test(attribute(span, 'db.statement') ?? attribute(span, 'db.query.text') ?? ''));
     expect(query, JSON.stringify(trace.map((s) => [s.scope, s.name]))).toBeDefined();
@@ -140,8 +153,8 @@ describe('OpenTelemetry preload', () => {
   });
 
   it('traces a request without a body whole as well: its route, its query, the trace id on its log line', async () => {
-    // The server's request and response are not bound to the trace's context (telemetry.ts);
-    // what runs in their listeners must still see it.
+    // The span's context is entered by a Fastify hook (telemetry.ts): what runs after it, in
+    // continuations and in the request's and response's listeners, must still see it.
     const service = await startExporting({ OTEL_TRACES_SAMPLER_ARG: '0' });
     const created = await fetch(`${service.url}/api/v1/products`, {
       method: 'POST',
@@ -154,17 +167,29 @@ describe('OpenTelemetry preload', () => {
       headers: { ...(await bearer()), traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01`, 'x-request-id': 'traced-get' },
     });
     expect(response.status).toBe(200);
+    const missingTraceId = randomBytes(16).toString('hex');
+    const missing = await fetch(`${service.url}/api/v1/nothing-here?x=1`, { headers: { traceparent: `00-${missingTraceId}-${randomBytes(8).toString('hex')}-01` } });
+    expect(missing.status).toBe(404);
     service.process.kill('SIGTERM');
     expect(await service.exited).toBe(0);
 
     const trace = received.filter((span) => span.traceId === traceId);
-    const server = trace.find((span) => span.scope === '@opentelemetry/instrumentation-http' && span.kind === 2);
+    const server = trace.find((span) => span.scope === SERVER_SCOPE && span.kind === 2);
     expect(server?.name).toBe('GET /api/v1/products/:id');
     expect(attribute(server as OtlpSpan, 'http.route')).toBe('/api/v1/products/:id');
     const query = trace.find((span) => span.scope === '@opentelemetry/instrumentation-pg' && /SELECT/.test(attribute(span, 'db.statement') ?? attribute(span, 'db.query.text') ?? ''));
     expect(query?.parentSpanId, JSON.stringify(trace.map((s) => [s.scope, s.name]))).toBe(server?.spanId);
     const line = service.logs.find((l) => l.request_id === 'traced-get' && l.msg === 'request completed');
     expect(line).toMatchObject({ trace_id: traceId, span_id: server?.spanId, route: '/api/v1/products/:id', status: 200 });
+    // No route matched: the span is named by the method alone, and a 4xx is not a server error.
+    const unmatched = received.find((span) => span.traceId === missingTraceId && span.kind === 2);
+    expect(unmatched?.name).toBe('GET');
+    expect(attribute(unmatched as OtlpSpan, 'http.route')).toBeUndefined();
+    // The query string stays out of traces (list filters carry e-mail addresses).
+    expect(attribute(unmatched as OtlpSpan, 'url.path')).toBe('/api/v1/nothing-here');
+    expect(attribute(unmatched as OtlpSpan, 'url.query')).toBeUndefined();
+    expect(intAttribute(unmatched as OtlpSpan, 'http.response.status_code')).toBe(404);
+    expect((unmatched as OtlpSpan & { status?: { code?: number } }).status?.code ?? 0).toBe(0);
   });
 
   it('names the span of a request its client gave up on after its route', async () => {
@@ -178,6 +203,9 @@ describe('OpenTelemetry preload', () => {
     const server = received.find((span) => span.traceId === traceId && span.kind === 2);
     expect(server?.name).toBe('POST /api/v1/products');
     expect(attribute(server as OtlpSpan, 'http.route')).toBe('/api/v1/products');
+    // Ended when the connection closed, without a response.
+    expect(attribute(server as OtlpSpan, 'error.type')).toBe('aborted');
+    expect(intAttribute(server as OtlpSpan, 'http.response.status_code')).toBeUndefined();
   });
 
   it('decides at the door: the caller’s sampled flag is followed, and untraced requests are not exported at all', async () => {
@@ -203,7 +231,7 @@ describe('OpenTelemetry preload', () => {
     const spans = received.slice(before);
     // Exactly the one sampled request, with its whole trace: HTTP server span and INSERT.
     expect(new Set(spans.map((span) => span.traceId))).toEqual(new Set([sampled]));
-    expect(new Set(spans.map((span) => span.scope))).toEqual(new Set(['@opentelemetry/instrumentation-http', '@opentelemetry/instrumentation-pg']));
+    expect(new Set(spans.map((span) => span.scope))).toEqual(new Set([SERVER_SCOPE, '@opentelemetry/instrumentation-pg']));
     expect(service.logs.find((l) => l.request_id === 'head-01' && l.msg === 'request completed')?.trace_id).toBe(sampled);
     expect(service.logs.find((l) => l.request_id === 'head-00' && l.msg === 'request completed')).not.toHaveProperty('trace_id');
   });
