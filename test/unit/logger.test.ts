@@ -21,14 +21,19 @@ describe('createLogger', () => {
 
   it('redacts credentials wherever a request, header set or object carries them', () => {
     const { logger, lines } = capture();
-    logger.info({
+    const logged = {
       req: { headers: { authorization: 'Bearer eyJ.secret.token', cookie: 'session=abc123', 'x-api-key': 'key-999', accept: 'application/json' } },
       headers: { authorization: 'Basic dXNlcjpwYXNz' },
       db: { password: 'hunter2', host: 'db' },
       auth: { secret: 'jwt-secret-value', token: 'refresh-token-value' },
-    }, 'with secrets');
+      authorization: 'Bearer top-level',
+    };
+    const before = structuredClone(logged);
+    logger.info(logged, 'with secrets');
+    // Untraced lines are written from the caller's own object: redaction must leave it as it was.
+    expect(logged).toEqual(before);
     const line = lines.join('');
-    for (const secret of ['eyJ.secret.token', 'session=abc123', 'key-999', 'dXNlcjpwYXNz', 'hunter2', 'jwt-secret-value', 'refresh-token-value']) {
+    for (const secret of ['eyJ.secret.token', 'session=abc123', 'key-999', 'dXNlcjpwYXNz', 'hunter2', 'jwt-secret-value', 'refresh-token-value', 'top-level']) {
       expect(line).not.toContain(secret);
     }
     expect(JSON.parse(line)).toMatchObject({ req: { headers: { authorization: '[redacted]', accept: 'application/json' } }, db: { password: '[redacted]', host: 'db' } });
