@@ -21,7 +21,7 @@ import { ProductCreate, ProductListQuery, ProductPage, ProductPatch, ProductRepl
 import { RateLimiter, rateLimitHook } from './rate-limit.js';
 import { DeferredChildLogger } from './request-logger.js';
 import { resourceRoutes } from './resource-routes.js';
-import { securityHeaders } from './security-headers.js';
+import { API_SECURITY, DOCS_SECURITY, securityHeaders } from './security-headers.js';
 import { presentUser, UserCreate, UserListQuery, UserPage, UserPatch, UserReplace, UserResponse, userSortValuePatterns } from './user-schemas.js';
 import { serializerCompiler, validatorCompiler } from './validation.js';
 
@@ -53,6 +53,8 @@ export interface AppDependencies {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const MERGE_PATCH = 'application/merge-patch+json';
+/** Where Swagger UI is served. */
+const DOCS_PREFIX = '/docs';
 /** Probes, scrapes and the API description are never refused for load. */
 const NEVER_SHED_PATHS = new Set(['/healthz', '/livez', '/readyz', '/metrics', '/openapi.json']);
 
@@ -60,6 +62,10 @@ const NEVER_SHED_PATHS = new Set(['/healthz', '/livez', '/readyz', '/metrics', '
 function requestId(request: { headers: Record<string, string | string[] | undefined> }): string {
   const given = request.headers['x-request-id'];
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+function isDocs(url: string): boolean {
+  return url.startsWith(DOCS_PREFIX) && (url.length === DOCS_PREFIX.length || url[DOCS_PREFIX.length] === '/' || url[DOCS_PREFIX.length] === '?');
 }
 
 /** How often load shedding samples event-loop delay and heap use. */
@@ -123,11 +129,12 @@ export async function buildApp(deps: AppDependencies) {
     done(new HttpProblem(415, 'unsupported-media-type', 'Unsupported media type', `${MERGE_PATCH} is accepted on PATCH only; send application/json`), undefined);
   });
 
-  // Helmet's protective headers on every response; plain-HTTP development would otherwise
-  // have /docs' assets "upgraded" to https.
-  const security = securityHeaders({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } });
+  // Helmet's protective headers on every response: the page set for Swagger UI, the API set
+  // for everything else (security-headers.ts).
+  const apiSecurity = securityHeaders(API_SECURITY);
+  const docsSecurity = securityHeaders(DOCS_SECURITY);
   app.addHook('onRequest', (request, reply, done) => {
-    reply.headers(security);
+    reply.headers(isDocs(request.url) ? docsSecurity : apiSecurity);
     reply.header('x-request-id', request.id);
     done();
   });
@@ -168,7 +175,7 @@ export async function buildApp(deps: AppDependencies) {
     });
   }
   await app.register(swagger, openApiOptions);
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swaggerUi, { routePrefix: DOCS_PREFIX });
   app.get('/openapi.json', { schema: { tags: ['operations'], summary: 'This OpenAPI 3.1 document', operationId: 'openapi', security: [] } }, () => app.swagger());
 
   await app.register(healthRoutes(deps.readiness, () => app.isUnderPressure()));

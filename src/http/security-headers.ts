@@ -21,3 +21,30 @@ export function securityHeaders(options: Readonly<HelmetOptions>): Readonly<Reco
   helmet(options)({} as IncomingMessage, recorder as unknown as ServerResponse, () => undefined);
   return Object.freeze(headers);
 }
+
+/**
+ * Swagger UI under /docs is a web page: helmet's defaults, whose policy lets it load its own
+ * scripts and styles. Plain-HTTP development would otherwise have its assets "upgraded" to https.
+ */
+export const DOCS_SECURITY: Readonly<HelmetOptions> = { contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } };
+
+/**
+ * Everything else answers JSON (or text, for /metrics) to programs: the headers that still
+ * mean something for such a response (OWASP's REST Security Cheat Sheet): a policy that
+ * allows nothing to load and no framing, no MIME sniffing, HSTS, no referrer, and no
+ * cross-origin reads. Helmet's page-only headers are left off (Origin-Agent-Cluster,
+ * X-DNS-Prefetch-Control, X-Download-Options, X-Permitted-Cross-Domain-Policies,
+ * X-XSS-Protection, Cross-Origin-Opener-Policy), and so is the page policy's length. A W1
+ * response had 24 headers, ~1 KB against a 263-byte body, helmet's 12 most of those bytes;
+ * validating and writing headers was ~7 % of its CPU in the profile.
+ */
+export const API_SECURITY: Readonly<HelmetOptions> = {
+  contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+  crossOriginOpenerPolicy: false,
+  originAgentCluster: false,
+  xDnsPrefetchControl: false,
+  xDownloadOptions: false,
+  xFrameOptions: { action: 'deny' },
+  xPermittedCrossDomainPolicies: false,
+  xXssProtection: false,
+};

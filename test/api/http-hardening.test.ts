@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import helmet from 'helmet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/http/app.js';
+import { API_SECURITY, DOCS_SECURITY } from '../../src/http/security-headers.js';
 import { buildTestApp, TEST_JWT_SECRET } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { productInput } from '../helpers/factories.js';
@@ -96,32 +97,53 @@ describe('security headers and CORS', () => {
     const response = await app.inject({ method: 'GET', url: '/api/v1/products' });
     expect(response.headers).toMatchObject({
       'x-content-type-options': 'nosniff',
-      'x-frame-options': 'SAMEORIGIN',
+      'x-frame-options': 'DENY',
       'strict-transport-security': expect.stringContaining('max-age='),
-      'content-security-policy': expect.stringContaining("default-src 'self'"),
+      'content-security-policy': "default-src 'none';frame-ancestors 'none'",
+      'cross-origin-resource-policy': 'same-origin',
     });
-    expect(response.headers['content-security-policy']).not.toContain('upgrade-insecure-requests');
+    // Headers that only mean something for a page stay off JSON responses.
+    for (const name of ['x-xss-protection', 'origin-agent-cluster', 'x-download-options', 'x-dns-prefetch-control']) expect(response.headers[name], name).toBeUndefined();
     expect(response.headers['x-powered-by']).toBeUndefined();
+    // Swagger UI gets the page set, with a policy that lets it load its own scripts.
+    const docs = await app.inject({ method: 'GET', url: '/docs/' });
+    expect(docs.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(docs.headers['content-security-policy']).not.toContain('upgrade-insecure-requests');
+    expect(docs.headers['x-frame-options']).toBe('SAMEORIGIN');
   });
 
-  it('sends exactly the headers helmet sets on a plain Node server, on every kind of response', async () => {
-    // Helmet itself, as middleware on a real http.Server, with the service's options.
-    const plain = createServer((request, response) => helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } })(request, response, () => response.end()));
+  /** What helmet itself, as middleware on a real http.Server, sets with these options. */
+  async function helmetReference(options: Parameters<typeof helmet>[0]): Promise<Record<string, string>> {
+    const plain = createServer((request, response) => helmet(options)(request, response, () => response.end()));
     await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
     const address = plain.address();
     const reference = await fetch(`http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/`);
     plain.close();
-    const expected = Object.fromEntries([...reference.headers].filter(([name]) => !['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(name)));
-    expect(Object.keys(expected).length).toBeGreaterThan(8);
+    return Object.fromEntries([...reference.headers].filter(([name]) => !['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(name)));
+  }
+
+  it('sends exactly the headers helmet sets on a plain Node server, on every kind of response', async () => {
+    const api = await helmetReference(API_SECURITY);
+    const docs = await helmetReference(DOCS_SECURITY);
+    expect(Object.keys(api).length).toBeGreaterThanOrEqual(6);
+    expect(Object.keys(docs).length).toBeGreaterThan(Object.keys(api).length);
+    const pageOnly = Object.keys(docs).filter((name) => !(name in api));
 
     const responses = [
       await app.inject({ method: 'GET', url: '/api/v1/products', headers: { authorization: `Bearer ${await token()}` } }), // 200
       await app.inject({ method: 'GET', url: '/api/v1/products?limit=abc', headers: { authorization: `Bearer ${await token()}` } }), // 400
       await app.inject({ method: 'GET', url: '/nowhere' }), // 404
+      await app.inject({ method: 'GET', url: '/docsearch' }), // 404, not Swagger UI
       await app.inject({ method: 'GET', url: '/healthz' }),
     ];
-    expect(responses.map((r) => r.statusCode)).toEqual([200, 400, 404, 200]);
-    for (const response of responses) expect(response.headers).toMatchObject(expected);
+    expect(responses.map((r) => r.statusCode)).toEqual([200, 400, 404, 404, 200]);
+    for (const response of responses) {
+      expect(response.headers).toMatchObject(api);
+      for (const name of pageOnly) expect(response.headers[name], name).toBeUndefined();
+    }
+    const page = await app.inject({ method: 'GET', url: '/docs/' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers).toMatchObject(docs);
   });
 
   it('allows only the configured origins', async () => {
