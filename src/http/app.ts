@@ -53,8 +53,9 @@ export interface AppDependencies {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const MERGE_PATCH = 'application/merge-patch+json';
-/** Where Swagger UI is served. */
+/** Where Swagger UI is served, and the URLs under it (not "/docsearch"). */
 const DOCS_PREFIX = '/docs';
+const DOCS_URL = /^\/docs(?:[/?]|$)/;
 /** Probes, scrapes and the API description are never refused for load. */
 const NEVER_SHED_PATHS = new Set(['/healthz', '/livez', '/readyz', '/metrics', '/openapi.json']);
 
@@ -62,10 +63,6 @@ const NEVER_SHED_PATHS = new Set(['/healthz', '/livez', '/readyz', '/metrics', '
 function requestId(request: { headers: Record<string, string | string[] | undefined> }): string {
   const given = request.headers['x-request-id'];
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-}
-
-function isDocs(url: string): boolean {
-  return url.startsWith(DOCS_PREFIX) && (url.length === DOCS_PREFIX.length || url[DOCS_PREFIX.length] === '/' || url[DOCS_PREFIX.length] === '?');
 }
 
 /** How often load shedding samples event-loop delay and heap use. */
@@ -134,7 +131,7 @@ export async function buildApp(deps: AppDependencies) {
   const apiSecurity = securityHeaders(API_SECURITY);
   const docsSecurity = securityHeaders(DOCS_SECURITY);
   app.addHook('onRequest', (request, reply, done) => {
-    reply.headers(isDocs(request.url) ? docsSecurity : apiSecurity);
+    reply.headers(DOCS_URL.test(request.url) ? docsSecurity : apiSecurity);
     reply.header('x-request-id', request.id);
     done();
   });
