@@ -50,18 +50,28 @@ const CONNECTIONS = Number(args.connections);
 const SOAK = args.soak === undefined ? undefined : Number(args.soak);
 const WORKERS = args.workers;
 const started = Date.now();
-const progress = (message: string) => process.stdout.write(`[bench +${((Date.now() - started) / 1000).toFixed(0)}s] ${message}\n`);
+const progress = (message: string) =>
+  process.stdout.write(`[bench +${((Date.now() - started) / 1000).toFixed(0)}s] ${message}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const rand = (n: number) => 1 + Math.floor(Math.random() * n);
 const hex = (n: number) => n.toString(16).padStart(12, '0');
 const productPath = () => `/api/v1/products/01900000-0000-7000-8000-${hex(rand(10_000))}`;
-const newProduct = () => JSON.stringify({ sku: `A-${Date.now()}-${randomBytes(6).toString('hex')}`, name: 'Bench product', price: 19.99 });
+const newProduct = () =>
+  JSON.stringify({ sku: `A-${Date.now()}-${randomBytes(6).toString('hex')}`, name: 'Bench product', price: 19.99 });
 
 function scenarios(deepCursor: string): Scenario[] {
   return [
-    { name: 'W1', lua: 'request = function() return wrk.format("GET", "/api/v1/products/" .. product_id(math.random(1, 10000))) end', next: () => ({ method: 'GET', path: productPath() }) },
-    { name: 'W2', lua: 'request = function() return wrk.format("GET", "/api/v1/products?limit=20") end', next: () => ({ method: 'GET', path: '/api/v1/products?limit=20' }) },
+    {
+      name: 'W1',
+      lua: 'request = function() return wrk.format("GET", "/api/v1/products/" .. product_id(math.random(1, 10000))) end',
+      next: () => ({ method: 'GET', path: productPath() }),
+    },
+    {
+      name: 'W2',
+      lua: 'request = function() return wrk.format("GET", "/api/v1/products?limit=20") end',
+      next: () => ({ method: 'GET', path: '/api/v1/products?limit=20' }),
+    },
     {
       name: 'W2-deep',
       lua: `request = function() return wrk.format("GET", "/api/v1/products?limit=20&cursor=${deepCursor}") end`,
@@ -83,7 +93,10 @@ function scenarios(deepCursor: string): Scenario[] {
   if math.random() < 0.9 then return wrk.format("GET", "/api/v1/products/" .. product_id(math.random(1, 10000))) end
   return wrk.format("POST", "/api/v1/products", nil, '{"sku":"' .. unique_sku() .. '","name":"Bench product","price":19.99}')
 end`,
-      next: () => (Math.random() < 0.9 ? { method: 'GET', path: productPath() } : { method: 'POST', path: '/api/v1/products', body: newProduct() }),
+      next: () =>
+        Math.random() < 0.9
+          ? { method: 'GET', path: productPath() }
+          : { method: 'POST', path: '/api/v1/products', body: newProduct() },
     },
   ];
 }
@@ -99,7 +112,11 @@ async function otlpSink(): Promise<{ url: string; server: Server; received: () =
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
-  return { url: `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`, server, received: () => requests };
+  return {
+    url: `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`,
+    server,
+    received: () => requests,
+  };
 }
 
 /** Starts the server with the image's command line (which `npm start` runs too) and `env`. */
@@ -114,7 +131,10 @@ async function startServer(command: readonly string[], env: Record<string, strin
   const url = `http://127.0.0.1:${env.PORT}`;
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    const ready = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
+    const ready = await fetch(`${url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) return child;
     await sleep(100);
   }
@@ -131,7 +151,8 @@ async function nonSuccessResponses(url: string): Promise<string> {
   for (const match of text.matchAll(/^http_requests_total\{([^}]*)\} (\d+)/gm)) {
     const labels = new Map([...(match[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1] ?? '', l[2] ?? '']));
     const status = labels.get('status_code') ?? '?';
-    if (!status.startsWith('2')) found.push(`${status} ${labels.get('method') ?? '?'} ${labels.get('route') ?? '?'}: ${match[2] ?? '?'}`);
+    if (!status.startsWith('2'))
+      found.push(`${status} ${labels.get('method') ?? '?'} ${labels.get('route') ?? '?'}: ${match[2] ?? '?'}`);
   }
   return found.length === 0 ? 'none' : found.join('; ');
 }
@@ -147,7 +168,14 @@ interface Measured extends LoadResult {
   readonly rssMaxMiB: number;
 }
 
-async function measure(generator: 'wrk' | 'autocannon', url: string, scenario: Scenario, token: string, pid: number, dir: string): Promise<Measured> {
+async function measure(
+  generator: 'wrk' | 'autocannon',
+  url: string,
+  scenario: Scenario,
+  token: string,
+  pid: number,
+  dir: string,
+): Promise<Measured> {
   if (WARMUP > 0) await runLoad(generator, url, scenario, token, CONNECTIONS, WARMUP, dir);
   let rssMax = 0;
   const sampler = setInterval(() => (rssMax = Math.max(rssMax, ...rssMiB(pid))), 500);
@@ -155,12 +183,21 @@ async function measure(generator: 'wrk' | 'autocannon', url: string, scenario: S
   const result = await runLoad(generator, url, scenario, token, CONNECTIONS, DURATION, dir);
   const cpu = cpuSeconds(pid) - cpuBefore;
   clearInterval(sampler);
-  return { name: scenario.name, ...result, cpuUsPerRequest: result.requests > 0 ? (cpu * 1e6) / result.requests : NaN, rssMaxMiB: rssMax };
+  return {
+    name: scenario.name,
+    ...result,
+    cpuUsPerRequest: result.requests > 0 ? (cpu * 1e6) / result.requests : NaN,
+    rssMaxMiB: rssMax,
+  };
 }
 
 const median = (values: number[]) => {
   const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  return sorted.length === 0 ? NaN : sorted.length % 2 === 1 ? (sorted[(sorted.length - 1) / 2] ?? NaN) : ((sorted[sorted.length / 2 - 1] ?? 0) + (sorted[sorted.length / 2] ?? 0)) / 2;
+  return sorted.length === 0
+    ? NaN
+    : sorted.length % 2 === 1
+      ? (sorted[(sorted.length - 1) / 2] ?? NaN)
+      : ((sorted[sorted.length / 2 - 1] ?? 0) + (sorted[sorted.length / 2] ?? 0)) / 2;
 };
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
 
@@ -182,17 +219,27 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => stop(130, 'interrupted'));
   process.once('SIGTERM', () => stop(143, 'terminated'));
-  const hardStop = setTimeout(() => stop(2, 'hard time limit reached'), ((SOAK ?? 0) + ROUNDS * 8 * (DURATION + WARMUP + 20) + 300) * 1000);
+  const hardStop = setTimeout(
+    () => stop(2, 'hard time limit reached'),
+    ((SOAK ?? 0) + ROUNDS * 8 * (DURATION + WARMUP + 20) + 300) * 1000,
+  );
   hardStop.unref();
   try {
     const generator = (await hasWrk()) ? 'wrk' : 'autocannon';
     const pgbench = findPgbench();
-    progress(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; load generator: ${generator}; pgbench: ${pgbench ?? 'not found'}`);
+    progress(
+      `machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; load generator: ${generator}; pgbench: ${pgbench ?? 'not found'}`,
+    );
 
     let databaseUrl = process.env.BENCH_DATABASE_URL;
     if (databaseUrl === undefined) {
       progress('starting a dedicated embedded PostgreSQL');
-      const db = await startEmbeddedPostgres({ dir: join(dir, 'pg'), port: await freePort(), persistent: false, logger: pino({ level: 'silent' }) });
+      const db = await startEmbeddedPostgres({
+        dir: join(dir, 'pg'),
+        port: await freePort(),
+        persistent: false,
+        logger: pino({ level: 'silent' }),
+      });
       cleanups.push(() => db.stop());
       databaseUrl = db.url;
     }
@@ -220,9 +267,15 @@ async function main(): Promise<void> {
       RATE_LIMIT_MAX: '10000000',
       OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
       // Experiments: BENCH_SERVER_X=y reaches the server as X=y (e.g. BENCH_SERVER_OTEL_SDK_DISABLED=true).
-      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_SERVER_')).map(([k, v]) => [k.slice('BENCH_SERVER_'.length), v ?? ''])),
+      ...Object.fromEntries(
+        Object.entries(process.env)
+          .filter(([k]) => k.startsWith('BENCH_SERVER_'))
+          .map(([k, v]) => [k.slice('BENCH_SERVER_'.length), v ?? '']),
+      ),
     };
-    progress(`starting the production server (NODE_ENV=production, NODE_OPTIONS=${serverEnv.NODE_OPTIONS || '(none)'}, MALLOC_ARENA_MAX=${serverEnv.MALLOC_ARENA_MAX || '(unset)'}, WORKERS=${WORKERS}, auth, logging, metrics, tracing → OTLP sink) on 127.0.0.1:${port}`);
+    progress(
+      `starting the production server (NODE_ENV=production, NODE_OPTIONS=${serverEnv.NODE_OPTIONS || '(none)'}, MALLOC_ARENA_MAX=${serverEnv.MALLOC_ARENA_MAX || '(unset)'}, WORKERS=${WORKERS}, auth, logging, metrics, tracing → OTLP sink) on 127.0.0.1:${port}`,
+    );
     const server = await startServer(image.command, serverEnv);
     cleanups.push(async () => {
       server.kill('SIGTERM');
@@ -233,9 +286,14 @@ async function main(): Promise<void> {
 
     let cursor = '';
     for (let page = 0; page < 450; page++) {
-      const response = await fetch(`${url}/api/v1/products?limit=20${cursor ? `&cursor=${cursor}` : ''}`, { headers: { authorization: `Bearer ${token}` } });
+      const response = await fetch(`${url}/api/v1/products?limit=20${cursor ? `&cursor=${cursor}` : ''}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
       // A failed page would otherwise restart the walk from the first page, unnoticed.
-      if (!response.ok) throw new Error(`taking the W2-deep cursor: page ${page + 1} answered ${response.status}: ${await response.text()}`);
+      if (!response.ok)
+        throw new Error(
+          `taking the W2-deep cursor: page ${page + 1} answered ${response.status}: ${await response.text()}`,
+        );
       cursor = ((await response.json()) as { next_cursor: string }).next_cursor;
     }
     progress('W2-deep cursor taken 9,000 rows into the default sort');
@@ -261,10 +319,14 @@ async function main(): Promise<void> {
       }
       const results: Measured[] = [];
       for (const scenario of chosen) {
-        progress(`round ${round}/${ROUNDS}: ${scenario.name} (${WARMUP} s warm-up, ${DURATION} s measured, ${CONNECTIONS} connections)`);
+        progress(
+          `round ${round}/${ROUNDS}: ${scenario.name} (${WARMUP} s warm-up, ${DURATION} s measured, ${CONNECTIONS} connections)`,
+        );
         const result = await measure(generator, url, scenario, token, server.pid ?? 0, dir);
         results.push(result);
-        progress(`round ${round}/${ROUNDS}: ${scenario.name} ${fmt(result.rps)} req/s, p99 ${fmt(result.p99Ms, 1)} ms, ${fmt(result.cpuUsPerRequest)} µs CPU/req`);
+        progress(
+          `round ${round}/${ROUNDS}: ${scenario.name} ${fmt(result.rps)} req/s, p99 ${fmt(result.p99Ms, 1)} ms, ${fmt(result.cpuUsPerRequest)} µs CPU/req`,
+        );
       }
       rounds.push({ pg, results });
     }
@@ -274,20 +336,45 @@ async function main(): Promise<void> {
   }
 }
 
-function report(rounds: { pg: { W1: number; W3: number } | null; results: Measured[] }[], generator: string, spanExports: number, refused: string): void {
+function report(
+  rounds: { pg: { W1: number; W3: number } | null; results: Measured[] }[],
+  generator: string,
+  spanExports: number,
+  refused: string,
+): void {
   const names = rounds[0]?.results.map((r) => r.name) ?? [];
   const pgW1 = median(rounds.map((r) => r.pg?.W1 ?? NaN));
   const pgW3 = median(rounds.map((r) => r.pg?.W3 ?? NaN));
   const ceiling = (name: string) => (name === 'W3' ? pgW3 : pgW1);
   const rows = names.map((name) => {
-    const of = (key: keyof Measured) => median(rounds.map((r) => Number(r.results.find((m) => m.name === name)?.[key] ?? NaN)));
-    return { name, rps: of('rps'), p50Ms: of('p50Ms'), p99Ms: of('p99Ms'), non2xx: of('non2xx'), socketErrors: of('socketErrors'), cpuUsPerRequest: of('cpuUsPerRequest'), rssMaxMiB: of('rssMaxMiB'), ratio: of('rps') / ceiling(name) };
+    const of = (key: keyof Measured) =>
+      median(rounds.map((r) => Number(r.results.find((m) => m.name === name)?.[key] ?? NaN)));
+    return {
+      name,
+      rps: of('rps'),
+      p50Ms: of('p50Ms'),
+      p99Ms: of('p99Ms'),
+      non2xx: of('non2xx'),
+      socketErrors: of('socketErrors'),
+      cpuUsPerRequest: of('cpuUsPerRequest'),
+      rssMaxMiB: of('rssMaxMiB'),
+      ratio: of('rps') / ceiling(name),
+    };
   });
   const lines = [
     '',
     `scenario   req/s    p50 ms   p99 ms   errors   CPU µs/req   RSS MiB   ratio to pgbench (${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, median)`,
     ...rows.map((r) =>
-      [r.name.padEnd(9), fmt(r.rps).padStart(7), fmt(r.p50Ms, 2).padStart(8), fmt(r.p99Ms, 2).padStart(8), fmt(r.non2xx + r.socketErrors).padStart(8), fmt(r.cpuUsPerRequest).padStart(12), fmt(r.rssMaxMiB).padStart(9), `${fmt(r.ratio, 2)} × ${r.name === 'W3' ? 'pgbench-W3' : 'pgbench-W1'}`.padStart(24)].join(' '),
+      [
+        r.name.padEnd(9),
+        fmt(r.rps).padStart(7),
+        fmt(r.p50Ms, 2).padStart(8),
+        fmt(r.p99Ms, 2).padStart(8),
+        fmt(r.non2xx + r.socketErrors).padStart(8),
+        fmt(r.cpuUsPerRequest).padStart(12),
+        fmt(r.rssMaxMiB).padStart(9),
+        `${fmt(r.ratio, 2)} × ${r.name === 'W3' ? 'pgbench-W3' : 'pgbench-W1'}`.padStart(24),
+      ].join(' '),
     ),
     `pgbench    W1 ${fmt(pgW1)} tps, W3 ${fmt(pgW3)} tps   (span exports received by the OTLP sink: ${spanExports})`,
     `non-2xx answers by the server's own count since it started, readiness polls included (status method route: n): ${refused}`,
@@ -298,24 +385,48 @@ function report(rounds: { pg: { W1: number; W3: number } | null; results: Measur
     ['W2 ≥ 0.25 × pgbench-W1', get('W2') ? (get('W2')?.ratio ?? 0) >= 0.25 : null],
     ['W3 ≥ 0.55 × pgbench-W3', get('W3') ? (get('W3')?.ratio ?? 0) >= 0.55 : null],
     ['W1 server CPU ≤ 80 µs/request', get('W1') ? (get('W1')?.cpuUsPerRequest ?? Infinity) <= 80 : null],
-    ['W2-deep ≥ 0.9 × W2', get('W2') && get('W2-deep') ? (get('W2-deep')?.rps ?? 0) >= 0.9 * (get('W2')?.rps ?? Infinity) : null],
+    [
+      'W2-deep ≥ 0.9 × W2',
+      get('W2') && get('W2-deep') ? (get('W2-deep')?.rps ?? 0) >= 0.9 * (get('W2')?.rps ?? Infinity) : null,
+    ],
     ['zero non-2xx and socket errors', rows.every((r) => r.non2xx + r.socketErrors === 0)],
     ['W1 p99 ≤ 25 ms', get('W1') ? (get('W1')?.p99Ms ?? Infinity) <= 25 : null],
     ['RSS ≤ 160 MiB per process', rows.every((r) => r.rssMaxMiB <= 160)],
   ];
-  lines.push('', 'targets:', ...targets.map(([label, ok]) => `  ${ok === null ? 'n/a ' : ok ? 'met ' : 'MISS'}  ${label}`));
+  lines.push(
+    '',
+    'targets:',
+    ...targets.map(([label, ok]) => `  ${ok === null ? 'n/a ' : ok ? 'met ' : 'MISS'}  ${label}`),
+  );
   process.stdout.write(`${lines.join('\n')}\n`);
-  void saveResults({ generator, rounds, rows, pgbench: { W1: pgW1, W3: pgW3 }, targets: Object.fromEntries(targets), refused });
+  void saveResults({
+    generator,
+    rounds,
+    rows,
+    pgbench: { W1: pgW1, W3: pgW3 },
+    targets: Object.fromEntries(targets),
+    refused,
+  });
 }
 
 async function saveResults(data: unknown): Promise<void> {
   await mkdir('bench-results', { recursive: true });
   const file = join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, `${JSON.stringify({ date: new Date().toISOString(), duration: DURATION, connections: CONNECTIONS, workers: WORKERS, ...(data as object) }, null, 2)}\n`);
+  await writeFile(
+    file,
+    `${JSON.stringify({ date: new Date().toISOString(), duration: DURATION, connections: CONNECTIONS, workers: WORKERS, ...(data as object) }, null, 2)}\n`,
+  );
   process.stdout.write(`results written to ${file}\n`);
 }
 
-async function soak(generator: 'wrk' | 'autocannon', url: string, scenario: Scenario, token: string, pid: number, dir: string): Promise<void> {
+async function soak(
+  generator: 'wrk' | 'autocannon',
+  url: string,
+  scenario: Scenario,
+  token: string,
+  pid: number,
+  dir: string,
+): Promise<void> {
   const chunk = 30;
   const chunks = Math.max(2, Math.round((SOAK ?? 600) / chunk));
   // RSS takes about a minute of load to settle (V8 grows its heap, then holds it), so the
@@ -332,7 +443,14 @@ async function soak(generator: 'wrk' | 'autocannon', url: string, scenario: Scen
   let sampling = Promise.resolve();
   const sampler = setInterval(() => {
     sampling = sampling
-      .then(async () => void points.push({ at: (Date.now() - begun) / 1000, heapMiB: await scrapeHeapMiB(url), rssMiB: Math.max(...rssMiB(pid)) }))
+      .then(
+        async () =>
+          void points.push({
+            at: (Date.now() - begun) / 1000,
+            heapMiB: await scrapeHeapMiB(url),
+            rssMiB: Math.max(...rssMiB(pid)),
+          }),
+      )
       .catch(() => undefined);
   }, 2000);
   const chunkResults: { at: number; rps: number; errors: number; non2xx: number; socketErrors: number }[] = [];
@@ -343,10 +461,18 @@ async function soak(generator: 'wrk' | 'autocannon', url: string, scenario: Scen
   for (let i = 1; i <= chunks; i++) {
     const result = await runLoad(generator, url, scenario, token, CONNECTIONS, chunk, dir);
     const errors = result.non2xx + result.socketErrors;
-    chunkResults.push({ at: i * chunk, rps: result.rps, errors, non2xx: result.non2xx, socketErrors: result.socketErrors });
+    chunkResults.push({
+      at: i * chunk,
+      rps: result.rps,
+      errors,
+      non2xx: result.non2xx,
+      socketErrors: result.socketErrors,
+    });
     const heap = range((i - 1) * chunk, i * chunk, 'heapMiB');
     const rss = range((i - 1) * chunk, i * chunk, 'rssMiB');
-    progress(`soak ${i * chunk}/${chunks * chunk} s: ${fmt(result.rps)} req/s, heap ${fmt(heap.floor, 1)}–${fmt(heap.peak, 1)} MiB, RSS ${fmt(rss.floor, 1)}–${fmt(rss.peak, 1)} MiB, errors ${errors}${errors > 0 ? ` (non-2xx ${result.non2xx}, socket ${result.socketErrors})` : ''}`);
+    progress(
+      `soak ${i * chunk}/${chunks * chunk} s: ${fmt(result.rps)} req/s, heap ${fmt(heap.floor, 1)}–${fmt(heap.peak, 1)} MiB, RSS ${fmt(rss.floor, 1)}–${fmt(rss.peak, 1)} MiB, errors ${errors}${errors > 0 ? ` (non-2xx ${result.non2xx}, socket ${result.socketErrors})` : ''}`,
+    );
   }
   clearInterval(sampler);
   const refused = await nonSuccessResponses(url);
@@ -363,7 +489,10 @@ async function soak(generator: 'wrk' | 'autocannon', url: string, scenario: Scen
     [
       '',
       `soak     window s    heap MiB floor / peak   RSS MiB floor / peak   (${points.length} samples, heap summed over processes, RSS of the largest)`,
-      ...thirds.map((t) => `${t.label.padEnd(8)} ${`${fmt(t.from)}–${fmt(t.to)}`.padEnd(10)}  ${span(t.heap).padEnd(22)}  ${span(t.rss)}`),
+      ...thirds.map(
+        (t) =>
+          `${t.label.padEnd(8)} ${`${fmt(t.from)}–${fmt(t.to)}`.padEnd(10)}  ${span(t.heap).padEnd(22)}  ${span(t.rss)}`,
+      ),
       `growth of the floor, start→end: heap ${fmt(growth(first?.heap.floor, last?.heap.floor), 1)} %, RSS ${fmt(growth(first?.rss.floor, last?.rss.floor), 1)} % (target ≤ 10 %); errors ${chunkResults.reduce((n, c) => n + c.errors, 0)}`,
       `non-2xx answers by the server's own count since it started, readiness polls included (status method route: n): ${refused}`,
       '',

@@ -23,7 +23,15 @@ const app = await buildApp({
   readiness: { isAcceptingTraffic: () => false, pingDatabase: () => Promise.reject(new Error('no database')) },
   authenticator: new Authenticator({ mode: 'none' }),
   idempotency: { once: () => Promise.reject(new Error('no database')) },
-  settings: { bodyLimitBytes: 65536, cursorSecret: 'openapi-generation-only-00000000000', requireIfMatch: false, corsOrigins: [], rateLimit: { max: 1, windowMs: 1000 }, trustProxy: [], shedding: { maxEventLoopDelayMs: 0, maxHeapUsedBytes: 0 } },
+  settings: {
+    bodyLimitBytes: 65536,
+    cursorSecret: 'openapi-generation-only-00000000000',
+    requireIfMatch: false,
+    corsOrigins: [],
+    rateLimit: { max: 1, windowMs: 1000 },
+    trustProxy: [],
+    shedding: { maxEventLoopDelayMs: 0, maxHeapUsedBytes: 0 },
+  },
 });
 await app.ready();
 await mkdir(dirname(target), { recursive: true });

@@ -63,7 +63,8 @@ export async function startPrimary(config: Config, logger: Logger, count: number
         if (!isMessage<ScrapeRequest>(message, SCRAPE_REQUEST)) return;
         aggregator.clusterMetrics().then(
           (body) => worker.send({ type: SCRAPE_RESPONSE, id: message.id, body } satisfies ScrapeResponse),
-          (err: unknown) => worker.send({ type: SCRAPE_RESPONSE, id: message.id, error: String(err) } satisfies ScrapeResponse),
+          (err: unknown) =>
+            worker.send({ type: SCRAPE_RESPONSE, id: message.id, error: String(err) } satisfies ScrapeResponse),
         );
       });
       worker.on('exit', (code, signal) => {
@@ -100,7 +101,8 @@ export async function startPrimary(config: Config, logger: Logger, count: number
         // Each worker runs its own graceful shutdown (readiness 503, delay, drain, pool end).
         const codes = await stopWorkers(config.shutdown.delayMs + config.shutdown.timeoutMs);
         await embedded?.stop();
-        if (codes.some((code) => code !== 0)) throw new Error(`a worker did not shut down cleanly (exit codes ${codes.join(', ')})`);
+        if (codes.some((code) => code !== 0))
+          throw new Error(`a worker did not shut down cleanly (exit codes ${codes.join(', ')})`);
         logger.info('shutdown complete');
       })();
       return stopped;
@@ -132,7 +134,8 @@ async function stopWorkers(graceMs: number): Promise<number[]> {
 /** Never leave workers behind: a primary that exits (even abruptly) takes them down. */
 export function killWorkersOnExit(): void {
   process.on('exit', () => {
-    for (const worker of Object.values(cluster.workers ?? {})) if (worker !== undefined && !worker.isDead()) worker.process.kill('SIGKILL');
+    for (const worker of Object.values(cluster.workers ?? {}))
+      if (worker !== undefined && !worker.isDead()) worker.process.kill('SIGKILL');
   });
 }
 
@@ -161,10 +164,12 @@ export function clusterScrape(local: Registry, timeoutMs = 5000): () => Promise<
         pending.delete(id);
         reject(new Error('the primary did not answer the metrics request in time'));
       }, timeoutMs);
-      const settle = <T>(finish: (value: T) => void) => (value: T) => {
-        clearTimeout(timer);
-        finish(value);
-      };
+      const settle =
+        <T>(finish: (value: T) => void) =>
+        (value: T) => {
+          clearTimeout(timer);
+          finish(value);
+        };
       pending.set(id, { resolve: settle(resolve), reject: settle(reject) });
       process.send?.({ type: SCRAPE_REQUEST, id } satisfies ScrapeRequest);
     });

@@ -12,7 +12,13 @@ const integer = (min: number, max: number) =>
     .trim()
     .regex(/^\d+$/, `must be an integer between ${min} and ${max}`)
     .transform(Number)
-    .pipe(z.number().int().min(min, `must be an integer between ${min} and ${max}`).max(max, `must be an integer between ${min} and ${max}`));
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(min, `must be an integer between ${min} and ${max}`)
+        .max(max, `must be an integer between ${min} and ${max}`),
+    );
 
 const boolean = z
   .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
@@ -32,11 +38,16 @@ const withDefault = <T extends z.ZodType>(schema: T, fallback: string) =>
 
 const environment = z
   .object({
-    NODE_ENV: withDefault(z.enum(['development', 'production', 'test'], { error: 'must be development, production or test' }), 'development'),
+    NODE_ENV: withDefault(
+      z.enum(['development', 'production', 'test'], { error: 'must be development, production or test' }),
+      'development',
+    ),
     PORT: withDefault(integer(0, 65535), '8080'),
     HOST: optional(z.string()),
     WORKERS: withDefault(
-      z.union([z.literal('auto').transform(() => availableParallelism()), integer(1, 64)], { error: 'must be auto or an integer between 1 and 64' }),
+      z.union([z.literal('auto').transform(() => availableParallelism()), integer(1, 64)], {
+        error: 'must be auto or an integer between 1 and 64',
+      }),
       '1',
     ),
     DATABASE_URL: optional(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')),
@@ -50,7 +61,12 @@ const environment = z
     SHED_MAX_HEAP_USED_MB: optional(integer(0, 1_000_000)),
     EMBEDDED_PG_PORT: withDefault(integer(1, 65535), '54329'),
     EMBEDDED_PG_DIR: withDefault(z.string(), '.data/postgres'),
-    LOG_LEVEL: withDefault(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }), 'info'),
+    LOG_LEVEL: withDefault(
+      z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+        error: 'must be one of fatal, error, warn, info, debug, trace, silent',
+      }),
+      'info',
+    ),
     BODY_LIMIT_BYTES: withDefault(integer(1024, 10 * 1024 * 1024), '65536'),
     SHUTDOWN_DELAY_MS: withDefault(integer(0, 300_000), '0'),
     SHUTDOWN_TIMEOUT_MS: withDefault(integer(100, 600_000), '10000'),
@@ -66,7 +82,13 @@ const environment = z
     CURSOR_SECRET: optional(z.string().min(32, 'must be at least 32 characters')),
     REQUIRE_IF_MATCH: withDefault(boolean, 'false'),
     TRUST_PROXY: withDefault(
-      csv.pipe(z.array(z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6(), z.enum(['loopback', 'linklocal', 'uniquelocal'])], { error: 'must list IP addresses or CIDR ranges (or loopback, linklocal, uniquelocal)' }))),
+      csv.pipe(
+        z.array(
+          z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6(), z.enum(['loopback', 'linklocal', 'uniquelocal'])], {
+            error: 'must list IP addresses or CIDR ranges (or loopback, linklocal, uniquelocal)',
+          }),
+        ),
+      ),
       '',
     ),
     DEV_SECRET_FILE: withDefault(z.string(), '.data/dev-jwt-secret'),
@@ -80,7 +102,11 @@ const environment = z
       ctx.addIssue({ code: 'custom', path: ['AUTH_MODE'], message: 'none is refused when NODE_ENV=production' });
     }
     if (env.AUTH_MODE === 'jwt' && production && env.AUTH_JWT_SECRET === undefined && env.AUTH_JWKS_URL === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['AUTH_JWT_SECRET'], message: 'AUTH_JWT_SECRET or AUTH_JWKS_URL is required when AUTH_MODE=jwt in production' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AUTH_JWT_SECRET'],
+        message: 'AUTH_JWT_SECRET or AUTH_JWKS_URL is required when AUTH_MODE=jwt in production',
+      });
     }
   });
 
@@ -142,7 +168,9 @@ export class ConfigError extends Error {
 export function loadConfig(source: Readonly<Record<string, string | undefined>>): Config {
   const parsed = environment.safeParse(source);
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`));
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`),
+    );
   }
   return deepFreeze(toConfig(parsed.data));
 }
@@ -158,7 +186,10 @@ function deepFreeze<T extends object>(value: T): T {
  * For entry points (server, CLI tools): the configuration, or null after writing the one
  * message that lists every problem, so the caller can exit 1.
  */
-export function loadConfigOrReport(source: Readonly<Record<string, string | undefined>>, report: (message: string) => void): Config | null {
+export function loadConfigOrReport(
+  source: Readonly<Record<string, string | undefined>>,
+  report: (message: string) => void,
+): Config | null {
   try {
     return loadConfig(source);
   } catch (err) {

@@ -18,7 +18,10 @@ export async function prepareDatabase(config: Config, logger: Logger): Promise<P
   let embedded: EmbeddedDatabase | undefined;
   let url = config.database.url;
   if (url === undefined) {
-    logger.info({ dir: config.embeddedPostgres.dir, port: config.embeddedPostgres.port }, 'DATABASE_URL is unset: starting embedded PostgreSQL');
+    logger.info(
+      { dir: config.embeddedPostgres.dir, port: config.embeddedPostgres.port },
+      'DATABASE_URL is unset: starting embedded PostgreSQL',
+    );
     embedded = await startEmbeddedPostgres({ ...config.embeddedPostgres, persistent: true, logger });
     url = embedded.url;
   }

@@ -31,7 +31,13 @@ export async function hmacSecret(config: Config): Promise<string | undefined> {
 
 /** A ready-to-paste token with every scope and a curl line that uses it. */
 async function developmentBanner(config: Config, secret: string, url: string): Promise<string> {
-  const token = await mintToken(secret, { subject: 'developer', scopes: SCOPES, ttlSeconds: 12 * 3600, issuer: config.auth.issuer, audience: config.auth.audience });
+  const token = await mintToken(secret, {
+    subject: 'developer',
+    scopes: SCOPES,
+    ttlSeconds: 12 * 3600,
+    issuer: config.auth.issuer,
+    audience: config.auth.audience,
+  });
   return [
     '',
     'Development token (all scopes, valid 12 h; mint others with: npm run token -- --scope "products:read"):',
@@ -44,5 +50,6 @@ async function developmentBanner(config: Config, secret: string, url: string): P
 
 /** Prints the banner to stderr when a developer runs the service with JWT auth and the development secret. */
 export async function announceDevelopmentToken(config: Config, secret: string | undefined, url: string): Promise<void> {
-  if (config.env === 'development' && secret !== undefined && config.auth.mode === 'jwt') process.stderr.write(await developmentBanner(config, secret, url));
+  if (config.env === 'development' && secret !== undefined && config.auth.mode === 'jwt')
+    process.stderr.write(await developmentBanner(config, secret, url));
 }

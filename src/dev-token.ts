@@ -10,10 +10,18 @@ const USAGE = 'usage: npm run token -- [--scope "products:read users:write"] [--
  * `npm run token`: mints an HS256 token with AUTH_JWT_SECRET (or the development secret),
  * honouring AUTH_ISSUER and AUTH_AUDIENCE. Prints the token alone, for `$(npm run -s token)`.
  */
-export async function runTokenCommand(args: readonly string[], env: Readonly<Record<string, string | undefined>>, out: (line: string) => void): Promise<number> {
+export async function runTokenCommand(
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  out: (line: string) => void,
+): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args: [...args], options: { scope: { type: 'string' }, sub: { type: 'string' }, ttl: { type: 'string' } }, strict: true }));
+    ({ values } = parseArgs({
+      args: [...args],
+      options: { scope: { type: 'string' }, sub: { type: 'string' }, ttl: { type: 'string' } },
+      strict: true,
+    }));
   } catch {
     out(USAGE);
     return 2;
@@ -31,10 +39,20 @@ export async function runTokenCommand(args: readonly string[], env: Readonly<Rec
     out('No HS256 secret: set AUTH_JWT_SECRET (tokens for AUTH_JWKS_URL come from your identity provider).');
     return 1;
   }
-  out(await mintToken(secret, { subject: values.sub ?? 'developer', scopes, ttlSeconds, issuer: config.auth.issuer, audience: config.auth.audience }));
+  out(
+    await mintToken(secret, {
+      subject: values.sub ?? 'developer',
+      scopes,
+      ttlSeconds,
+      issuer: config.auth.issuer,
+      audience: config.auth.audience,
+    }),
+  );
   return 0;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  process.exitCode = await runTokenCommand(process.argv.slice(2), process.env, (line) => process.stdout.write(`${line}\n`));
+  process.exitCode = await runTokenCommand(process.argv.slice(2), process.env, (line) =>
+    process.stdout.write(`${line}\n`),
+  );
 }

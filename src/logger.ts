@@ -26,7 +26,10 @@ export const REDACTED_PATHS = [
 export function createLogger(settings: LoggerSettings, destination?: pino.DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     level: settings.level,
-    base: settings.worker === undefined ? { service: 'product-user-service' } : { service: 'product-user-service', worker: settings.worker },
+    base:
+      settings.worker === undefined
+        ? { service: 'product-user-service' }
+        : { service: 'product-user-service', worker: settings.worker },
     timestamp: isoTimeField,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     formatters: { level: (label) => ({ level: label }) },
@@ -35,7 +38,13 @@ export function createLogger(settings: LoggerSettings, destination?: pino.Destin
   };
   if (settings.pretty) {
     // pino-pretty is a development dependency; production never takes this branch.
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } } });
+    return pino({
+      ...options,
+      transport: {
+        target: 'pino-pretty',
+        options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' },
+      },
+    });
   }
   return pino(options, destination ?? lineBatchingDestination(1));
 }
@@ -138,7 +147,11 @@ export function mergeTraceFields(line: object, fields: object): object {
 export function traceFields(): Record<string, string> {
   const spanContext = trace.getSpan(context.active())?.spanContext();
   if (spanContext === undefined || !isSpanContextValid(spanContext)) return NO_TRACE;
-  return { trace_id: spanContext.traceId, span_id: spanContext.spanId, trace_flags: spanContext.traceFlags.toString(16).padStart(2, '0') };
+  return {
+    trace_id: spanContext.traceId,
+    span_id: spanContext.spanId,
+    trace_flags: spanContext.traceFlags.toString(16).padStart(2, '0'),
+  };
 }
 
 /** The one line written per request: primitives only, none of them a credential. */

@@ -46,7 +46,8 @@ async function flushTelemetry(logger: Logger, timeoutMs: number): Promise<void> 
       return true;
     },
   );
-  if (!(await Promise.race([flushed, sleep(timeoutMs).then(() => false)]))) logger.warn({ timeout_ms: timeoutMs }, 'gave up exporting the last spans');
+  if (!(await Promise.race([flushed, sleep(timeoutMs).then(() => false)])))
+    logger.warn({ timeout_ms: timeoutMs }, 'gave up exporting the last spans');
 }
 
 /**
@@ -61,7 +62,11 @@ export interface ServiceOptions {
   readonly banner?: boolean;
 }
 
-export async function startService(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<RunningService> {
+export async function startService(
+  config: Config,
+  logger: Logger,
+  options: ServiceOptions = {},
+): Promise<RunningService> {
   const { url: databaseUrl, embedded } = await prepareDatabase(config, logger);
   const pool = createPool({ ...config.database, url: databaseUrl }, logger);
   try {
@@ -91,12 +96,15 @@ export async function startService(config: Config, logger: Logger, options: Serv
         shedding: {
           maxEventLoopDelayMs: config.shedding.maxEventLoopDelayMs,
           maxHeapUsedBytes:
-            config.shedding.maxHeapUsedMb === undefined ? Math.floor(getHeapStatistics().heap_size_limit * 0.9) : config.shedding.maxHeapUsedMb * 2 ** 20,
+            config.shedding.maxHeapUsedMb === undefined
+              ? Math.floor(getHeapStatistics().heap_size_limit * 0.9)
+              : config.shedding.maxHeapUsedMb * 2 ** 20,
         },
       },
     });
     await app.ready();
-    if (!(await untilNotShedding(() => app.isUnderPressure(), 3000))) logger.warn('still shedding load 3 s after start-up; listening anyway');
+    if (!(await untilNotShedding(() => app.isUnderPressure(), 3000)))
+      logger.warn('still shedding load 3 s after start-up; listening anyway');
     const url = await app.listen({ port: config.port, host: config.host });
     if (options.banner ?? true) await announceDevelopmentToken(config, secret, url);
 
@@ -152,7 +160,11 @@ export interface SignalOptions {
  * SIGTERM/SIGINT start one graceful shutdown and exit 0 when it completes; a second signal,
  * a failed shutdown or the deadline exit non-zero at once.
  */
-export function exitOnSignals(signals: NodeJS.EventEmitter, shutdown: () => Promise<void>, options: SignalOptions): void {
+export function exitOnSignals(
+  signals: NodeJS.EventEmitter,
+  shutdown: () => Promise<void>,
+  options: SignalOptions,
+): void {
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled && options.ignoreRepeats === true) return;
@@ -187,7 +199,11 @@ export function exitOnSignals(signals: NodeJS.EventEmitter, shutdown: () => Prom
 async function main(): Promise<void> {
   const config = loadConfigOrReport(process.env, (message) => process.stderr.write(`${message}\n`));
   if (config === null) process.exit(1);
-  const logger = createLogger({ level: config.logLevel, pretty: !config.production && process.stdout.isTTY, worker: cluster.worker?.id });
+  const logger = createLogger({
+    level: config.logLevel,
+    pretty: !config.production && process.stdout.isTTY,
+    worker: cluster.worker?.id,
+  });
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception: exiting');
     process.exit(1);
@@ -219,13 +235,22 @@ async function main(): Promise<void> {
     return;
   }
   const worker = cluster.isWorker;
-  const service = await startService(config, logger, { scrape: worker ? clusterScrape : undefined, banner: !worker }).catch((err: unknown) => {
+  const service = await startService(config, logger, {
+    scrape: worker ? clusterScrape : undefined,
+    banner: !worker,
+  }).catch((err: unknown) => {
     logger.fatal({ err }, 'start-up failed');
     process.exit(1);
   });
   // A worker stops on the primary's SIGTERM only: Ctrl-C reaches the whole process group,
   // and the primary already turns it into one SIGTERM per worker.
-  exitOnSignals(process, service.shutdown, { logger, deadlineMs, exit, signals: worker ? ['SIGTERM'] : ['SIGTERM', 'SIGINT'], ignoreRepeats: worker });
+  exitOnSignals(process, service.shutdown, {
+    logger,
+    deadlineMs,
+    exit,
+    signals: worker ? ['SIGTERM'] : ['SIGTERM', 'SIGINT'],
+    ignoreRepeats: worker,
+  });
   // (A worker whose primary dies is ended by node:cluster itself, at once.)
   if (worker) process.on('SIGINT', () => undefined);
   // Announced only once signals are handled: a supervisor acting on this line must not

@@ -28,7 +28,10 @@ process.env.OTEL_TRACES_SAMPLER_ARG ??= '0.1';
 // With no collector named, export nothing rather than retrying against localhost:4318 (the
 // OTLP default), which on a laptop or in CI is usually not there. Naming an endpoint, or an
 // exporter explicitly, turns tracing on.
-if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT === undefined && process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT === undefined) {
+if (
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT === undefined &&
+  process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT === undefined
+) {
   process.env.OTEL_TRACES_EXPORTER ??= 'none';
 }
 
@@ -41,88 +44,90 @@ if (process.env.OTEL_SDK_DISABLED === 'true') {
 }
 
 async function start(): Promise<void> {
-// Loaded after the environment defaults above: the SDK reads them when it is constructed.
-const { NodeSDK } = await import('@opentelemetry/sdk-node');
-const { PgInstrumentation } = await import('@opentelemetry/instrumentation-pg');
-const { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } = await import('@opentelemetry/api');
-const { subscribe } = await import('node:diagnostics_channel');
-const { AlwaysOnSampler, ParentBasedSampler } = await import('@opentelemetry/sdk-trace-base');
-const { parentBasedRatioSampler, samplingRatio } = await import('./head-sampling.js');
+  // Loaded after the environment defaults above: the SDK reads them when it is constructed.
+  const { NodeSDK } = await import('@opentelemetry/sdk-node');
+  const { PgInstrumentation } = await import('@opentelemetry/instrumentation-pg');
+  const { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } = await import('@opentelemetry/api');
+  const { subscribe } = await import('node:diagnostics_channel');
+  const { AlwaysOnSampler, ParentBasedSampler } = await import('@opentelemetry/sdk-trace-base');
+  const { parentBasedRatioSampler, samplingRatio } = await import('./head-sampling.js');
 
-// With the parent-based ratio sampler (the default), the decision is taken at the door, by
-// the same rule, before anything else runs for the request: a request that will not be
-// traced gets no span, no context and no listener, and the SDK samples every request that
-// got through. Requests skipped that way have no trace_id in their log line; request_id
-// still ties it to the request. Any other OTEL_TRACES_SAMPLER is left to the SDK as
-// configured: every request then gets a span, recording or not as the SDK decides.
-const headSampler =
-  process.env.OTEL_TRACES_SAMPLER === 'parentbased_traceidratio' ? parentBasedRatioSampler(samplingRatio(process.env.OTEL_TRACES_SAMPLER_ARG)) : undefined;
+  // With the parent-based ratio sampler (the default), the decision is taken at the door, by
+  // the same rule, before anything else runs for the request: a request that will not be
+  // traced gets no span, no context and no listener, and the SDK samples every request that
+  // got through. Requests skipped that way have no trace_id in their log line; request_id
+  // still ties it to the request. Any other OTEL_TRACES_SAMPLER is left to the SDK as
+  // configured: every request then gets a span, recording or not as the SDK decides.
+  const headSampler =
+    process.env.OTEL_TRACES_SAMPLER === 'parentbased_traceidratio'
+      ? parentBasedRatioSampler(samplingRatio(process.env.OTEL_TRACES_SAMPLER_ARG))
+      : undefined;
 
-// Probes and scrapes arrive every few seconds from every kubelet and Prometheus: tracing
-// them would drown the traces people look for.
-const UNTRACED = new Set(['/healthz', '/livez', '/readyz', '/metrics']);
+  // Probes and scrapes arrive every few seconds from every kubelet and Prometheus: tracing
+  // them would drown the traces people look for.
+  const UNTRACED = new Set(['/healthz', '/livez', '/readyz', '/metrics']);
 
-const sdk = new NodeSDK({
-  ...(headSampler === undefined ? {} : { sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }) }),
-  instrumentations: [
-    // Only queries made while serving a traced request: pool housekeeping is noise, and so is
-    // a span per connection checkout (a wait for the pool still shows as the gap before the
-    // query span); each exported span costs CPU to serialise.
-    new PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true }),
-  ],
-});
-sdk.start();
-
-/**
- * The server span of each traced request, made here rather than by
- * `@opentelemetry/instrumentation-http`. That instrumentation wraps the server's 'request'
- * event: even a request it was told to skip ran inside a context of its own, one with
- * tracing suppressed, and that cost every untraced request ~5 µs of CPU (W1, one process,
- * median of eight interleaved 8 s pairs against `disableIncomingRequestInstrumentation`;
- * README, "What the profile said"). Here an untraced request costs one sampling decision.
- *
- * A Fastify hook, on each instance as it is built (announced on this channel), makes the span
- * once the route is known, with the attributes of the stable HTTP server conventions, and runs
- * the rest of the request inside its context: later hooks, body parsing (Fastify resumes after
- * a body in the request's own async context), the handler and its queries, and the log lines
- * written meanwhile. The span ends when the response closes, finished or abandoned by its
- * client. test/process/tracing.test.ts checks parentage, names, attributes and log lines.
- */
-const tracer = trace.getTracer('product-user-service/http-server');
-subscribe('fastify.initialization', (message) => {
-  const { fastify } = message as { fastify: FastifyInstance };
-  fastify.addHook('onRequest', (request, reply, done) => {
-    const route = request.routeOptions.url;
-    if (route !== undefined && UNTRACED.has(route)) {
-      done();
-      return;
-    }
-    const headers = request.headers;
-    if (headSampler !== undefined && !headSampler.shouldTrace(headers.traceparent)) {
-      done();
-      return;
-    }
-    const parent = propagation.extract(ROOT_CONTEXT, headers);
-    const span = tracer.startSpan(
-      route === undefined ? request.method : `${request.method} ${route}`,
-      { kind: SpanKind.SERVER, attributes: serverSpanAttributes(request, route) },
-      parent,
-    );
-    const response = reply.raw;
-    response.once('close', () => {
-      // Not finished: the client gave up before the whole response was written.
-      if (response.writableFinished) {
-        const status = response.statusCode;
-        span.setAttribute('http.response.status_code', status);
-        if (status >= 500) span.setAttribute('error.type', String(status)).setStatus({ code: SpanStatusCode.ERROR });
-      } else {
-        span.setAttribute('error.type', 'aborted');
-      }
-      span.end();
-    });
-    context.with(trace.setSpan(parent, span), done);
+  const sdk = new NodeSDK({
+    ...(headSampler === undefined ? {} : { sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }) }),
+    instrumentations: [
+      // Only queries made while serving a traced request: pool housekeeping is noise, and so is
+      // a span per connection checkout (a wait for the pool still shows as the gap before the
+      // query span); each exported span costs CPU to serialise.
+      new PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true }),
+    ],
   });
-});
+  sdk.start();
+
+  /**
+   * The server span of each traced request, made here rather than by
+   * `@opentelemetry/instrumentation-http`. That instrumentation wraps the server's 'request'
+   * event: even a request it was told to skip ran inside a context of its own, one with
+   * tracing suppressed, and that cost every untraced request ~5 µs of CPU (W1, one process,
+   * median of eight interleaved 8 s pairs against `disableIncomingRequestInstrumentation`;
+   * README, "What the profile said"). Here an untraced request costs one sampling decision.
+   *
+   * A Fastify hook, on each instance as it is built (announced on this channel), makes the span
+   * once the route is known, with the attributes of the stable HTTP server conventions, and runs
+   * the rest of the request inside its context: later hooks, body parsing (Fastify resumes after
+   * a body in the request's own async context), the handler and its queries, and the log lines
+   * written meanwhile. The span ends when the response closes, finished or abandoned by its
+   * client. test/process/tracing.test.ts checks parentage, names, attributes and log lines.
+   */
+  const tracer = trace.getTracer('product-user-service/http-server');
+  subscribe('fastify.initialization', (message) => {
+    const { fastify } = message as { fastify: FastifyInstance };
+    fastify.addHook('onRequest', (request, reply, done) => {
+      const route = request.routeOptions.url;
+      if (route !== undefined && UNTRACED.has(route)) {
+        done();
+        return;
+      }
+      const headers = request.headers;
+      if (headSampler !== undefined && !headSampler.shouldTrace(headers.traceparent)) {
+        done();
+        return;
+      }
+      const parent = propagation.extract(ROOT_CONTEXT, headers);
+      const span = tracer.startSpan(
+        route === undefined ? request.method : `${request.method} ${route}`,
+        { kind: SpanKind.SERVER, attributes: serverSpanAttributes(request, route) },
+        parent,
+      );
+      const response = reply.raw;
+      response.once('close', () => {
+        // Not finished: the client gave up before the whole response was written.
+        if (response.writableFinished) {
+          const status = response.statusCode;
+          span.setAttribute('http.response.status_code', status);
+          if (status >= 500) span.setAttribute('error.type', String(status)).setStatus({ code: SpanStatusCode.ERROR });
+        } else {
+          span.setAttribute('error.type', 'aborted');
+        }
+        span.end();
+      });
+      context.with(trace.setSpan(parent, span), done);
+    });
+  });
 }
 
 /**

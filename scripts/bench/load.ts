@@ -50,10 +50,21 @@ function unique_sku() counter = counter + 1; return string.format("W-%d-%d-%d", 
 
 const toMs = (value: string, unit: string) => Number(value) * (unit === 'us' ? 0.001 : unit === 's' ? 1000 : 1);
 
-async function runWrk(url: string, scenario: Scenario, token: string, connections: number, seconds: number, dir: string): Promise<LoadResult> {
+async function runWrk(
+  url: string,
+  scenario: Scenario,
+  token: string,
+  connections: number,
+  seconds: number,
+  dir: string,
+): Promise<LoadResult> {
   const script = join(dir, `${scenario.name}.lua`);
   await writeFile(script, `${luaPrelude(token)}\n${scenario.lua}`);
-  const { stdout } = await run('wrk', ['-t2', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '--latency', '-s', script, url], { maxBuffer: 1 << 22 });
+  const { stdout } = await run(
+    'wrk',
+    ['-t2', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '--latency', '-s', script, url],
+    { maxBuffer: 1 << 22 },
+  );
   const percentile = (p: string) => {
     const match = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(stdout);
     return match ? toMs(match[1] ?? '0', match[2] ?? 'ms') : NaN;
@@ -71,7 +82,13 @@ async function runWrk(url: string, scenario: Scenario, token: string, connection
   };
 }
 
-async function runAutocannon(url: string, scenario: Scenario, token: string, connections: number, seconds: number): Promise<LoadResult> {
+async function runAutocannon(
+  url: string,
+  scenario: Scenario,
+  token: string,
+  connections: number,
+  seconds: number,
+): Promise<LoadResult> {
   const { default: autocannon } = await import('autocannon');
   const result = await autocannon({
     url,
@@ -91,6 +108,16 @@ async function runAutocannon(url: string, scenario: Scenario, token: string, con
   };
 }
 
-export function runLoad(generator: 'wrk' | 'autocannon', url: string, scenario: Scenario, token: string, connections: number, seconds: number, dir: string): Promise<LoadResult> {
-  return generator === 'wrk' ? runWrk(url, scenario, token, connections, seconds, dir) : runAutocannon(url, scenario, token, connections, seconds);
+export function runLoad(
+  generator: 'wrk' | 'autocannon',
+  url: string,
+  scenario: Scenario,
+  token: string,
+  connections: number,
+  seconds: number,
+  dir: string,
+): Promise<LoadResult> {
+  return generator === 'wrk'
+    ? runWrk(url, scenario, token, connections, seconds, dir)
+    : runAutocannon(url, scenario, token, connections, seconds);
 }

@@ -7,11 +7,13 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 export function findPgbench(): string | null {
-  for (const dir of (process.env.PATH ?? '').split(':')) if (existsSync(join(dir, 'pgbench'))) return join(dir, 'pgbench');
+  for (const dir of (process.env.PATH ?? '').split(':'))
+    if (existsSync(join(dir, 'pgbench'))) return join(dir, 'pgbench');
   const base = '/usr/lib/postgresql';
   if (!existsSync(base)) return null;
   const versions = readdirSync(base).sort((a, b) => Number(b) - Number(a));
-  for (const version of versions) if (existsSync(join(base, version, 'bin', 'pgbench'))) return join(base, version, 'bin', 'pgbench');
+  for (const version of versions)
+    if (existsSync(join(base, version, 'bin', 'pgbench'))) return join(base, version, 'bin', 'pgbench');
   return null;
 }
 
@@ -26,10 +28,20 @@ INSERT INTO products (id, sku, name, description, price, currency) VALUES (gen_r
 };
 
 /** Transactions per second of one custom script: 16 clients, one thread, prepared statements. */
-export async function pgbenchTps(pgbench: string, databaseUrl: string, script: string, seconds: number, dir: string): Promise<number> {
+export async function pgbenchTps(
+  pgbench: string,
+  databaseUrl: string,
+  script: string,
+  seconds: number,
+  dir: string,
+): Promise<number> {
   const file = join(dir, `pgbench-${Math.random().toString(36).slice(2)}.sql`);
   await writeFile(file, script);
-  const { stdout } = await run(pgbench, ['-n', '-M', 'prepared', '-c', '16', '-j', '1', '-T', String(seconds), '-f', file, databaseUrl], { maxBuffer: 1 << 22 });
+  const { stdout } = await run(
+    pgbench,
+    ['-n', '-M', 'prepared', '-c', '16', '-j', '1', '-T', String(seconds), '-f', file, databaseUrl],
+    { maxBuffer: 1 << 22 },
+  );
   const match = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout);
   if (match === null) throw new Error(`unexpected pgbench output:\n${stdout}`);
   return Number(match[1]);

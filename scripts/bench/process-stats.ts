@@ -26,7 +26,7 @@ export function processTree(root: number): number[] {
     .map((name) => readStat(Number(name)))
     .filter((s): s is ProcStat => s !== null);
   const tree = new Set([root]);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const stat of all) {
       if (tree.has(stat.ppid) && !tree.has(stat.pid)) {

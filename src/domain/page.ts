@@ -33,7 +33,11 @@ export interface Page<T> {
  * Turns `limit + 1` fetched rows into a page: the extra row only proves that a next page
  * exists, which saves a COUNT query.
  */
-export function toPage<T extends { id: string }>(rows: readonly T[], limit: number, sortValue: (row: T) => string): Page<T> {
+export function toPage<T extends { id: string }>(
+  rows: readonly T[],
+  limit: number,
+  sortValue: (row: T) => string,
+): Page<T> {
   if (rows.length <= limit) return { items: rows, next: null };
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];

@@ -17,12 +17,30 @@ import { healthRoutes, type Readiness } from './health.js';
 import { HttpMetrics, metricsRoutes, UNMATCHED_ROUTE, type PoolStats } from './metrics.js';
 import { openApiOptions } from './openapi.js';
 import { CursorCodec } from './pagination.js';
-import { ProductCreate, ProductListQuery, ProductPage, ProductPatch, ProductReplace, ProductResponse, presentProduct, productSortValuePatterns } from './product-schemas.js';
+import {
+  ProductCreate,
+  ProductListQuery,
+  ProductPage,
+  ProductPatch,
+  ProductReplace,
+  ProductResponse,
+  presentProduct,
+  productSortValuePatterns,
+} from './product-schemas.js';
 import { RateLimiter, rateLimitHook } from './rate-limit.js';
 import { DeferredChildLogger } from './request-logger.js';
 import { resourceRoutes } from './resource-routes.js';
 import { API_SECURITY, DOCS_SECURITY, securityHeaders } from './security-headers.js';
-import { presentUser, UserCreate, UserListQuery, UserPage, UserPatch, UserReplace, UserResponse, userSortValuePatterns } from './user-schemas.js';
+import {
+  presentUser,
+  UserCreate,
+  UserListQuery,
+  UserPage,
+  UserPatch,
+  UserReplace,
+  UserResponse,
+  userSortValuePatterns,
+} from './user-schemas.js';
 import { serializerCompiler, validatorCompiler } from './validation.js';
 
 export interface AppDependencies {
@@ -78,7 +96,11 @@ const SHEDDING_SAMPLE_MS = 100;
  * two sample periods for that sample to be taken and replaced, then until one says the
  * loop is free.
  */
-export async function untilNotShedding(isUnderPressure: () => boolean, timeoutMs: number, sampleMs = SHEDDING_SAMPLE_MS): Promise<boolean> {
+export async function untilNotShedding(
+  isUnderPressure: () => boolean,
+  timeoutMs: number,
+  sampleMs = SHEDDING_SAMPLE_MS,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   await new Promise((resolve) => setTimeout(resolve, 2 * sampleMs));
   while (isUnderPressure()) {
@@ -123,7 +145,15 @@ export async function buildApp(deps: AppDependencies) {
       void parseJson(request, String(body), done);
       return;
     }
-    done(new HttpProblem(415, 'unsupported-media-type', 'Unsupported media type', `${MERGE_PATCH} is accepted on PATCH only; send application/json`), undefined);
+    done(
+      new HttpProblem(
+        415,
+        'unsupported-media-type',
+        'Unsupported media type',
+        `${MERGE_PATCH} is accepted on PATCH only; send application/json`,
+      ),
+      undefined,
+    );
   });
 
   // Helmet's protective headers on every response: the page set for Swagger UI, the API set
@@ -143,7 +173,14 @@ export async function buildApp(deps: AppDependencies) {
     const route = request.routeOptions.url ?? UNMATCHED_ROUTE;
     const elapsedMs = reply.elapsedTime;
     metrics.observe(request.method, route, reply.statusCode, elapsedMs / 1000);
-    logAccess({ request_id: request.id, method: request.method, route, url: request.url, status: reply.statusCode, duration_ms: Math.round(elapsedMs * 100) / 100 });
+    logAccess({
+      request_id: request.id,
+      method: request.method,
+      route,
+      url: request.url,
+      status: reply.statusCode,
+      duration_ms: Math.round(elapsedMs * 100) / 100,
+    });
     done();
   });
 
@@ -157,7 +194,9 @@ export async function buildApp(deps: AppDependencies) {
     pressureHandler: (request, _reply, type) => {
       if (NEVER_SHED_PATHS.has(request.url.split('?')[0] ?? '')) return;
       request.log.warn({ pressure: type }, 'shedding load');
-      throw new HttpProblem(503, 'overloaded', 'Service overloaded', 'The service is shedding load; retry shortly', { 'retry-after': '2' });
+      throw new HttpProblem(503, 'overloaded', 'Service overloaded', 'The service is shedding load; retry shortly', {
+        'retry-after': '2',
+      });
     },
   });
   // Without allowed origins there is nothing for CORS to do: no hook runs per request, and a
@@ -166,14 +205,36 @@ export async function buildApp(deps: AppDependencies) {
     await app.register(cors, {
       origin: [...settings.corsOrigins],
       methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'If-None-Match', 'Idempotency-Key', 'X-Request-ID', 'traceparent'],
-      exposedHeaders: ['ETag', 'Location', 'Link', 'X-Request-ID', 'Retry-After', 'Idempotent-Replayed', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
+      allowedHeaders: [
+        'Authorization',
+        'Content-Type',
+        'If-Match',
+        'If-None-Match',
+        'Idempotency-Key',
+        'X-Request-ID',
+        'traceparent',
+      ],
+      exposedHeaders: [
+        'ETag',
+        'Location',
+        'Link',
+        'X-Request-ID',
+        'Retry-After',
+        'Idempotent-Replayed',
+        'RateLimit-Limit',
+        'RateLimit-Remaining',
+        'RateLimit-Reset',
+      ],
       maxAge: 600,
     });
   }
   await app.register(swagger, openApiOptions);
   await app.register(swaggerUi, { routePrefix: DOCS_PREFIX });
-  app.get('/openapi.json', { schema: { tags: ['operations'], summary: 'This OpenAPI 3.1 document', operationId: 'openapi', security: [] } }, () => app.swagger());
+  app.get(
+    '/openapi.json',
+    { schema: { tags: ['operations'], summary: 'This OpenAPI 3.1 document', operationId: 'openapi', security: [] } },
+    () => app.swagger(),
+  );
 
   await app.register(healthRoutes(deps.readiness, () => app.isUnderPressure()));
   await app.register(metricsRoutes(metrics));
@@ -196,7 +257,14 @@ export async function buildApp(deps: AppDependencies) {
             path: '/products',
             tag: 'products',
             service: deps.products,
-            schemas: { create: ProductCreate, replace: ProductReplace, patch: ProductPatch, list: ProductListQuery, item: ProductResponse, page: ProductPage },
+            schemas: {
+              create: ProductCreate,
+              replace: ProductReplace,
+              patch: ProductPatch,
+              list: ProductListQuery,
+              item: ProductResponse,
+              page: ProductPage,
+            },
             present: presentProduct,
             sortValuePatterns: productSortValuePatterns,
             scopes: { read: 'products:read', write: 'products:write' },
@@ -210,7 +278,14 @@ export async function buildApp(deps: AppDependencies) {
             path: '/users',
             tag: 'users',
             service: deps.users,
-            schemas: { create: UserCreate, replace: UserReplace, patch: UserPatch, list: UserListQuery, item: UserResponse, page: UserPage },
+            schemas: {
+              create: UserCreate,
+              replace: UserReplace,
+              patch: UserPatch,
+              list: UserListQuery,
+              item: UserResponse,
+              page: UserPage,
+            },
             present: presentUser,
             sortValuePatterns: userSortValuePatterns,
             scopes: { read: 'users:read', write: 'users:write' },

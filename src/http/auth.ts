@@ -1,4 +1,11 @@
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  jwtVerify,
+  SignJWT,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
 import { rememberBounded } from './bounded-memory.js';
 import { HttpProblem } from './error-handler.js';
 
@@ -40,13 +47,17 @@ function invalidToken(description: string): HttpProblem {
 
 /** `scope` (space-separated string) or `scp` (array), as issued by common identity providers. */
 function scopesOf(payload: JWTPayload): Set<string> {
-  const raw = typeof payload.scope === 'string' ? payload.scope.split(' ') : Array.isArray(payload.scp) ? payload.scp : [];
+  const raw =
+    typeof payload.scope === 'string' ? payload.scope.split(' ') : Array.isArray(payload.scp) ? payload.scp : [];
   return new Set(raw.filter((s): s is string => typeof s === 'string' && s.length > 0));
 }
 
 /** A `:write` scope implies `:read` on the same resource. */
 export function hasScope(principal: Principal, required: Scope): boolean {
-  return principal.scopes.has(required) || (required.endsWith(':read') && principal.scopes.has(required.replace(/:read$/, ':write')));
+  return (
+    principal.scopes.has(required) ||
+    (required.endsWith(':read') && principal.scopes.has(required.replace(/:read$/, ':write')))
+  );
 }
 
 export class Authenticator {
@@ -61,7 +72,11 @@ export class Authenticator {
     this.#jwks =
       settings.jwksUrl === undefined
         ? undefined
-        : createRemoteJWKSet(new URL(settings.jwksUrl), { cooldownDuration: settings.jwksCooldownMs ?? 30_000, cacheMaxAge: 600_000, timeoutDuration: 2000 });
+        : createRemoteJWKSet(new URL(settings.jwksUrl), {
+            cooldownDuration: settings.jwksCooldownMs ?? 30_000,
+            cacheMaxAge: 600_000,
+            timeoutDuration: 2000,
+          });
   }
 
   /**
@@ -82,8 +97,17 @@ export class Authenticator {
     const token = bearerToken(authorization);
     if (token === undefined) throw invalidToken('A bearer token is required');
     const payload = await this.#verify(token);
-    const principal: Principal = { subject: typeof payload.sub === 'string' ? payload.sub : 'unknown', scopes: scopesOf(payload) };
-    if (payload.exp !== undefined) rememberBounded(this.#cache, token, { principal, expiresAt: Math.min(payload.exp * 1000, Date.now() + CACHE_TTL_MS) }, CACHE_LIMIT);
+    const principal: Principal = {
+      subject: typeof payload.sub === 'string' ? payload.sub : 'unknown',
+      scopes: scopesOf(payload),
+    };
+    if (payload.exp !== undefined)
+      rememberBounded(
+        this.#cache,
+        token,
+        { principal, expiresAt: Math.min(payload.exp * 1000, Date.now() + CACHE_TTL_MS) },
+        CACHE_LIMIT,
+      );
     return principal;
   }
 
@@ -98,14 +122,15 @@ export class Authenticator {
     try {
       // The key is chosen by algorithm family, so an HS256 token can never be checked against
       // a public key (algorithm confusion) and `none` matches nothing.
-      if (alg === 'HS256' && this.#secret !== undefined) return (await jwtVerify(token, this.#secret, { ...options, algorithms: ['HS256'] })).payload;
-      if (alg !== undefined && ASYMMETRIC.includes(alg) && this.#jwks !== undefined) return (await jwtVerify(token, this.#jwks, { ...options, algorithms: ASYMMETRIC })).payload;
+      if (alg === 'HS256' && this.#secret !== undefined)
+        return (await jwtVerify(token, this.#secret, { ...options, algorithms: ['HS256'] })).payload;
+      if (alg !== undefined && ASYMMETRIC.includes(alg) && this.#jwks !== undefined)
+        return (await jwtVerify(token, this.#jwks, { ...options, algorithms: ASYMMETRIC })).payload;
     } catch (err) {
       throw invalidToken(describeFailure(err));
     }
     throw invalidToken(`Tokens signed with ${alg ?? 'no algorithm'} are not accepted`);
   }
-
 }
 
 function bearerToken(authorization: string | undefined): string | undefined {
@@ -135,8 +160,21 @@ export function insufficientScope(required: Scope): HttpProblem {
 }
 
 /** Mints an HS256 token: the development start and `npm run token` use it. */
-export function mintToken(secret: string, claims: { subject: string; scopes: readonly string[]; ttlSeconds: number; issuer?: string | undefined; audience?: string | undefined }): Promise<string> {
-  let jwt = new SignJWT({ scope: claims.scopes.join(' ') }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(claims.subject).setIssuedAt().setExpirationTime(`${claims.ttlSeconds}s`);
+export function mintToken(
+  secret: string,
+  claims: {
+    subject: string;
+    scopes: readonly string[];
+    ttlSeconds: number;
+    issuer?: string | undefined;
+    audience?: string | undefined;
+  },
+): Promise<string> {
+  let jwt = new SignJWT({ scope: claims.scopes.join(' ') })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(claims.subject)
+    .setIssuedAt()
+    .setExpirationTime(`${claims.ttlSeconds}s`);
   if (claims.issuer !== undefined) jwt = jwt.setIssuer(claims.issuer);
   if (claims.audience !== undefined) jwt = jwt.setAudience(claims.audience);
   return jwt.sign(new TextEncoder().encode(secret));

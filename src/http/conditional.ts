@@ -34,7 +34,9 @@ export function requiredVersion(ifMatch: string | undefined): number | undefined
   if (list.includes('*')) return undefined;
   const versions = list.map((tag) => STRONG_TAG.exec(tag)?.[1]).filter((v) => v !== undefined);
   if (versions.length !== 1 || list.length !== 1) {
-    throw new PreconditionFailedError('If-Match must carry exactly one strong entity tag from an ETag of this resource');
+    throw new PreconditionFailedError(
+      'If-Match must carry exactly one strong entity tag from an ETag of this resource',
+    );
   }
   return Number(versions[0]);
 }

@@ -28,19 +28,36 @@ const DOMAIN_PROBLEMS: Readonly<Record<DomainErrorCode, { status: number; type: 
   not_found: { status: 404, type: 'not-found', title: 'Resource not found' },
   conflict: { status: 409, type: 'conflict', title: 'Conflict with the current state of the resource' },
   precondition_failed: { status: 412, type: 'precondition-failed', title: 'Precondition failed' },
-  unprocessable: { status: 422, type: 'idempotency-key-reused', title: 'Idempotency-Key reused with a different request' },
+  unprocessable: {
+    status: 422,
+    type: 'idempotency-key-reused',
+    title: 'Idempotency-Key reused with a different request',
+  },
   unavailable: { status: 503, type: 'service-unavailable', title: 'Service temporarily unavailable' },
 };
 
 /** Fastify's own request errors, reworded so that no framework name or internals leak. */
 const FRAMEWORK_PROBLEMS: Readonly<Record<string, (limit: number) => HttpProblem>> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: () =>
-    new HttpProblem(415, 'unsupported-media-type', 'Unsupported media type', 'Send the body as application/json (PATCH also accepts application/merge-patch+json)'),
-  FST_ERR_CTP_BODY_TOO_LARGE: (limit) => new HttpProblem(413, 'payload-too-large', 'Payload too large', `The body exceeds the limit of ${limit} bytes`),
-  FST_ERR_CTP_EMPTY_JSON_BODY: () => new HttpProblem(400, 'malformed-body', 'Malformed request body', 'The body is empty, but Content-Type says JSON'),
+    new HttpProblem(
+      415,
+      'unsupported-media-type',
+      'Unsupported media type',
+      'Send the body as application/json (PATCH also accepts application/merge-patch+json)',
+    ),
+  FST_ERR_CTP_BODY_TOO_LARGE: (limit) =>
+    new HttpProblem(413, 'payload-too-large', 'Payload too large', `The body exceeds the limit of ${limit} bytes`),
+  FST_ERR_CTP_EMPTY_JSON_BODY: () =>
+    new HttpProblem(400, 'malformed-body', 'Malformed request body', 'The body is empty, but Content-Type says JSON'),
   FST_ERR_CTP_INVALID_JSON_BODY: () =>
-    new HttpProblem(400, 'malformed-body', 'Malformed request body', 'The body is not valid JSON, or it contains a forbidden __proto__ or constructor.prototype key'),
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => new HttpProblem(400, 'malformed-body', 'Malformed request body', 'Content-Length does not match the body'),
+    new HttpProblem(
+      400,
+      'malformed-body',
+      'Malformed request body',
+      'The body is not valid JSON, or it contains a forbidden __proto__ or constructor.prototype key',
+    ),
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () =>
+    new HttpProblem(400, 'malformed-body', 'Malformed request body', 'Content-Length does not match the body'),
 };
 
 const CONTEXT_PREFIX: Readonly<Record<string, string>> = { querystring: 'query.', params: 'path.', headers: 'header.' };
@@ -52,8 +69,14 @@ function fieldPath(context: string | undefined, path: readonly (string | number)
   return path.map((s) => `/${String(s).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
 }
 
-function validationProblem(error: RequestValidationError): { problem: HttpProblem; errors: { path: string; message: string }[] } {
-  const errors = error.issues.map((issue: FieldIssue) => ({ path: fieldPath(error.validationContext, issue.path), message: issue.message }));
+function validationProblem(error: RequestValidationError): {
+  problem: HttpProblem;
+  errors: { path: string; message: string }[];
+} {
+  const errors = error.issues.map((issue: FieldIssue) => ({
+    path: fieldPath(error.validationContext, issue.path),
+    message: issue.message,
+  }));
   const detail = errors.length === 1 ? '1 field is invalid' : `${errors.length} fields are invalid`;
   return { problem: new HttpProblem(400, 'validation-error', 'Request validation failed', detail), errors };
 }
@@ -62,7 +85,8 @@ function toHttpProblem(error: FastifyError | Error, bodyLimit: number): HttpProb
   if (error instanceof HttpProblem) return error;
   if (error instanceof DomainError) {
     const entry = DOMAIN_PROBLEMS[error.code];
-    const headers: Record<string, string> = error instanceof UnavailableError ? { 'retry-after': String(error.retryAfterSeconds) } : {};
+    const headers: Record<string, string> =
+      error instanceof UnavailableError ? { 'retry-after': String(error.retryAfterSeconds) } : {};
     return new HttpProblem(entry.status, entry.type, entry.title, error.message, headers);
   }
   const code = (error as FastifyError).code;
@@ -76,7 +100,12 @@ function toHttpProblem(error: FastifyError | Error, bodyLimit: number): HttpProb
   return null;
 }
 
-export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: HttpProblem, errors?: Problem['errors']): FastifyReply {
+export function sendProblem(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  problem: HttpProblem,
+  errors?: Problem['errors'],
+): FastifyReply {
   const body: Problem = {
     type: `${PROBLEM_BASE}${problem.type}`,
     title: problem.title,
@@ -91,7 +120,11 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, proble
 
 /** The one error handler: every failure leaves as RFC 9457 problem+json, 5xx masked. */
 export function createErrorHandler(bodyLimit: number) {
-  return function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return function errorHandler(
+    error: FastifyError | Error,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): FastifyReply {
     if (error instanceof RequestValidationError) {
       const { problem, errors } = validationProblem(error);
       return sendProblem(request, reply, problem, errors);
@@ -102,11 +135,25 @@ export function createErrorHandler(bodyLimit: number) {
       return sendProblem(request, reply, problem);
     }
     request.log.error({ err: error }, 'unhandled error');
-    const masked = new HttpProblem(500, 'internal-error', 'Internal server error', `An unexpected error occurred; quote request id ${request.id} when reporting it`);
+    const masked = new HttpProblem(
+      500,
+      'internal-error',
+      'Internal server error',
+      `An unexpected error occurred; quote request id ${request.id} when reporting it`,
+    );
     return sendProblem(request, reply, masked);
   };
 }
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  return sendProblem(request, reply, new HttpProblem(404, 'not-found', 'Not found', `No route matches ${request.method} ${request.url.split('?')[0] ?? ''}`));
+  return sendProblem(
+    request,
+    reply,
+    new HttpProblem(
+      404,
+      'not-found',
+      'Not found',
+      `No route matches ${request.method} ${request.url.split('?')[0] ?? ''}`,
+    ),
+  );
 }

@@ -20,22 +20,46 @@ export function healthRoutes(readiness: Readiness, isShedding: () => boolean): F
   // eslint-disable-next-line @typescript-eslint/require-await -- Fastify plugins are async functions by contract.
   return async (app) => {
     const live = (operationId: string) => ({
-      schema: { tags: ['operations'], summary: 'Liveness: answers from memory, never touches the database', operationId, security: [], response: { 200: Liveness } },
+      schema: {
+        tags: ['operations'],
+        summary: 'Liveness: answers from memory, never touches the database',
+        operationId,
+        security: [],
+        response: { 200: Liveness },
+      },
     });
     // Liveness answers from memory: restarting a pod because its database is down would
     // only add a cold start to the outage.
     app.get('/healthz', live('liveness'), () => ({ status: 'ok' as const }));
     app.get('/livez', live('livenessAlias'), () => ({ status: 'ok' as const }));
 
-    app.get('/readyz', { schema: { tags: ['operations'], summary: 'Readiness: pings the database within 1 s; 503 while shutting down or shedding load', operationId: 'readiness', security: [], response: { 200: ReadinessReport, 503: ReadinessReport } } }, async (_request, reply) => {
-      const database = await readiness.pingDatabase().then(
-        () => 'up' as const,
-        () => 'down' as const,
-      );
-      const accepting = readiness.isAcceptingTraffic();
-      const status = !accepting ? 'shutting_down' : database === 'down' ? 'not_ready' : isShedding() ? 'overloaded' : 'ready';
-      reply.header('cache-control', 'no-store');
-      return reply.code(status === 'ready' ? 200 : 503).send({ status, checks: { database } });
-    });
+    app.get(
+      '/readyz',
+      {
+        schema: {
+          tags: ['operations'],
+          summary: 'Readiness: pings the database within 1 s; 503 while shutting down or shedding load',
+          operationId: 'readiness',
+          security: [],
+          response: { 200: ReadinessReport, 503: ReadinessReport },
+        },
+      },
+      async (_request, reply) => {
+        const database = await readiness.pingDatabase().then(
+          () => 'up' as const,
+          () => 'down' as const,
+        );
+        const accepting = readiness.isAcceptingTraffic();
+        const status = !accepting
+          ? 'shutting_down'
+          : database === 'down'
+            ? 'not_ready'
+            : isShedding()
+              ? 'overloaded'
+              : 'ready';
+        reply.header('cache-control', 'no-store');
+        return reply.code(status === 'ready' ? 200 : 503).send({ status, checks: { database } });
+      },
+    );
   };
 }

@@ -30,7 +30,11 @@ export class HttpMetrics {
     collectDefaultMetrics({ register: this.registry });
     // These gauges break the naming rule that `promtool check metrics` enforces (_total is
     // for counters); the per-type nodejs_active_handles/requests/resources gauges stay.
-    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    for (const name of [
+      'nodejs_active_handles_total',
+      'nodejs_active_requests_total',
+      'nodejs_active_resources_total',
+    ]) {
       this.registry.removeSingleMetric(name);
     }
     this.#requests = new Counter({
@@ -72,10 +76,25 @@ export class HttpMetrics {
 export function metricsRoutes(metrics: HttpMetrics): FastifyPluginAsyncZod {
   // eslint-disable-next-line @typescript-eslint/require-await -- Fastify plugins are async functions by contract.
   return async (app) => {
-    const exposition = { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: z.string() } } };
-    app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics', operationId: 'metrics', security: [], response: { 200: exposition } } }, async (_request, reply) => {
-      const body = await metrics.scrape();
-      return reply.type(metrics.registry.contentType).header('cache-control', 'no-store').send(body);
-    });
+    const exposition = {
+      description: 'Prometheus text exposition format 0.0.4',
+      content: { 'text/plain': { schema: z.string() } },
+    };
+    app.get(
+      '/metrics',
+      {
+        schema: {
+          tags: ['operations'],
+          summary: 'Prometheus metrics',
+          operationId: 'metrics',
+          security: [],
+          response: { 200: exposition },
+        },
+      },
+      async (_request, reply) => {
+        const body = await metrics.scrape();
+        return reply.type(metrics.registry.contentType).header('cache-control', 'no-store').send(body);
+      },
+    );
   };
 }

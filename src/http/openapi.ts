@@ -19,22 +19,38 @@ const PROBLEM_DESCRIPTIONS: Readonly<Record<number, string>> = {
 };
 
 /** Problem responses for a route, as application/problem+json (RFC 9457). */
-export function problems(...statuses: number[]): Record<number, { description: string; content: { 'application/problem+json': { schema: typeof Problem } } }> {
+export function problems(
+  ...statuses: number[]
+): Record<number, { description: string; content: { 'application/problem+json': { schema: typeof Problem } } }> {
   return Object.fromEntries(
-    statuses.map((status) => [status, { description: PROBLEM_DESCRIPTIONS[status] ?? 'Error', content: { 'application/problem+json': { schema: Problem } } }]),
+    statuses.map((status) => [
+      status,
+      {
+        description: PROBLEM_DESCRIPTIONS[status] ?? 'Error',
+        content: { 'application/problem+json': { schema: Problem } },
+      },
+    ]),
   );
 }
 
-const header = (description: string, type: 'string' | 'integer' = 'string'): OpenAPIV3_1.HeaderObject => ({ description, schema: { type } });
+const header = (description: string, type: 'string' | 'integer' = 'string'): OpenAPIV3_1.HeaderObject => ({
+  description,
+  schema: { type },
+});
 
 const HEADERS = {
-  requestId: header('The caller’s X-Request-ID when it matches ^[A-Za-z0-9._:-]{1,128}$, else a new UUID; also in logs and error bodies'),
+  requestId: header(
+    'The caller’s X-Request-ID when it matches ^[A-Za-z0-9._:-]{1,128}$, else a new UUID; also in logs and error bodies',
+  ),
   etag: header('Strong entity tag of the returned version, e.g. "3"; send it back in If-Match / If-None-Match'),
   location: header('URL of the created resource'),
   link: header('RFC 8288 link to the next page: </api/v1/…?…&cursor=…>; rel="next" (absent on the last page)'),
   replayed: header('"true" when the response is a replay of an earlier request with the same Idempotency-Key'),
   retryAfter: header('Seconds to wait before retrying', 'integer'),
-  rateLimit: header('Requests allowed per window (IETF draft RateLimit headers: ratelimit-limit, ratelimit-remaining, ratelimit-reset)', 'integer'),
+  rateLimit: header(
+    'Requests allowed per window (IETF draft RateLimit headers: ratelimit-limit, ratelimit-remaining, ratelimit-reset)',
+    'integer',
+  ),
 };
 
 /** Adds the headers every operation shares, so the document says what the wire says. */
@@ -48,10 +64,19 @@ function addStandardHeaders(document: OpenAPIV3_1.Document): OpenAPIV3_1.Documen
         const code = Number(status);
         if (path.startsWith('/api/')) Object.assign(headers, { 'RateLimit-Limit': HEADERS.rateLimit });
         if (code === 429 || code === 503) headers['Retry-After'] = HEADERS.retryAfter;
-        if (code === 201) Object.assign(headers, { Location: HEADERS.location, ETag: HEADERS.etag, 'Idempotent-Replayed': HEADERS.replayed });
+        if (code === 201)
+          Object.assign(headers, {
+            Location: HEADERS.location,
+            ETag: HEADERS.etag,
+            'Idempotent-Replayed': HEADERS.replayed,
+          });
         if ((code === 200 || code === 304) && path.endsWith('{id}')) headers.ETag = HEADERS.etag;
-        if (code === 200 && method === 'get' && !path.endsWith('{id}') && path.startsWith('/api/')) headers.Link = HEADERS.link;
-        (response as OpenAPIV3_1.ResponseObject).headers = { ...(response as OpenAPIV3_1.ResponseObject).headers, ...headers };
+        if (code === 200 && method === 'get' && !path.endsWith('{id}') && path.startsWith('/api/'))
+          headers.Link = HEADERS.link;
+        (response as OpenAPIV3_1.ResponseObject).headers = {
+          ...(response as OpenAPIV3_1.ResponseObject).headers,
+          ...headers,
+        };
       }
     }
   }
@@ -97,7 +122,8 @@ export const openApiOptions: FastifyDynamicSwaggerOptions = {
           type: 'http',
           scheme: 'bearer',
           bearerFormat: 'JWT',
-          description: 'HS256 (AUTH_JWT_SECRET) or RS256/ES256 (AUTH_JWKS_URL). Scopes in `scope` (space-separated) or `scp` (array): products:read, products:write, users:read, users:write; :write implies :read.',
+          description:
+            'HS256 (AUTH_JWT_SECRET) or RS256/ES256 (AUTH_JWKS_URL). Scopes in `scope` (space-separated) or `scp` (array): products:read, products:write, users:read, users:write; :write implies :read.',
         },
       },
     },

@@ -42,7 +42,12 @@ export class CursorCodec {
       return position;
     }
     throw new RequestValidationError(
-      [{ path: ['cursor'], message: 'is not a valid cursor for this query: it is corrupt, or was issued for another sort or filter' }],
+      [
+        {
+          path: ['cursor'],
+          message: 'is not a valid cursor for this query: it is corrupt, or was issued for another sort or filter',
+        },
+      ],
       'querystring',
     );
   }

@@ -1,6 +1,16 @@
 import { z } from 'zod';
 import { PRODUCT_DEFAULTS, productSortFields, type Product, type ProductSortField } from '../domain/product.js';
-import { Cursor, Limit, multiLine, NO_CONTROL_CHARACTERS, pageOf, SearchText, singleLine, sortParam, Timestamp } from './schemas.js';
+import {
+  Cursor,
+  Limit,
+  multiLine,
+  NO_CONTROL_CHARACTERS,
+  pageOf,
+  SearchText,
+  singleLine,
+  sortParam,
+  Timestamp,
+} from './schemas.js';
 
 const Sku = z
   .string()
@@ -14,7 +24,10 @@ const Price = z
   .max(99999999.99, 'must be at most 99999999.99')
   .refine((v) => Number(v.toFixed(2)) === v, 'must have at most 2 decimal places')
   .describe('Greater than 0, at most 99999999.99, at most 2 decimal places; stored as an exact decimal');
-const Currency = z.string().regex(/^[A-Z]{3}$/, 'must be a three-letter ISO 4217 code in capitals, e.g. USD').describe('ISO 4217 code');
+const Currency = z
+  .string()
+  .regex(/^[A-Z]{3}$/, 'must be a three-letter ISO 4217 code in capitals, e.g. USD')
+  .describe('ISO 4217 code');
 
 export const ProductCreate = z
   .strictObject({
@@ -24,7 +37,10 @@ export const ProductCreate = z
     price: Price,
     currency: Currency.default(PRODUCT_DEFAULTS.currency),
   })
-  .meta({ id: 'NewProduct', example: { sku: 'MUG-001', name: 'Coffee mug', description: 'Stoneware, 350 ml', price: 12.5, currency: 'EUR' } });
+  .meta({
+    id: 'NewProduct',
+    example: { sku: 'MUG-001', name: 'Coffee mug', description: 'Stoneware, 350 ml', price: 12.5, currency: 'EUR' },
+  });
 
 /** PUT replaces every client-owned field; omitted optional fields return to their defaults. */
 export const ProductReplace = ProductCreate;

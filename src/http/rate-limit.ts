@@ -49,7 +49,12 @@ export class RateLimiter {
     }
     window.count += 1;
     const resetSeconds = Math.max(1, Math.ceil((window.startedAt + this.#windowMs - now) / 1000));
-    return { allowed: window.count <= this.#max, limit: this.#max, remaining: Math.max(0, this.#max - window.count), resetSeconds };
+    return {
+      allowed: window.count <= this.#max,
+      limit: this.#max,
+      remaining: Math.max(0, this.#max - window.count),
+      resetSeconds,
+    };
   }
 
   /** The window's length, for messages. */
@@ -84,10 +89,15 @@ export function rateLimitHook(limiter: RateLimiter) {
   const windowSeconds = Math.max(1, Math.round(limiter.windowMs / 1000));
   return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
     const principal = request.principal;
-    const key = principal !== null && principal.subject !== 'anonymous' ? `sub:${principal.subject}` : `ip:${request.ip}`;
+    const key =
+      principal !== null && principal.subject !== 'anonymous' ? `sub:${principal.subject}` : `ip:${request.ip}`;
     const decision = limiter.take(key);
     const reset = String(decision.resetSeconds);
-    reply.headers({ 'ratelimit-limit': String(decision.limit), 'ratelimit-remaining': String(decision.remaining), 'ratelimit-reset': reset });
+    reply.headers({
+      'ratelimit-limit': String(decision.limit),
+      'ratelimit-remaining': String(decision.remaining),
+      'ratelimit-reset': reset,
+    });
     if (decision.allowed) {
       done();
       return;

@@ -82,7 +82,11 @@ export function resourceRoutes<T extends { id: string; version: number }, Fields
   const { path, service, schemas, present, scopes, tag } = resource;
   const noun = path.slice(1, -1); // "/products" → "product"
   const Noun = noun.charAt(0).toUpperCase() + noun.slice(1);
-  const doc = (verb: string, summary: string) => ({ tags: [tag], summary, operationId: `${verb}${Noun}${verb === 'list' ? 's' : ''}` });
+  const doc = (verb: string, summary: string) => ({
+    tags: [tag],
+    summary,
+    operationId: `${verb}${Noun}${verb === 'list' ? 's' : ''}`,
+  });
   // Inside this generic function the type provider cannot prove that a body typed by
   // `z.ZodType<Fields>` is a `Fields`, hence the `as` on request bodies below. The real
   // check happens where a resource is declared: its schemas must output its domain fields.
@@ -90,7 +94,12 @@ export function resourceRoutes<T extends { id: string; version: number }, Fields
   const writeCondition = (request: FastifyRequest): WriteCondition => {
     const ifMatch = request.headers['if-match'];
     if (ifMatch === undefined && settings.requireIfMatch) {
-      throw new HttpProblem(428, 'precondition-required', 'Precondition required', 'Send If-Match with the ETag of the version you are changing');
+      throw new HttpProblem(
+        428,
+        'precondition-required',
+        'Precondition required',
+        'Send If-Match with the ETag of the version you are changing',
+      );
     }
     return { expectedVersion: requiredVersion(ifMatch) };
   };
@@ -113,82 +122,162 @@ export function resourceRoutes<T extends { id: string; version: number }, Fields
     app.addHook('onRequest', (request, _reply, done) => {
       const recalled = settings.authenticator.recall(request.headers.authorization);
       if (recalled !== undefined) admit(request, recalled, done);
-      else settings.authenticator.authenticate(request.headers.authorization).then((principal) => admit(request, principal, done), done);
+      else
+        settings.authenticator
+          .authenticate(request.headers.authorization)
+          .then((principal) => admit(request, principal, done), done);
     });
 
-    app.post(path, {
+    app.post(
+      path,
+      {
         config: write,
-        schema: { ...doc('create', `Create a ${noun}`), headers: IdempotencyHeaders, body: schemas.create, response: { 201: schemas.item, ...problems(400, 401, 403, 409, 413, 415, 422, 429, 503) } },
-      }, async (request, reply) => {
-      const create = async (): Promise<RecordedResponse> => {
-        const item = await service.create(request.body as Fields);
-        const headers = { location: `${app.prefix}${path}/${item.id}`, etag: etagOf(item.version) };
-        // The serializer compiler (validation.ts) always produces a string.
-        return { statusCode: 201, headers, body: reply.code(201).serialize(present(item)) as string };
-      };
-      const key = request.headers['idempotency-key'];
-      const { response, replayed } =
-        key === undefined
-          ? { response: await create(), replayed: false }
-          : await settings.idempotency.once({ caller: request.principal?.subject ?? 'anonymous', route: `POST ${app.prefix}${path}`, key, fingerprint: fingerprint(request.body) }, create);
-      if (replayed) reply.header('idempotent-replayed', 'true');
-      addVary(reply, 'Authorization');
-      // Only successful creates are recorded, so a replayed status is a 201 too.
-      return reply.code(response.statusCode as 201).headers(response.headers).header('cache-control', 'private, no-cache').type('application/json; charset=utf-8').send(response.body);
-    });
+        schema: {
+          ...doc('create', `Create a ${noun}`),
+          headers: IdempotencyHeaders,
+          body: schemas.create,
+          response: { 201: schemas.item, ...problems(400, 401, 403, 409, 413, 415, 422, 429, 503) },
+        },
+      },
+      async (request, reply) => {
+        const create = async (): Promise<RecordedResponse> => {
+          const item = await service.create(request.body as Fields);
+          const headers = { location: `${app.prefix}${path}/${item.id}`, etag: etagOf(item.version) };
+          // The serializer compiler (validation.ts) always produces a string.
+          return { statusCode: 201, headers, body: reply.code(201).serialize(present(item)) as string };
+        };
+        const key = request.headers['idempotency-key'];
+        const { response, replayed } =
+          key === undefined
+            ? { response: await create(), replayed: false }
+            : await settings.idempotency.once(
+                {
+                  caller: request.principal?.subject ?? 'anonymous',
+                  route: `POST ${app.prefix}${path}`,
+                  key,
+                  fingerprint: fingerprint(request.body),
+                },
+                create,
+              );
+        if (replayed) reply.header('idempotent-replayed', 'true');
+        addVary(reply, 'Authorization');
+        // Only successful creates are recorded, so a replayed status is a 201 too.
+        return reply
+          .code(response.statusCode as 201)
+          .headers(response.headers)
+          .header('cache-control', 'private, no-cache')
+          .type('application/json; charset=utf-8')
+          .send(response.body);
+      },
+    );
 
-    app.get(path, { config: read, schema: { ...doc('list', `List ${noun}s (keyset pagination)`), querystring: schemas.list, response: { 200: schemas.page, ...problems(400, 401, 403, 429, 503) } } }, async (request, reply) => {
-      const { cursor, ...query } = request.query;
-      // A cursor is bound to the resource, sort and filters it was issued for.
-      const scope = `${path}\n${JSON.stringify([query.sort, query.filter])}`;
-      const isValidValue = (value: string) => resource.sortValuePatterns[query.sort.field].test(value);
-      const after = cursor === undefined ? null : settings.cursors.decode(scope, cursor, isValidValue);
-      const page = await service.list({ ...query, after });
-      // A page shared by identical concurrent queries (same scope, hence the same cursor) is
-      // presented and serialised once for all of them.
-      let shared = presentedPages.get(page);
-      if (shared === undefined) {
-        const next = page.next === null ? null : settings.cursors.encode(scope, page.next);
-        // The serializer compiler (validation.ts) always produces a string.
-        shared = { next, body: reply.serialize({ items: page.items.map(present), next_cursor: next }) as string };
-        presentedPages.set(page, shared);
-      }
-      if (shared.next !== null) {
-        // Callers sharing a page almost always sent the same URL: URL parsing and
-        // re-serialising the query were ~2.5 % of a deep-page request's CPU.
-        if (shared.link?.url !== request.url) shared.link = { url: request.url, header: nextPageLink(request.url, shared.next) };
-        reply.header('link', shared.link.header);
-      }
-      addVary(reply, 'Authorization');
-      return reply.header('cache-control', 'private, no-cache').type('application/json; charset=utf-8').send(shared.body);
-    });
+    app.get(
+      path,
+      {
+        config: read,
+        schema: {
+          ...doc('list', `List ${noun}s (keyset pagination)`),
+          querystring: schemas.list,
+          response: { 200: schemas.page, ...problems(400, 401, 403, 429, 503) },
+        },
+      },
+      async (request, reply) => {
+        const { cursor, ...query } = request.query;
+        // A cursor is bound to the resource, sort and filters it was issued for.
+        const scope = `${path}\n${JSON.stringify([query.sort, query.filter])}`;
+        const isValidValue = (value: string) => resource.sortValuePatterns[query.sort.field].test(value);
+        const after = cursor === undefined ? null : settings.cursors.decode(scope, cursor, isValidValue);
+        const page = await service.list({ ...query, after });
+        // A page shared by identical concurrent queries (same scope, hence the same cursor) is
+        // presented and serialised once for all of them.
+        let shared = presentedPages.get(page);
+        if (shared === undefined) {
+          const next = page.next === null ? null : settings.cursors.encode(scope, page.next);
+          // The serializer compiler (validation.ts) always produces a string.
+          shared = { next, body: reply.serialize({ items: page.items.map(present), next_cursor: next }) as string };
+          presentedPages.set(page, shared);
+        }
+        if (shared.next !== null) {
+          // Callers sharing a page almost always sent the same URL: URL parsing and
+          // re-serialising the query were ~2.5 % of a deep-page request's CPU.
+          if (shared.link?.url !== request.url)
+            shared.link = { url: request.url, header: nextPageLink(request.url, shared.next) };
+          reply.header('link', shared.link.header);
+        }
+        addVary(reply, 'Authorization');
+        return reply
+          .header('cache-control', 'private, no-cache')
+          .type('application/json; charset=utf-8')
+          .send(shared.body);
+      },
+    );
 
-    app.get(`${path}/:id`, { config: read, schema: { ...doc('get', `Get a ${noun}`), params: IdParams, response: { 200: schemas.item, 304: NotModified, ...problems(400, 401, 403, 404, 429, 503) } } }, async (request, reply) => {
-      const item = await service.get(request.params.id);
-      withRepresentationHeaders(reply, item.version);
-      if (isNotModified(request.headers['if-none-match'], item.version)) return reply.code(304).send(null);
-      return reply.send(present(item));
-    });
+    app.get(
+      `${path}/:id`,
+      {
+        config: read,
+        schema: {
+          ...doc('get', `Get a ${noun}`),
+          params: IdParams,
+          response: { 200: schemas.item, 304: NotModified, ...problems(400, 401, 403, 404, 429, 503) },
+        },
+      },
+      async (request, reply) => {
+        const item = await service.get(request.params.id);
+        withRepresentationHeaders(reply, item.version);
+        if (isNotModified(request.headers['if-none-match'], item.version)) return reply.code(304).send(null);
+        return reply.send(present(item));
+      },
+    );
 
-    app.patch(`${path}/:id`, {
+    app.patch(
+      `${path}/:id`,
+      {
         config: write,
-        schema: { ...doc('update', `Change some fields of a ${noun} (JSON or JSON Merge Patch)`), params: IdParams, body: schemas.patch, response: { 200: schemas.item, ...problems(400, 401, 403, 404, 409, 412, 413, 415, 428, 429, 503) } },
-      }, async (request, reply) => {
-      const item = await service.update(request.params.id, request.body as Partial<Fields>, writeCondition(request));
-      return withRepresentationHeaders(reply, item.version).send(present(item));
-    });
+        schema: {
+          ...doc('update', `Change some fields of a ${noun} (JSON or JSON Merge Patch)`),
+          params: IdParams,
+          body: schemas.patch,
+          response: { 200: schemas.item, ...problems(400, 401, 403, 404, 409, 412, 413, 415, 428, 429, 503) },
+        },
+      },
+      async (request, reply) => {
+        const item = await service.update(request.params.id, request.body as Partial<Fields>, writeCondition(request));
+        return withRepresentationHeaders(reply, item.version).send(present(item));
+      },
+    );
 
-    app.put(`${path}/:id`, {
+    app.put(
+      `${path}/:id`,
+      {
         config: write,
-        schema: { ...doc('replace', `Replace a ${noun}`), params: IdParams, body: schemas.replace, response: { 200: schemas.item, ...problems(400, 401, 403, 404, 409, 412, 413, 415, 428, 429, 503) } },
-      }, async (request, reply) => {
-      const item = await service.replace(request.params.id, request.body as Fields, writeCondition(request));
-      return withRepresentationHeaders(reply, item.version).send(present(item));
-    });
+        schema: {
+          ...doc('replace', `Replace a ${noun}`),
+          params: IdParams,
+          body: schemas.replace,
+          response: { 200: schemas.item, ...problems(400, 401, 403, 404, 409, 412, 413, 415, 428, 429, 503) },
+        },
+      },
+      async (request, reply) => {
+        const item = await service.replace(request.params.id, request.body as Fields, writeCondition(request));
+        return withRepresentationHeaders(reply, item.version).send(present(item));
+      },
+    );
 
-    app.delete(`${path}/:id`, { config: write, schema: { ...doc('delete', `Delete a ${noun}`), params: IdParams, response: { 204: NoContent, ...problems(400, 401, 403, 404, 412, 428, 429, 503) } } }, async (request, reply) => {
-      await service.delete(request.params.id, writeCondition(request));
-      return reply.code(204).send(null);
-    });
+    app.delete(
+      `${path}/:id`,
+      {
+        config: write,
+        schema: {
+          ...doc('delete', `Delete a ${noun}`),
+          params: IdParams,
+          response: { 204: NoContent, ...problems(400, 401, 403, 404, 412, 428, 429, 503) },
+        },
+      },
+      async (request, reply) => {
+        await service.delete(request.params.id, writeCondition(request));
+        return reply.code(204).send(null);
+      },
+    );
   };
 }

@@ -23,7 +23,8 @@ export const Timestamp = z.iso.datetime({ precision: 3 }).describe('RFC 3339 UTC
 export const NO_CONTROL_CHARACTERS = /^[^\p{Cc}]*$/u;
 
 /** Refuses control characters with the one message clients see for them. */
-export const withoutControlCharacters = (text: z.ZodString) => text.regex(NO_CONTROL_CHARACTERS, 'must not contain control characters');
+export const withoutControlCharacters = (text: z.ZodString) =>
+  text.regex(NO_CONTROL_CHARACTERS, 'must not contain control characters');
 
 /** Single-line text: names must not smuggle in control characters. */
 export const singleLine = (min: number, max: number) => withoutControlCharacters(z.string().trim().min(min).max(max));
@@ -39,13 +40,17 @@ export const Limit = z
   .string()
   .regex(/^\d{1,3}$/, 'must be an integer between 1 and 100')
   .transform(Number)
-  .pipe(z.number().int().min(1, 'must be an integer between 1 and 100').max(100, 'must be an integer between 1 and 100'))
+  .pipe(
+    z.number().int().min(1, 'must be an integer between 1 and 100').max(100, 'must be an integer between 1 and 100'),
+  )
   .default(20)
   .describe('Page size, 1–100 (default 20). Out-of-range values are rejected, never clamped.');
 
 export const Cursor = z.string().min(1).max(2048).describe('Opaque cursor from the previous page’s next_cursor');
 
-export const SearchText = singleLine(1, 200).describe('Case-insensitive substring of the name; % and _ match themselves');
+export const SearchText = singleLine(1, 200).describe(
+  'Case-insensitive substring of the name; % and _ match themselves',
+);
 
 /** `-name` → { field: 'name', direction: 'desc' } for the given allowed fields. */
 export function sortParam<const F extends string>(fields: readonly [F, ...F[]], fallback: NoInfer<`${'' | '-'}${F}`>) {

@@ -26,7 +26,9 @@ export function securityHeaders(options: Readonly<HelmetOptions>): Readonly<Reco
  * Swagger UI under /docs is a web page: helmet's defaults, whose policy lets it load its own
  * scripts and styles. Plain-HTTP development would otherwise have its assets "upgraded" to https.
  */
-export const DOCS_SECURITY: Readonly<HelmetOptions> = { contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } };
+export const DOCS_SECURITY: Readonly<HelmetOptions> = {
+  contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+};
 
 /**
  * Everything else answers JSON (or text, for /metrics) to programs: the headers that still

@@ -1,11 +1,18 @@
 import { z } from 'zod';
 import { userSortFields, type User, type UserSortField } from '../domain/user.js';
-import { Cursor, Limit, NO_CONTROL_CHARACTERS, pageOf, SearchText, singleLine, sortParam, Timestamp, withoutControlCharacters } from './schemas.js';
+import {
+  Cursor,
+  Limit,
+  NO_CONTROL_CHARACTERS,
+  pageOf,
+  SearchText,
+  singleLine,
+  sortParam,
+  Timestamp,
+  withoutControlCharacters,
+} from './schemas.js';
 
-const Email = z
-  .email()
-  .max(254)
-  .describe('Unique ignoring case; stored and returned lower-cased');
+const Email = z.email().max(254).describe('Unique ignoring case; stored and returned lower-cased');
 const Name = singleLine(2, 100).describe('Trimmed; 2–100 characters');
 
 export const UserCreate = z

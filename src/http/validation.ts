@@ -36,7 +36,8 @@ function describe(issue: Issue): string | undefined {
       return `must be ${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`;
     case 'too_small': {
       const min = Number(issue.minimum);
-      if (issue.origin === 'string') return min <= 1 ? 'must not be empty' : `must be at least ${plural(min, 'character')}`;
+      if (issue.origin === 'string')
+        return min <= 1 ? 'must not be empty' : `must be at least ${plural(min, 'character')}`;
       if (issue.origin === 'array') return `must have at least ${plural(min, 'item')}`;
       return issue.inclusive ? `must be greater than or equal to ${min}` : `must be greater than ${min}`;
     }
@@ -74,7 +75,9 @@ export const validatorCompiler: FastifySchemaCompiler<z.ZodType> =
   ({ schema }) =>
   (data) => {
     const result = schema.safeParse(data, { error: describe });
-    return result.success ? { value: result.data } : { error: new RequestValidationError(toFieldIssues(result.error.issues)) };
+    return result.success
+      ? { value: result.data }
+      : { error: new RequestValidationError(toFieldIssues(result.error.issues)) };
   };
 
 /**
@@ -83,4 +86,8 @@ export const validatorCompiler: FastifySchemaCompiler<z.ZodType> =
  * schema can never leak into a response.
  */
 export const serializerCompiler: FastifySerializerCompiler<z.ZodType> = ({ schema }) =>
-  fastJson(z.toJSONSchema(schema, { target: 'draft-07', io: 'output', unrepresentable: 'any' }) as Parameters<typeof fastJson>[0]);
+  fastJson(
+    z.toJSONSchema(schema, { target: 'draft-07', io: 'output', unrepresentable: 'any' }) as Parameters<
+      typeof fastJson
+    >[0],
+  );

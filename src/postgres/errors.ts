@@ -17,7 +17,10 @@ const TRANSIENT_CLASSES = new Set(['08', '53', '57', '40']);
  * Translates a driver error into a domain error, or returns it unchanged when it is a bug
  * (bad SQL, a constraint the HTTP validation should have caught): those become 500s.
  */
-export function translateDatabaseError(err: unknown, uniqueConstraints: Readonly<Record<string, UniqueConstraint>>): unknown {
+export function translateDatabaseError(
+  err: unknown,
+  uniqueConstraints: Readonly<Record<string, UniqueConstraint>>,
+): unknown {
   if (err instanceof pg.DatabaseError) {
     const code = err.code ?? '';
     if (code === '23505' && err.constraint !== undefined) {
@@ -36,10 +39,21 @@ export function translateDatabaseError(err: unknown, uniqueConstraints: Readonly
   return err;
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+]);
 // node-postgres reports its own connection failures as plain Errors with these messages:
 // pool checkout timeout, client query timeout, a backend killed mid-query, a closed pool.
-const DRIVER_CONNECTION_MESSAGES = /timeout exceeded when trying to connect|Query read timeout|Connection terminated|not queryable|after calling end on the pool/;
+const DRIVER_CONNECTION_MESSAGES =
+  /timeout exceeded when trying to connect|Query read timeout|Connection terminated|not queryable|after calling end on the pool/;
 
 function isConnectionFailure(err: unknown): boolean {
   if (!(err instanceof Error)) return false;

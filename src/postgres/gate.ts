@@ -33,7 +33,9 @@ export class DatabaseGate {
       // Returning true means "not a failure of the database".
       errorFilter: (err: unknown) => !(translateDatabaseError(err, {}) instanceof UnavailableError),
     });
-    this.#breaker.on('open', () => logger.warn({ reset_timeout_ms: settings.resetTimeoutMs }, 'database circuit opened: failing fast'));
+    this.#breaker.on('open', () =>
+      logger.warn({ reset_timeout_ms: settings.resetTimeoutMs }, 'database circuit opened: failing fast'),
+    );
     this.#breaker.on('halfOpen', () => logger.info('database circuit half-open: probing'));
     this.#breaker.on('close', () => logger.info('database circuit closed: database reachable again'));
   }
@@ -47,7 +49,9 @@ export class DatabaseGate {
       return (await this.#breaker.fire(work)) as T;
     } catch (err) {
       if ((err as { code?: string }).code === 'EOPENBREAKER') {
-        throw new UnavailableError('The database is unavailable; retry shortly', this.#retryAfterSeconds, { cause: err });
+        throw new UnavailableError('The database is unavailable; retry shortly', this.#retryAfterSeconds, {
+          cause: err,
+        });
       }
       throw err;
     }

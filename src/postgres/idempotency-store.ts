@@ -32,40 +32,64 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
     this.#deadlineMs = statementDeadlineMs(pool);
   }
 
-  async once(key: IdempotencyKey, work: () => Promise<RecordedResponse>): Promise<{ response: RecordedResponse; replayed: boolean }> {
+  async once(
+    key: IdempotencyKey,
+    work: () => Promise<RecordedResponse>,
+  ): Promise<{ response: RecordedResponse; replayed: boolean }> {
     try {
-      return await this.#gate.run(() => inTransaction(this.#pool, async (client) => {
-        // A transaction-scoped lock marks the key as in flight without making a concurrent
-        // request wait for it: that one is told to retry (409) at once.
-        const lock = await queryWithin<{ locked: boolean }>(client, { text: 'SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', values: [idempotencyLockId(key)] }, this.#deadlineMs);
-        if (lock.rows[0]?.locked !== true) throw new ConflictError('A request with this Idempotency-Key is still being processed; retry shortly', 'Idempotency-Key');
-        const stored = await queryWithin<StoredRow>(
-          client,
-          {
-            text: 'SELECT request_hash, status_code, headers, body FROM idempotency_keys WHERE caller = $1 AND route = $2 AND key = $3 AND expires_at > now()',
-            values: [key.caller, key.route, key.key],
-          },
-          this.#deadlineMs,
-        );
-        const row = stored.rows[0];
-        if (row !== undefined) {
-          if (row.request_hash !== key.fingerprint) throw new UnprocessableError('This Idempotency-Key was used with a different request body; use a new key for a new request');
-          return { response: { statusCode: row.status_code, headers: row.headers, body: row.body }, replayed: true };
-        }
-        const response = await work();
-        await queryWithin(
-          client,
-          {
-            text: `INSERT INTO idempotency_keys (caller, route, key, request_hash, status_code, headers, body, expires_at)
+      return await this.#gate.run(() =>
+        inTransaction(this.#pool, async (client) => {
+          // A transaction-scoped lock marks the key as in flight without making a concurrent
+          // request wait for it: that one is told to retry (409) at once.
+          const lock = await queryWithin<{ locked: boolean }>(
+            client,
+            { text: 'SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', values: [idempotencyLockId(key)] },
+            this.#deadlineMs,
+          );
+          if (lock.rows[0]?.locked !== true)
+            throw new ConflictError(
+              'A request with this Idempotency-Key is still being processed; retry shortly',
+              'Idempotency-Key',
+            );
+          const stored = await queryWithin<StoredRow>(
+            client,
+            {
+              text: 'SELECT request_hash, status_code, headers, body FROM idempotency_keys WHERE caller = $1 AND route = $2 AND key = $3 AND expires_at > now()',
+              values: [key.caller, key.route, key.key],
+            },
+            this.#deadlineMs,
+          );
+          const row = stored.rows[0];
+          if (row !== undefined) {
+            if (row.request_hash !== key.fingerprint)
+              throw new UnprocessableError(
+                'This Idempotency-Key was used with a different request body; use a new key for a new request',
+              );
+            return { response: { statusCode: row.status_code, headers: row.headers, body: row.body }, replayed: true };
+          }
+          const response = await work();
+          await queryWithin(
+            client,
+            {
+              text: `INSERT INTO idempotency_keys (caller, route, key, request_hash, status_code, headers, body, expires_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, now() + interval '${RETENTION}')
            ON CONFLICT (caller, route, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status_code = EXCLUDED.status_code,
              headers = EXCLUDED.headers, body = EXCLUDED.body, created_at = now(), expires_at = EXCLUDED.expires_at`,
-            values: [key.caller, key.route, key.key, key.fingerprint, response.statusCode, JSON.stringify(response.headers), response.body],
-          },
-          this.#deadlineMs,
-        );
-        return { response, replayed: false };
-      }));
+              values: [
+                key.caller,
+                key.route,
+                key.key,
+                key.fingerprint,
+                response.statusCode,
+                JSON.stringify(response.headers),
+                response.body,
+              ],
+            },
+            this.#deadlineMs,
+          );
+          return { response, replayed: false };
+        }),
+      );
     } catch (err) {
       throw translateDatabaseError(err, {});
     }
@@ -73,7 +97,11 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
 
   /** Deletes keys past their 24 hours; returns how many. main.ts runs it periodically. */
   async deleteExpired(): Promise<number> {
-    const result = await queryWithin(this.#pool, 'DELETE FROM idempotency_keys WHERE expires_at <= now()', this.#deadlineMs);
+    const result = await queryWithin(
+      this.#pool,
+      'DELETE FROM idempotency_keys WHERE expires_at <= now()',
+      this.#deadlineMs,
+    );
     return result.rowCount ?? 0;
   }
 }

@@ -12,17 +12,28 @@ const USAGE = 'usage: npm run migrate -- [up|down] [count]';
  * Kubernetes Job or by hand. Without DATABASE_URL it works on the development database.
  * Returns the process exit code.
  */
-export async function runMigrateCommand(args: readonly string[], env: Readonly<Record<string, string | undefined>>, logger?: Logger): Promise<number> {
+export async function runMigrateCommand(
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  logger?: Logger,
+): Promise<number> {
   const [direction = 'up', countArg, extra] = args;
   const count = countArg === undefined ? undefined : Number(countArg);
-  if ((direction !== 'up' && direction !== 'down') || extra !== undefined || (count !== undefined && !(Number.isInteger(count) && count > 0))) {
+  if (
+    (direction !== 'up' && direction !== 'down') ||
+    extra !== undefined ||
+    (count !== undefined && !(Number.isInteger(count) && count > 0))
+  ) {
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
   const config = loadConfigOrReport(env, (message) => process.stderr.write(`${message}\n`));
   if (config === null) return 1;
   const log = logger ?? createLogger({ level: config.logLevel, pretty: false });
-  const embedded = config.database.url === undefined ? await startEmbeddedPostgres({ ...config.embeddedPostgres, persistent: true, logger: log }) : undefined;
+  const embedded =
+    config.database.url === undefined
+      ? await startEmbeddedPostgres({ ...config.embeddedPostgres, persistent: true, logger: log })
+      : undefined;
   try {
     const ran = await migrate(config.database.url ?? embedded?.url ?? '', log, direction, count);
     log.info({ direction, migrations: ran }, ran.length > 0 ? `migrated ${direction}` : 'nothing to migrate');

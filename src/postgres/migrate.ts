@@ -12,7 +12,12 @@ export type MigrationDirection = 'up' | 'down';
  * start together queue on the lock instead of failing; the losers find nothing to do.
  * Returns the names of the migrations that ran.
  */
-export async function migrate(databaseUrl: string, logger: Logger, direction: MigrationDirection = 'up', count?: number): Promise<string[]> {
+export async function migrate(
+  databaseUrl: string,
+  logger: Logger,
+  direction: MigrationDirection = 'up',
+  count?: number,
+): Promise<string[]> {
   const ran = await runner({
     databaseUrl,
     dir: MIGRATIONS_DIR,

@@ -25,11 +25,20 @@ export function parseUtcTimestamp(text: string): Date {
   const two = (i: number): number => digit(i) * 10 + digit(i + 1);
   const year = two(0) * 100 + two(2);
   // Date.UTC reads years 0-99 as 1900-1999.
-  if (n < 22 || n > 29 || n === 23 || year < 100 || text.charCodeAt(4) !== DASH || text.charCodeAt(10) !== SPACE || !text.endsWith('+00')) {
+  if (
+    n < 22 ||
+    n > 29 ||
+    n === 23 ||
+    year < 100 ||
+    text.charCodeAt(4) !== DASH ||
+    text.charCodeAt(10) !== SPACE ||
+    !text.endsWith('+00')
+  ) {
     return new Date(`${text.slice(0, 10)}T${text.slice(11, -3)}Z`);
   }
   const fraction = n - 23;
-  const ms = fraction === 0 ? 0 : digit(20) * 100 + (fraction > 1 ? digit(21) * 10 : 0) + (fraction > 2 ? digit(22) : 0);
+  const ms =
+    fraction === 0 ? 0 : digit(20) * 100 + (fraction > 1 ? digit(21) * 10 : 0) + (fraction > 2 ? digit(22) : 0);
   return new Date(Date.UTC(year, two(5) - 1, two(8), two(11), two(14), two(17), ms));
 }
 
@@ -39,7 +48,9 @@ const SPACE = 32;
 
 const types = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
-    oid === TIMESTAMPTZ && format !== 'binary' ? parseUtcTimestamp : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
+    oid === TIMESTAMPTZ && format !== 'binary'
+      ? parseUtcTimestamp
+      : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
 };
 
 export function createPool(settings: PoolSettings, logger: Logger): pg.Pool {
@@ -62,7 +73,10 @@ export function createPool(settings: PoolSettings, logger: Logger): pg.Pool {
   // is an unhandled 'error' event and kills the process. The pool already discards the
   // client; the next checkout opens a fresh connection.
   pool.on('error', (err) => {
-    logger.warn({ err: { message: err.message, code: (err as { code?: unknown }).code } }, 'idle database connection failed and was discarded');
+    logger.warn(
+      { err: { message: err.message, code: (err as { code?: unknown }).code } },
+      'idle database connection failed and was discarded',
+    );
   });
   return pool;
 }
@@ -79,7 +93,8 @@ export async function pingDatabase(pool: pg.Pool, timeoutMs: number): Promise<vo
  */
 export function statementDeadlineMs(pool: pg.Pool): number {
   const serverTimeout = pool.options.statement_timeout;
-  if (typeof serverTimeout !== 'number' || serverTimeout <= 0) throw new Error('the pool has no statement_timeout: make it with createPool');
+  if (typeof serverTimeout !== 'number' || serverTimeout <= 0)
+    throw new Error('the pool has no statement_timeout: make it with createPool');
   return serverTimeout + 1000;
 }
 
@@ -100,11 +115,21 @@ export function statementDeadlineMs(pool: pg.Pool): number {
  * the same reason statements are sent with a callback, not as promises (pg builds the
  * promise's callback inside client.query too).
  */
-export function queryWithin<R extends pg.QueryResultRow>(runner: pg.Pool | pg.PoolClient, statement: string | pg.QueryConfig, deadlineMs: number): Promise<pg.QueryResult<R>> {
-  return runner instanceof pg.Pool ? queryOnPool(runner, statement, deadlineMs) : queryOnClient(runner, statement, deadlineMs);
+export function queryWithin<R extends pg.QueryResultRow>(
+  runner: pg.Pool | pg.PoolClient,
+  statement: string | pg.QueryConfig,
+  deadlineMs: number,
+): Promise<pg.QueryResult<R>> {
+  return runner instanceof pg.Pool
+    ? queryOnPool(runner, statement, deadlineMs)
+    : queryOnClient(runner, statement, deadlineMs);
 }
 
-function queryOnPool<R extends pg.QueryResultRow>(pool: pg.Pool, statement: string | pg.QueryConfig, deadlineMs: number): Promise<pg.QueryResult<R>> {
+function queryOnPool<R extends pg.QueryResultRow>(
+  pool: pg.Pool,
+  statement: string | pg.QueryConfig,
+  deadlineMs: number,
+): Promise<pg.QueryResult<R>> {
   return new Promise((resolve, reject) => {
     let settled = false;
     let client: pg.PoolClient | undefined;
@@ -141,7 +166,11 @@ function queryOnPool<R extends pg.QueryResultRow>(pool: pg.Pool, statement: stri
   });
 }
 
-function queryOnClient<R extends pg.QueryResultRow>(client: pg.PoolClient, statement: string | pg.QueryConfig, deadlineMs: number): Promise<pg.QueryResult<R>> {
+function queryOnClient<R extends pg.QueryResultRow>(
+  client: pg.PoolClient,
+  statement: string | pg.QueryConfig,
+  deadlineMs: number,
+): Promise<pg.QueryResult<R>> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(readTimeout(deadlineMs)), deadlineMs);
     try {
@@ -168,7 +197,12 @@ function connectionSurvives(err: Error): boolean {
   return err instanceof pg.DatabaseError && err.severity === 'ERROR';
 }
 
-function settle<T>(resolve: (value: T) => void, reject: (err: Error) => void, err: Error | null | undefined, result: T | undefined): void {
+function settle<T>(
+  resolve: (value: T) => void,
+  reject: (err: Error) => void,
+  err: Error | null | undefined,
+  result: T | undefined,
+): void {
   if (err) reject(err);
   else if (result !== undefined) resolve(result);
   else reject(new Error('pg answered a statement with neither a result nor an error'));

@@ -32,7 +32,10 @@ export function createProductRepository(pool: pg.Pool, gate: DatabaseGate): Prod
       return conditions;
     },
     uniqueConstraints: {
-      products_sku_lower_key: { field: 'sku', message: 'A product with this SKU already exists (SKUs are unique ignoring case)' },
+      products_sku_lower_key: {
+        field: 'sku',
+        message: 'A product with this SKU already exists (SKUs are unique ignoring case)',
+      },
     },
   });
 }

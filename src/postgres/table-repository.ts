@@ -41,7 +41,12 @@ export function containsPattern(text: string): string {
  * A ResourceRepository over one table. All statements are single round-trips; the version
  * check of a conditional write sits in the UPDATE/DELETE's WHERE clause, so it is atomic.
  */
-export class TableRepository<T, Fields, SortField extends string, Filter> implements ResourceRepository<T, Fields, SortField, Filter> {
+export class TableRepository<T, Fields, SortField extends string, Filter> implements ResourceRepository<
+  T,
+  Fields,
+  SortField,
+  Filter
+> {
   readonly #pool: pg.Pool;
   readonly #gate: DatabaseGate;
   readonly #deadlineMs: number;
@@ -51,11 +56,18 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
   readonly #selectByIdsSql: string;
   readonly #batchInsertSql: string;
   /** Inserts requested during the current turn of the event loop, written by one statement. */
-  #pendingInserts: { id: string; values: unknown[]; resolve: (row: T) => void; reject: (err: unknown) => void }[] | null = null;
+  #pendingInserts:
+    { id: string; values: unknown[]; resolve: (row: T) => void; reject: (err: unknown) => void }[] | null = null;
   /** Reads by id requested during the current turn of the event loop, answered by one query. */
   #pendingReads: Map<string, { resolve: (row: T | null) => void; reject: (err: unknown) => void }[]> | null = null;
   /** List statements requested during the current turn, by text and parameters. */
-  #pendingLists: Map<string, { statement: { text: string; values: unknown[] }; waiters: { resolve: (rows: readonly T[]) => void; reject: (err: unknown) => void }[] }> | null = null;
+  #pendingLists: Map<
+    string,
+    {
+      statement: { text: string; values: unknown[] };
+      waiters: { resolve: (rows: readonly T[]) => void; reject: (err: unknown) => void }[];
+    }
+  > | null = null;
 
   constructor(pool: pg.Pool, gate: DatabaseGate, spec: TableSpec<T, Fields, SortField, Filter>) {
     this.#pool = pool;
@@ -67,7 +79,9 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
     this.#insertSql = `INSERT INTO ${spec.table} (id, ${columns}) VALUES ($1, ${placeholders}) RETURNING ${spec.selectList}`;
     this.#selectByIdSql = `SELECT ${spec.selectList} FROM ${spec.table} WHERE id = $1`;
     this.#selectByIdsSql = `SELECT ${spec.selectList} FROM ${spec.table} WHERE id = ANY($1::uuid[])`;
-    const arrays = ['$1::uuid[]', ...spec.writable.map((field, i) => `$${i + 2}::${spec.columnTypes[field]}[]`)].join(', ');
+    const arrays = ['$1::uuid[]', ...spec.writable.map((field, i) => `$${i + 2}::${spec.columnTypes[field]}[]`)].join(
+      ', ',
+    );
     // DO NOTHING: a row that loses a unique-key race (even against another row of the same
     // batch) is left out of RETURNING instead of failing everyone else's insert.
     this.#batchInsertSql = `INSERT INTO ${spec.table} (id, ${columns}) SELECT * FROM unnest(${arrays}) ON CONFLICT DO NOTHING RETURNING ${spec.selectList}`;
@@ -101,7 +115,11 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
     let inserted: Map<string, T>;
     try {
       const columns = this.#spec.writable.map((_, column) => batch.map((entry) => entry.values[column + 1]));
-      const result = await this.#query({ name: `${this.#spec.table}-insert-batch`, text: this.#batchInsertSql, values: [batch.map((e) => e.id), ...columns] });
+      const result = await this.#query({
+        name: `${this.#spec.table}-insert-batch`,
+        text: this.#batchInsertSql,
+        values: [batch.map((e) => e.id), ...columns],
+      });
       inserted = new Map(result.rows.map((row) => [row.id as string, this.#spec.fromRow(row)]));
     } catch {
       await Promise.all(batch.map(alone));
@@ -152,7 +170,11 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
         const row = await this.#findOne(ids[0] ?? '');
         if (row !== null) found.set(ids[0] ?? '', row);
       } else {
-        const result = await this.#query({ name: `${this.#spec.table}-by-ids`, text: this.#selectByIdsSql, values: [ids] });
+        const result = await this.#query({
+          name: `${this.#spec.table}-by-ids`,
+          text: this.#selectByIdsSql,
+          values: [ids],
+        });
         for (const row of result.rows) found.set(row.id as string, this.#spec.fromRow(row));
       }
       for (const [id, waiters] of batch) for (const waiter of waiters) waiter.resolve(found.get(id) ?? null);
@@ -195,8 +217,12 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
     if (batch === null) return;
     for (const { statement, waiters } of batch.values()) {
       this.#listNow(statement).then(
-        (rows) => { for (const waiter of waiters) waiter.resolve(rows); },
-        (err: unknown) => { for (const waiter of waiters) waiter.reject(err); },
+        (rows) => {
+          for (const waiter of waiters) waiter.resolve(rows);
+        },
+        (err: unknown) => {
+          for (const waiter of waiters) waiter.reject(err);
+        },
       );
     }
   }
@@ -210,7 +236,9 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
       params.push(query.after.value, query.after.id);
       // A row-value comparison walks the (column, id) index from the cursor onwards: page
       // 1000 costs what page 1 costs. Both columns share one direction, so one index serves.
-      conditions.push(`(${column}, id) ${descending ? '<' : '>'} ($${params.length - 1}::${type}, $${params.length}::uuid)`);
+      conditions.push(
+        `(${column}, id) ${descending ? '<' : '>'} ($${params.length - 1}::${type}, $${params.length}::uuid)`,
+      );
     }
     params.push(query.limit);
     const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
@@ -246,7 +274,10 @@ export class TableRepository<T, Fields, SortField extends string, Filter> implem
   async delete(id: string, expectedVersion: number | undefined): Promise<WriteOutcome<true>> {
     const params: unknown[] = [id];
     const versionCheck = this.#versionCheck(expectedVersion, params);
-    const result = await this.#query({ text: `DELETE FROM ${this.#spec.table} WHERE id = $1${versionCheck}`, values: params });
+    const result = await this.#query({
+      text: `DELETE FROM ${this.#spec.table} WHERE id = $1${versionCheck}`,
+      values: params,
+    });
     if (result.rowCount === 1) return true;
     return this.#whyNotWritten(id, expectedVersion);
   }

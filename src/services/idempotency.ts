@@ -27,5 +27,8 @@ export interface IdempotencyStore {
    * with the key is running, UnprocessableError when the fingerprint differs. A `work` that
    * throws records nothing, so the client may retry.
    */
-  once(key: IdempotencyKey, work: () => Promise<RecordedResponse>): Promise<{ response: RecordedResponse; replayed: boolean }>;
+  once(
+    key: IdempotencyKey,
+    work: () => Promise<RecordedResponse>,
+  ): Promise<{ response: RecordedResponse; replayed: boolean }>;
 }

@@ -1,4 +1,10 @@
-import { productSortValue, type Product, type ProductFields, type ProductFilter, type ProductSortField } from '../domain/product.js';
+import {
+  productSortValue,
+  type Product,
+  type ProductFields,
+  type ProductFilter,
+  type ProductSortField,
+} from '../domain/product.js';
 import { ResourceService, type ResourceRepository } from './resource-service.js';
 
 /** Storage for products: `insert`/`update` throw ConflictError when the SKU is taken (ignoring case). */

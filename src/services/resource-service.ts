@@ -47,7 +47,10 @@ export class ResourceService<T extends { id: string }, Fields, SortField extends
   /** Pages by the result they were made from; weak, so they live as long as a caller holds them. */
   readonly #pages = new WeakMap<readonly T[], Page<T>>();
 
-  constructor(repository: ResourceRepository<T, Fields, SortField, Filter>, definition: ResourceDefinition<T, Fields, SortField>) {
+  constructor(
+    repository: ResourceRepository<T, Fields, SortField, Filter>,
+    definition: ResourceDefinition<T, Fields, SortField>,
+  ) {
     this.#repository = repository;
     this.#definition = definition;
   }
@@ -95,7 +98,9 @@ export class ResourceService<T extends { id: string }, Fields, SortField extends
   #settle<R>(id: string, outcome: WriteOutcome<R>): R {
     if (outcome === 'not_found') throw new NotFoundError(this.#definition.name, id);
     if (outcome === 'version_mismatch') {
-      throw new PreconditionFailedError(`${this.#definition.name} ${id} has changed since the version given in If-Match`);
+      throw new PreconditionFailedError(
+        `${this.#definition.name} ${id} has changed since the version given in If-Match`,
+      );
     }
     return outcome;
   }

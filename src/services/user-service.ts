@@ -1,4 +1,11 @@
-import { normaliseEmail, userSortValue, type User, type UserFields, type UserFilter, type UserSortField } from '../domain/user.js';
+import {
+  normaliseEmail,
+  userSortValue,
+  type User,
+  type UserFields,
+  type UserFilter,
+  type UserSortField,
+} from '../domain/user.js';
 import { ResourceService, type ResourceRepository } from './resource-service.js';
 
 /** Storage for users: `insert`/`update` throw ConflictError when the e-mail address is taken. */

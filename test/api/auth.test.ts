@@ -16,8 +16,12 @@ beforeAll(async () => {
   db = await createTestDatabase();
   app = await buildTestApp(db, { auth: { mode: 'jwt', secret: TEST_JWT_SECRET } });
   const headers = { authorization: `Bearer ${await token()}` };
-  productId = (await app.inject({ method: 'POST', url: '/api/v1/products', headers, payload: productInput() })).json<{ id: string }>().id;
-  userId = (await app.inject({ method: 'POST', url: '/api/v1/users', headers, payload: userInput() })).json<{ id: string }>().id;
+  productId = (await app.inject({ method: 'POST', url: '/api/v1/products', headers, payload: productInput() })).json<{
+    id: string;
+  }>().id;
+  userId = (await app.inject({ method: 'POST', url: '/api/v1/users', headers, payload: userInput() })).json<{
+    id: string;
+  }>().id;
 });
 afterAll(async () => {
   await app.close();
@@ -25,57 +29,91 @@ afterAll(async () => {
 });
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
-interface RouteCase { method: Method; url: () => string; scope: string; payload?: () => Record<string, unknown> }
+interface RouteCase {
+  method: Method;
+  url: () => string;
+  scope: string;
+  payload?: () => Record<string, unknown>;
+}
 
 const ROUTES: RouteCase[] = [
   { method: 'GET', url: () => '/api/v1/products', scope: 'products:read' },
   { method: 'GET', url: () => `/api/v1/products/${productId}`, scope: 'products:read' },
   { method: 'POST', url: () => '/api/v1/products', scope: 'products:write', payload: () => productInput() },
-  { method: 'PATCH', url: () => `/api/v1/products/${productId}`, scope: 'products:write', payload: () => ({ name: 'patched' }) },
+  {
+    method: 'PATCH',
+    url: () => `/api/v1/products/${productId}`,
+    scope: 'products:write',
+    payload: () => ({ name: 'patched' }),
+  },
   { method: 'PUT', url: () => `/api/v1/products/${productId}`, scope: 'products:write', payload: () => productInput() },
   { method: 'DELETE', url: () => '/api/v1/products/01890000-0000-7000-8000-000000000000', scope: 'products:write' },
   { method: 'GET', url: () => '/api/v1/users', scope: 'users:read' },
   { method: 'GET', url: () => `/api/v1/users/${userId}`, scope: 'users:read' },
   { method: 'POST', url: () => '/api/v1/users', scope: 'users:write', payload: () => userInput() },
-  { method: 'PATCH', url: () => `/api/v1/users/${userId}`, scope: 'users:write', payload: () => ({ name: 'Patched Name' }) },
+  {
+    method: 'PATCH',
+    url: () => `/api/v1/users/${userId}`,
+    scope: 'users:write',
+    payload: () => ({ name: 'Patched Name' }),
+  },
   { method: 'PUT', url: () => `/api/v1/users/${userId}`, scope: 'users:write', payload: () => userInput() },
   { method: 'DELETE', url: () => '/api/v1/users/01890000-0000-7000-8000-000000000000', scope: 'users:write' },
 ];
 
 const request = (route: RouteCase, authorization?: string) =>
-  app.inject({ method: route.method, url: route.url(), headers: authorization === undefined ? {} : { authorization }, ...(route.payload && { payload: route.payload() }) });
+  app.inject({
+    method: route.method,
+    url: route.url(),
+    headers: authorization === undefined ? {} : { authorization },
+    ...(route.payload && { payload: route.payload() }),
+  });
 
 /** A scope that does not grant the route: the other resource's write scope. */
 const wrongScope = (scope: string) => (scope.startsWith('products') ? 'users:write' : 'products:write');
 
-describe.each(ROUTES.map((r) => [`${r.method} ${r.url().replace(/[0-9a-f-]{36}/, '{id}')}`, r] as const))('%s', (_name, route) => {
-  it('without a token: 401 with WWW-Authenticate invalid_token', async () => {
-    const response = await request(route);
-    expect(response.statusCode).toBe(401);
-    expect(response.headers['www-authenticate']).toMatch(/^Bearer error="invalid_token"/);
-    expect(response.json()).toMatchObject({ type: 'https://problems.example.dev/unauthenticated', status: 401 });
-  });
+describe.each(ROUTES.map((r) => [`${r.method} ${r.url().replace(/[0-9a-f-]{36}/, '{id}')}`, r] as const))(
+  '%s',
+  (_name, route) => {
+    it('without a token: 401 with WWW-Authenticate invalid_token', async () => {
+      const response = await request(route);
+      expect(response.statusCode).toBe(401);
+      expect(response.headers['www-authenticate']).toMatch(/^Bearer error="invalid_token"/);
+      expect(response.json()).toMatchObject({ type: 'https://problems.example.dev/unauthenticated', status: 401 });
+    });
 
-  it('with the wrong scope: 403 insufficient_scope naming the scope', async () => {
-    const response = await request(route, `Bearer ${await token({ scopes: [wrongScope(route.scope)] })}`);
-    expect(response.statusCode).toBe(403);
-    expect(response.headers['www-authenticate']).toBe(`Bearer error="insufficient_scope", scope="${route.scope}"`);
-  });
+    it('with the wrong scope: 403 insufficient_scope naming the scope', async () => {
+      const response = await request(route, `Bearer ${await token({ scopes: [wrongScope(route.scope)] })}`);
+      expect(response.statusCode).toBe(403);
+      expect(response.headers['www-authenticate']).toBe(`Bearer error="insufficient_scope", scope="${route.scope}"`);
+    });
 
-  it('with the right scope: served', async () => {
-    const response = await request(route, `Bearer ${await token({ scopes: [route.scope] })}`);
-    expect([200, 201, 204, 404]).toContain(response.statusCode);
-    expect(response.statusCode === 404).toBe(route.method === 'DELETE');
-  });
-});
+    it('with the right scope: served', async () => {
+      const response = await request(route, `Bearer ${await token({ scopes: [route.scope] })}`);
+      expect([200, 201, 204, 404]).toContain(response.statusCode);
+      expect(response.statusCode === 404).toBe(route.method === 'DELETE');
+    });
+  },
+);
 
 describe('scopes', () => {
   it(':write implies :read on the same resource only, and `scp` arrays count', async () => {
     const writer = `Bearer ${await token({ scopes: ['products:write'] })}`;
-    expect((await app.inject({ method: 'GET', url: '/api/v1/products', headers: { authorization: writer } })).statusCode).toBe(200);
-    expect((await app.inject({ method: 'GET', url: '/api/v1/users', headers: { authorization: writer } })).statusCode).toBe(403);
-    const scp = await new SignJWT({ scp: ['users:read'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('s').setExpirationTime('5m').sign(new TextEncoder().encode(TEST_JWT_SECRET));
-    expect((await app.inject({ method: 'GET', url: '/api/v1/users', headers: { authorization: `Bearer ${scp}` } })).statusCode).toBe(200);
+    expect(
+      (await app.inject({ method: 'GET', url: '/api/v1/products', headers: { authorization: writer } })).statusCode,
+    ).toBe(200);
+    expect(
+      (await app.inject({ method: 'GET', url: '/api/v1/users', headers: { authorization: writer } })).statusCode,
+    ).toBe(403);
+    const scp = await new SignJWT({ scp: ['users:read'] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('s')
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(TEST_JWT_SECRET));
+    expect(
+      (await app.inject({ method: 'GET', url: '/api/v1/users', headers: { authorization: `Bearer ${scp}` } }))
+        .statusCode,
+    ).toBe(200);
   });
 });
 
@@ -86,30 +124,72 @@ describe('bad tokens', () => {
     `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.`;
 
   it.each([
-    ['expired', async () => base().setProtectedHeader({ alg: 'HS256' }).setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(secret), 'expired'],
-    ['not yet valid', async () => base().setProtectedHeader({ alg: 'HS256' }).setNotBefore('10m').setExpirationTime('20m').sign(secret), 'not valid here'],
+    [
+      'expired',
+      async () =>
+        base()
+          .setProtectedHeader({ alg: 'HS256' })
+          .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+          .sign(secret),
+      'expired',
+    ],
+    [
+      'not yet valid',
+      async () => base().setProtectedHeader({ alg: 'HS256' }).setNotBefore('10m').setExpirationTime('20m').sign(secret),
+      'not valid here',
+    ],
     ['without exp', async () => base().setProtectedHeader({ alg: 'HS256' }).sign(secret), 'not valid here'],
-    ['signed with another secret', async () => base().setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(new TextEncoder().encode('x'.repeat(40))), 'signature'],
-    ['alg none', () => Promise.resolve(unsigned({ sub: 's', scope: 'products:read', exp: Math.floor(Date.now() / 1000) + 600 })), 'none'],
+    [
+      'signed with another secret',
+      async () =>
+        base()
+          .setProtectedHeader({ alg: 'HS256' })
+          .setExpirationTime('5m')
+          .sign(new TextEncoder().encode('x'.repeat(40))),
+      'signature',
+    ],
+    [
+      'alg none',
+      () => Promise.resolve(unsigned({ sub: 's', scope: 'products:read', exp: Math.floor(Date.now() / 1000) + 600 })),
+      'none',
+    ],
     ['garbage', () => Promise.resolve('not.a.jwt'), 'malformed'],
     ['HS384', async () => base().setProtectedHeader({ alg: 'HS384' }).setExpirationTime('5m').sign(secret), 'HS384'],
   ])('%s → 401 with a reason', async (_name, make, reason) => {
-    const response = await app.inject({ method: 'GET', url: '/api/v1/products', headers: { authorization: `Bearer ${await make()}` } });
+    const response = await app.inject({
+      method: 'GET',
+      url: '/api/v1/products',
+      headers: { authorization: `Bearer ${await make()}` },
+    });
     expect(response.statusCode).toBe(401);
     expect(response.headers['www-authenticate']).toMatch(/^Bearer error="invalid_token"/);
     expect(response.json<{ detail: string }>().detail).toContain(reason);
   });
 
   it('refuses a non-Bearer scheme', async () => {
-    const response = await app.inject({ method: 'GET', url: '/api/v1/products', headers: { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` } });
+    const response = await app.inject({
+      method: 'GET',
+      url: '/api/v1/products',
+      headers: { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` },
+    });
     expect(response.statusCode).toBe(401);
   });
 
   it('checks issuer and audience when configured', async () => {
-    const strict = await buildTestApp(db, { auth: { mode: 'jwt', secret: TEST_JWT_SECRET, issuer: 'https://issuer.example', audience: 'product-api' } });
+    const strict = await buildTestApp(db, {
+      auth: { mode: 'jwt', secret: TEST_JWT_SECRET, issuer: 'https://issuer.example', audience: 'product-api' },
+    });
     try {
-      const sign = (iss: string, aud: string) => base().setProtectedHeader({ alg: 'HS256' }).setIssuer(iss).setAudience(aud).setExpirationTime('5m').sign(secret);
-      const get = async (jwt: string) => (await strict.inject({ method: 'GET', url: '/api/v1/products', headers: { authorization: `Bearer ${jwt}` } })).statusCode;
+      const sign = (iss: string, aud: string) =>
+        base()
+          .setProtectedHeader({ alg: 'HS256' })
+          .setIssuer(iss)
+          .setAudience(aud)
+          .setExpirationTime('5m')
+          .sign(secret);
+      const get = async (jwt: string) =>
+        (await strict.inject({ method: 'GET', url: '/api/v1/products', headers: { authorization: `Bearer ${jwt}` } }))
+          .statusCode;
       expect(await get(await sign('https://issuer.example', 'product-api'))).toBe(200);
       expect(await get(await sign('https://evil.example', 'product-api'))).toBe(401);
       expect(await get(await sign('https://issuer.example', 'other-api'))).toBe(401);
@@ -120,10 +200,13 @@ describe('bad tokens', () => {
 });
 
 describe('operational routes', () => {
-  it.each(['/healthz', '/livez', '/readyz', '/metrics', '/openapi.json', '/docs/'])('%s needs no token', async (url) => {
-    const response = await app.inject({ method: 'GET', url });
-    expect(response.statusCode).toBe(200);
-  });
+  it.each(['/healthz', '/livez', '/readyz', '/metrics', '/openapi.json', '/docs/'])(
+    '%s needs no token',
+    async (url) => {
+      const response = await app.inject({ method: 'GET', url });
+      expect(response.statusCode).toBe(200);
+    },
+  );
 });
 
 describe('JWKS (RS256/ES256) with key rotation', () => {
@@ -150,8 +233,14 @@ describe('JWKS (RS256/ES256) with key rotation', () => {
     // A jti per token: RS256 signatures are deterministic, and an identical token would be
     // answered from the verification cache (which honours a removed key for up to a minute).
     const sign = (alg: 'RS256' | 'ES256', kid: string, key: Parameters<SignJWT['sign']>[0]) =>
-      new SignJWT({ scope: 'products:read', jti: crypto.randomUUID() }).setProtectedHeader({ alg, kid }).setSubject('svc').setExpirationTime('5m').sign(key);
-    const get = async (jwt: string) => (await jwksApp.inject({ method: 'GET', url: '/api/v1/products', headers: { authorization: `Bearer ${jwt}` } })).statusCode;
+      new SignJWT({ scope: 'products:read', jti: crypto.randomUUID() })
+        .setProtectedHeader({ alg, kid })
+        .setSubject('svc')
+        .setExpirationTime('5m')
+        .sign(key);
+    const get = async (jwt: string) =>
+      (await jwksApp.inject({ method: 'GET', url: '/api/v1/products', headers: { authorization: `Bearer ${jwt}` } }))
+        .statusCode;
     try {
       expect(await get(await sign('RS256', 'key-1', rsa.privateKey))).toBe(200);
       expect(fetches).toBe(1);
@@ -164,7 +253,11 @@ describe('JWKS (RS256/ES256) with key rotation', () => {
 
       // Algorithm confusion: an HS256 token keyed with the public key is not an RSA token.
       const publicPem = JSON.stringify(served[0]);
-      const confused = await new SignJWT({ scope: 'products:read' }).setProtectedHeader({ alg: 'HS256', kid: 'key-2' }).setSubject('x').setExpirationTime('5m').sign(new TextEncoder().encode(publicPem));
+      const confused = await new SignJWT({ scope: 'products:read' })
+        .setProtectedHeader({ alg: 'HS256', kid: 'key-2' })
+        .setSubject('x')
+        .setExpirationTime('5m')
+        .sign(new TextEncoder().encode(publicPem));
       expect(await get(confused)).toBe(401);
     } finally {
       await jwksApp.close();

@@ -17,19 +17,30 @@ afterAll(() => db.drop());
 
 /** A pool of its own on the test database: one connection unless told otherwise. */
 const onePool = (settings: Partial<Parameters<typeof createPool>[0]> = {}) =>
-  createPool({ url: db.url, poolMax: 1, statementTimeoutMs: 5000, connectTimeoutMs: 2000, idleTimeoutMs: 10_000, ...settings }, silentLogger);
+  createPool(
+    { url: db.url, poolMax: 1, statementTimeoutMs: 5000, connectTimeoutMs: 2000, idleTimeoutMs: 10_000, ...settings },
+    silentLogger,
+  );
 
 describe('with the database unreachable', () => {
   it('answers API requests 503 with Retry-After within 2 s, /readyz 503, /healthz 200', async () => {
     const deadUrl = new URL(db.url);
     deadUrl.port = String(await freePort());
-    const deadPool = createPool({ url: deadUrl.toString(), poolMax: 2, statementTimeoutMs: 1000, connectTimeoutMs: 1000, idleTimeoutMs: 1000 }, silentLogger);
+    const deadPool = createPool(
+      { url: deadUrl.toString(), poolMax: 2, statementTimeoutMs: 1000, connectTimeoutMs: 1000, idleTimeoutMs: 1000 },
+      silentLogger,
+    );
     const logs = capturingLogger();
     const app = await buildTestApp({ ...db, pool: deadPool }, { logger: logs.logger });
     try {
       for (const request of [
         { method: 'GET' as const, url: '/api/v1/products' },
-        { method: 'POST' as const, url: '/api/v1/products', payload: productInput(), headers: { 'x-request-id': 'down-1' } },
+        {
+          method: 'POST' as const,
+          url: '/api/v1/products',
+          payload: productInput(),
+          headers: { 'x-request-id': 'down-1' },
+        },
         { method: 'GET' as const, url: '/api/v1/users/01890000-0000-7000-8000-000000000000' },
       ]) {
         const started = Date.now();
@@ -37,7 +48,10 @@ describe('with the database unreachable', () => {
         expect(Date.now() - started).toBeLessThan(2000);
         expect(response.statusCode).toBe(503);
         expect(response.headers['retry-after']).toBe('1');
-        expect(response.json()).toMatchObject({ type: 'https://problems.example.dev/service-unavailable', status: 503 });
+        expect(response.json()).toMatchObject({
+          type: 'https://problems.example.dev/service-unavailable',
+          status: 503,
+        });
         expect(response.body).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|pg|5432/);
       }
       const ready = await app.inject({ method: 'GET', url: '/readyz' });
@@ -64,7 +78,10 @@ describe('with broken connections', () => {
         while (running) {
           const response = await app.inject({ method: 'POST', url: '/api/v1/products', payload: productInput() });
           statuses.push(response.statusCode);
-          const read = await app.inject({ method: 'GET', url: `/api/v1/products/${response.json<{ id?: string }>().id ?? '01890000-0000-7000-8000-000000000000'}` });
+          const read = await app.inject({
+            method: 'GET',
+            url: `/api/v1/products/${response.json<{ id?: string }>().id ?? '01890000-0000-7000-8000-000000000000'}`,
+          });
           statuses.push(read.statusCode);
         }
       };
@@ -136,7 +153,11 @@ describe('with broken connections', () => {
     const pool = onePool({ statementTimeoutMs: 300 });
     const deadline = statementDeadlineMs(pool);
     const run = (sql: string) => queryWithin<{ value: number }>(pool, sql, deadline);
-    const refusal = (sql: string) => run(sql).then(() => null, (err: unknown) => err);
+    const refusal = (sql: string) =>
+      run(sql).then(
+        () => null,
+        (err: unknown) => err,
+      );
     try {
       // A temporary table lives as long as its session: still there means same connection.
       await run('CREATE TEMPORARY TABLE survivor (k int PRIMARY KEY)');
@@ -148,7 +169,10 @@ describe('with broken connections', () => {
       expect((await run('SELECT pg_backend_pid() AS value')).rows[0]?.value).toBe(backend);
       expect((await run('SELECT count(*)::int AS value FROM survivor')).rows[0]?.value).toBe(1);
       // FATAL: the server ends the session, so the connection must not go back.
-      expect(await refusal('SELECT pg_terminate_backend(pg_backend_pid())')).toMatchObject({ code: '57P01', severity: 'FATAL' });
+      expect(await refusal('SELECT pg_terminate_backend(pg_backend_pid())')).toMatchObject({
+        code: '57P01',
+        severity: 'FATAL',
+      });
       expect(pool.totalCount).toBe(0);
       expect((await run('SELECT pg_backend_pid() AS value')).rows[0]?.value).not.toBe(backend);
     } finally {
@@ -183,8 +207,12 @@ describe('with broken connections', () => {
     try {
       let terminated = false;
       const error = await inTransaction(pool, async (client) => {
-        const pid = (await queryWithin<{ pid: number }>(client, 'SELECT pg_backend_pid() AS pid', statementDeadlineMs(pool))).rows[0]?.pid;
-        terminated = (await admin.query<{ done: boolean }>('SELECT pg_terminate_backend($1) AS done', [pid])).rows[0]?.done === true;
+        const pid = (
+          await queryWithin<{ pid: number }>(client, 'SELECT pg_backend_pid() AS pid', statementDeadlineMs(pool))
+        ).rows[0]?.pid;
+        terminated =
+          (await admin.query<{ done: boolean }>('SELECT pg_terminate_backend($1) AS done', [pid])).rows[0]?.done ===
+          true;
         // Let the FATAL message and the socket's end arrive: an unhandled 'error' event from
         // the checked-out client would end this test process here.
         await new Promise((resolve) => setTimeout(resolve, 200));

@@ -21,17 +21,30 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 describe('X-Request-ID', () => {
   it('echoes a well-formed caller id and puts it in the log line of the request', async () => {
-    const response = await app.inject({ method: 'GET', url: '/api/v1/products?limit=1', headers: { 'x-request-id': 'client-abc.123:xyz' } });
+    const response = await app.inject({
+      method: 'GET',
+      url: '/api/v1/products?limit=1',
+      headers: { 'x-request-id': 'client-abc.123:xyz' },
+    });
     expect(response.headers['x-request-id']).toBe('client-abc.123:xyz');
     const line = logs.lines.find((l) => l.request_id === 'client-abc.123:xyz');
-    expect(line).toMatchObject({ level: 'info', method: 'GET', route: '/api/v1/products', status: 200, msg: 'request completed' });
+    expect(line).toMatchObject({
+      level: 'info',
+      method: 'GET',
+      route: '/api/v1/products',
+      status: 200,
+      msg: 'request completed',
+    });
     expect(typeof line?.duration_ms).toBe('number');
   });
 
-  it.each(['has spaces', 'x'.repeat(129), '<script>', ''])('replaces an unsafe caller id (%j) with a fresh UUID', async (given) => {
-    const response = await app.inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': given } });
-    expect(response.headers['x-request-id']).toMatch(UUID);
-  });
+  it.each(['has spaces', 'x'.repeat(129), '<script>', ''])(
+    'replaces an unsafe caller id (%j) with a fresh UUID',
+    async (given) => {
+      const response = await app.inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': given } });
+      expect(response.headers['x-request-id']).toMatch(UUID);
+    },
+  );
 
   it('is on error responses too, and matches request_id in the problem body', async () => {
     for (const request of [
@@ -61,7 +74,11 @@ describe('unknown routes and methods', () => {
     const response = await app.inject({ method: 'GET', url: '/api/v2/products' });
     expect(response.statusCode).toBe(404);
     expect(response.headers['content-type']).toBe('application/problem+json; charset=utf-8');
-    expect(response.json()).toMatchObject({ type: 'https://problems.example.dev/not-found', status: 404, instance: '/api/v2/products' });
+    expect(response.json()).toMatchObject({
+      type: 'https://problems.example.dev/not-found',
+      status: 404,
+      instance: '/api/v2/products',
+    });
     const line = logs.lines.find((l) => l.request_id === response.headers['x-request-id']);
     expect(line).toMatchObject({ route: 'unmatched', status: 404 });
   });
@@ -78,7 +95,11 @@ describe('internal errors', () => {
     const brokenApp = await buildTestApp(broken, { logger: logs.logger });
     try {
       await broken.pool.query('ALTER TABLE products RENAME TO products_gone');
-      const response = await brokenApp.inject({ method: 'GET', url: '/api/v1/products', headers: { 'x-request-id': 'bug-1' } });
+      const response = await brokenApp.inject({
+        method: 'GET',
+        url: '/api/v1/products',
+        headers: { 'x-request-id': 'bug-1' },
+      });
       expect(response.statusCode).toBe(500);
       expect(response.json()).toEqual({
         type: 'https://problems.example.dev/internal-error',
@@ -90,7 +111,10 @@ describe('internal errors', () => {
       });
       expect(response.body).not.toMatch(/relation|SELECT|postgres|pg|stack|\.ts|\/work\//i);
       const errorLine = logs.lines.find((l) => l.request_id === 'bug-1' && l.level === 'error');
-      expect(errorLine).toMatchObject({ msg: 'unhandled error', err: { message: expect.stringContaining('products') } });
+      expect(errorLine).toMatchObject({
+        msg: 'unhandled error',
+        err: { message: expect.stringContaining('products') },
+      });
     } finally {
       await brokenApp.close();
       await broken.drop();

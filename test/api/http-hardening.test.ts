@@ -21,30 +21,51 @@ afterAll(async () => {
 });
 
 async function createProduct(target: App = app) {
-  return (await target.inject({ method: 'POST', url: '/api/v1/products', payload: productInput() })).json<{ id: string }>();
+  return (await target.inject({ method: 'POST', url: '/api/v1/products', payload: productInput() })).json<{
+    id: string;
+  }>();
 }
 
 describe('conditional writes under concurrency', () => {
   it('ten concurrent PATCHes with one ETag: exactly one 200, nine 412', async () => {
     const { id } = await createProduct();
     const responses = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => app.inject({ method: 'PATCH', url: `/api/v1/products/${id}`, headers: { 'if-match': '"1"' }, payload: { name: `writer ${i}` } })),
+      Array.from({ length: 10 }, (_, i) =>
+        app.inject({
+          method: 'PATCH',
+          url: `/api/v1/products/${id}`,
+          headers: { 'if-match': '"1"' },
+          payload: { name: `writer ${i}` },
+        }),
+      ),
     );
     expect(responses.map((r) => r.statusCode).sort()).toEqual([200, ...Array.from({ length: 9 }, () => 412)]);
     const final = await app.inject({ method: 'GET', url: `/api/v1/products/${id}` });
-    expect(final.json()).toMatchObject({ version: 2, name: responses.find((r) => r.statusCode === 200)?.json<{ name: string }>().name });
+    expect(final.json()).toMatchObject({
+      version: 2,
+      name: responses.find((r) => r.statusCode === 200)?.json<{ name: string }>().name,
+    });
   });
 
   it('REQUIRE_IF_MATCH=true: writes without If-Match get 428, with it they proceed', async () => {
     const strict = await buildTestApp(db, { requireIfMatch: true });
     try {
       const { id } = await createProduct(strict);
-      for (const [method, payload] of [['PATCH', { name: 'x' }], ['PUT', productInput()], ['DELETE', undefined]] as const) {
+      for (const [method, payload] of [
+        ['PATCH', { name: 'x' }],
+        ['PUT', productInput()],
+        ['DELETE', undefined],
+      ] as const) {
         const response = await strict.inject({ method, url: `/api/v1/products/${id}`, ...(payload && { payload }) });
         expect(response.statusCode, method).toBe(428);
         expect(response.json()).toMatchObject({ type: 'https://problems.example.dev/precondition-required' });
       }
-      const patched = await strict.inject({ method: 'PATCH', url: `/api/v1/products/${id}`, headers: { 'if-match': '"1"' }, payload: { name: 'ok' } });
+      const patched = await strict.inject({
+        method: 'PATCH',
+        url: `/api/v1/products/${id}`,
+        headers: { 'if-match': '"1"' },
+        payload: { name: 'ok' },
+      });
       expect(patched.statusCode).toBe(200);
     } finally {
       await strict.close();
@@ -54,12 +75,16 @@ describe('conditional writes under concurrency', () => {
 
 describe('rate limiting', () => {
   it('limits per token subject with 429 problem, Retry-After and RateLimit headers; others and probes unaffected', async () => {
-    const limited = await buildTestApp(db, { auth: { mode: 'jwt', secret: TEST_JWT_SECRET }, rateLimit: { max: 3, windowMs: 60_000 } });
+    const limited = await buildTestApp(db, {
+      auth: { mode: 'jwt', secret: TEST_JWT_SECRET },
+      rateLimit: { max: 3, windowMs: 60_000 },
+    });
     try {
       const alice = { authorization: `Bearer ${await token({ subject: 'alice' })}` };
       const bob = { authorization: `Bearer ${await token({ subject: 'bob' })}` };
       const statuses: number[] = [];
-      for (let i = 0; i < 4; i++) statuses.push((await limited.inject({ method: 'GET', url: '/api/v1/products', headers: alice })).statusCode);
+      for (let i = 0; i < 4; i++)
+        statuses.push((await limited.inject({ method: 'GET', url: '/api/v1/products', headers: alice })).statusCode);
       expect(statuses).toEqual([200, 200, 200, 429]);
       const limitedResponse = await limited.inject({ method: 'GET', url: '/api/v1/products', headers: alice });
       expect(limitedResponse.statusCode).toBe(429);
@@ -84,7 +109,11 @@ describe('rate limiting', () => {
     const limited = await buildTestApp(db, { rateLimit: { max: 2, windowMs: 60_000 } });
     try {
       const from = (remoteAddress: string) => limited.inject({ method: 'GET', url: '/api/v1/users', remoteAddress });
-      expect([(await from('10.0.0.1')).statusCode, (await from('10.0.0.1')).statusCode, (await from('10.0.0.1')).statusCode]).toEqual([200, 200, 429]);
+      expect([
+        (await from('10.0.0.1')).statusCode,
+        (await from('10.0.0.1')).statusCode,
+        (await from('10.0.0.1')).statusCode,
+      ]).toEqual([200, 200, 429]);
       expect((await from('10.0.0.2')).statusCode).toBe(200);
     } finally {
       await limited.close();
@@ -103,7 +132,8 @@ describe('security headers and CORS', () => {
       'cross-origin-resource-policy': 'same-origin',
     });
     // Headers that only mean something for a page stay off JSON responses.
-    for (const name of ['x-xss-protection', 'origin-agent-cluster', 'x-download-options', 'x-dns-prefetch-control']) expect(response.headers[name], name).toBeUndefined();
+    for (const name of ['x-xss-protection', 'origin-agent-cluster', 'x-download-options', 'x-dns-prefetch-control'])
+      expect(response.headers[name], name).toBeUndefined();
     expect(response.headers['x-powered-by']).toBeUndefined();
     // Swagger UI gets the page set, with a policy that lets it load its own scripts.
     const docs = await app.inject({ method: 'GET', url: '/docs/' });
@@ -117,9 +147,15 @@ describe('security headers and CORS', () => {
     const plain = createServer((request, response) => helmet(options)(request, response, () => response.end()));
     await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
     const address = plain.address();
-    const reference = await fetch(`http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/`);
+    const reference = await fetch(
+      `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/`,
+    );
     plain.close();
-    return Object.fromEntries([...reference.headers].filter(([name]) => !['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(name)));
+    return Object.fromEntries(
+      [...reference.headers].filter(
+        ([name]) => !['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(name),
+      ),
+    );
   }
 
   it('sends exactly the headers helmet sets on a plain Node server, on every kind of response', async () => {
@@ -130,8 +166,16 @@ describe('security headers and CORS', () => {
     const pageOnly = Object.keys(docs).filter((name) => !(name in api));
 
     const responses = [
-      await app.inject({ method: 'GET', url: '/api/v1/products', headers: { authorization: `Bearer ${await token()}` } }), // 200
-      await app.inject({ method: 'GET', url: '/api/v1/products?limit=abc', headers: { authorization: `Bearer ${await token()}` } }), // 400
+      await app.inject({
+        method: 'GET',
+        url: '/api/v1/products',
+        headers: { authorization: `Bearer ${await token()}` },
+      }), // 200
+      await app.inject({
+        method: 'GET',
+        url: '/api/v1/products?limit=abc',
+        headers: { authorization: `Bearer ${await token()}` },
+      }), // 400
       await app.inject({ method: 'GET', url: '/nowhere' }), // 404
       await app.inject({ method: 'GET', url: '/docsearch' }), // 404, not Swagger UI
       await app.inject({ method: 'GET', url: '/healthz' }),
@@ -147,14 +191,30 @@ describe('security headers and CORS', () => {
   });
 
   it('allows only the configured origins', async () => {
-    const allowed = await app.inject({ method: 'GET', url: '/api/v1/products', headers: { origin: 'https://app.example' } });
+    const allowed = await app.inject({
+      method: 'GET',
+      url: '/api/v1/products',
+      headers: { origin: 'https://app.example' },
+    });
     expect(allowed.headers['access-control-allow-origin']).toBe('https://app.example');
     expect(allowed.headers['access-control-expose-headers']).toContain('ETag');
     expect(allowed.headers.vary).toContain('Origin');
     expect(allowed.headers.vary).toContain('Authorization');
-    const denied = await app.inject({ method: 'GET', url: '/api/v1/products', headers: { origin: 'https://evil.example' } });
+    const denied = await app.inject({
+      method: 'GET',
+      url: '/api/v1/products',
+      headers: { origin: 'https://evil.example' },
+    });
     expect(denied.headers['access-control-allow-origin']).toBeUndefined();
-    const preflight = await app.inject({ method: 'OPTIONS', url: '/api/v1/products', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,idempotency-key' } });
+    const preflight = await app.inject({
+      method: 'OPTIONS',
+      url: '/api/v1/products',
+      headers: {
+        origin: 'https://app.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,idempotency-key',
+      },
+    });
     expect(preflight.statusCode).toBe(204);
     expect(preflight.headers['access-control-allow-headers']).toMatch(/Idempotency-Key/);
   });
@@ -162,9 +222,17 @@ describe('security headers and CORS', () => {
   it('allows no cross-origin use by default', async () => {
     const closed = await buildTestApp(db);
     try {
-      const response = await closed.inject({ method: 'GET', url: '/api/v1/products', headers: { origin: 'https://app.example' } });
+      const response = await closed.inject({
+        method: 'GET',
+        url: '/api/v1/products',
+        headers: { origin: 'https://app.example' },
+      });
       expect(response.headers['access-control-allow-origin']).toBeUndefined();
-      const preflight = await closed.inject({ method: 'OPTIONS', url: '/api/v1/products', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } });
+      const preflight = await closed.inject({
+        method: 'OPTIONS',
+        url: '/api/v1/products',
+        headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' },
+      });
       expect(preflight.statusCode).toBe(404);
       expect(preflight.headers['content-type']).toBe('application/problem+json; charset=utf-8');
       expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
@@ -180,7 +248,17 @@ describe('API description', () => {
   it('serves OpenAPI 3.1 with every route, bearer security, problem responses and headers', async () => {
     const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json<Record<string, any>>();
     expect(doc.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.paths).sort()).toEqual(['/api/v1/products', '/api/v1/products/{id}', '/api/v1/users', '/api/v1/users/{id}', '/healthz', '/livez', '/metrics', '/openapi.json', '/readyz']);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/api/v1/products',
+      '/api/v1/products/{id}',
+      '/api/v1/users',
+      '/api/v1/users/{id}',
+      '/healthz',
+      '/livez',
+      '/metrics',
+      '/openapi.json',
+      '/readyz',
+    ]);
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
     const create = doc.paths['/api/v1/products'].post;
     expect(create.responses['422'].content['application/problem+json'].schema).toBeDefined();

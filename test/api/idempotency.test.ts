@@ -26,7 +26,11 @@ afterAll(async () => {
 const post = (key: string, payload: Record<string, unknown>, authorization = alice) =>
   app.inject({ method: 'POST', url: '/api/v1/products', headers: { authorization, 'idempotency-key': key }, payload });
 
-const rowsWithSku = async (sku: string) => Number((await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM products WHERE lower(sku) = lower($1)', [sku])).rows[0]?.n);
+const rowsWithSku = async (sku: string) =>
+  Number(
+    (await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM products WHERE lower(sku) = lower($1)', [sku]))
+      .rows[0]?.n,
+  );
 
 describe('POST with Idempotency-Key', () => {
   it('replays the stored status, headers and body, and creates nothing more', async () => {
@@ -66,7 +70,12 @@ describe('POST with Idempotency-Key', () => {
   it('keys by route: the same key on /users is another request', async () => {
     const key = `route-${unique()}`;
     expect((await post(key, productInput())).statusCode).toBe(201);
-    const user = await app.inject({ method: 'POST', url: '/api/v1/users', headers: { authorization: alice, 'idempotency-key': key }, payload: { email: `${key}@example.com`, name: 'Route Test' } });
+    const user = await app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: { authorization: alice, 'idempotency-key': key },
+      payload: { email: `${key}@example.com`, name: 'Route Test' },
+    });
     expect(user.statusCode).toBe(201);
     expect(user.headers['idempotent-replayed']).toBeUndefined();
   });
@@ -76,7 +85,9 @@ describe('POST with Idempotency-Key', () => {
     const holder = await db.pool.connect();
     try {
       await holder.query('BEGIN');
-      await holder.query('SELECT pg_advisory_xact_lock($1::bigint)', [idempotencyLockId({ caller: 'alice', route: 'POST /api/v1/products', key })]);
+      await holder.query('SELECT pg_advisory_xact_lock($1::bigint)', [
+        idempotencyLockId({ caller: 'alice', route: 'POST /api/v1/products', key }),
+      ]);
       const payload = productInput();
       const response = await post(key, payload);
       expect(response.statusCode).toBe(409);
@@ -117,10 +128,18 @@ describe('POST with Idempotency-Key', () => {
     const fresh = await post(key, productInput());
     expect(fresh.statusCode).toBe(201);
     expect(fresh.headers['idempotent-replayed']).toBeUndefined();
-    const expires = await db.pool.query<{ hours: number }>(`SELECT round(extract(epoch FROM expires_at - created_at) / 3600) AS hours FROM idempotency_keys WHERE key = $1`, [key]);
+    const expires = await db.pool.query<{ hours: number }>(
+      `SELECT round(extract(epoch FROM expires_at - created_at) / 3600) AS hours FROM idempotency_keys WHERE key = $1`,
+      [key],
+    );
     expect(Number(expires.rows[0]?.hours)).toBe(24);
     await db.pool.query(`UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE key = $1`, [key]);
-    expect(await new PostgresIdempotencyStore(db.pool, new DatabaseGate({ resetTimeoutMs: 1000, volumeThreshold: 5 }, silentLogger)).deleteExpired()).toBeGreaterThanOrEqual(1);
+    expect(
+      await new PostgresIdempotencyStore(
+        db.pool,
+        new DatabaseGate({ resetTimeoutMs: 1000, volumeThreshold: 5 }, silentLogger),
+      ).deleteExpired(),
+    ).toBeGreaterThanOrEqual(1);
     expect((await db.pool.query('SELECT 1 FROM idempotency_keys WHERE key = $1', [key])).rowCount).toBe(0);
   });
 

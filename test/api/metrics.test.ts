@@ -11,7 +11,9 @@ let app: App;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = await buildTestApp(db, { poolStats: () => ({ total: db.pool.totalCount, idle: db.pool.idleCount, waiting: db.pool.waitingCount }) });
+  app = await buildTestApp(db, {
+    poolStats: () => ({ total: db.pool.totalCount, idle: db.pool.idleCount, waiting: db.pool.waitingCount }),
+  });
 });
 afterAll(async () => {
   await app.close();
@@ -39,7 +41,8 @@ describe('GET /metrics', () => {
     const requests = families.get('http_requests_total');
     expect(requests?.type).toBe('COUNTER');
     const samples = requests?.metrics ?? [];
-    const count = (labels: Record<string, string>) => Number(samples.find((s) => JSON.stringify(s.labels) === JSON.stringify(labels))?.value ?? 0);
+    const count = (labels: Record<string, string>) =>
+      Number(samples.find((s) => JSON.stringify(s.labels) === JSON.stringify(labels))?.value ?? 0);
     expect(count({ method: 'POST', route: '/api/v1/products', status_code: '201' })).toBe(1);
     expect(count({ method: 'GET', route: '/api/v1/products/:id', status_code: '200' })).toBe(1);
     expect(count({ method: 'GET', route: '/api/v1/products/:id', status_code: '404' })).toBe(1);
@@ -53,14 +56,23 @@ describe('GET /metrics', () => {
     // The parser folds labelled histograms into one series, so the labelled _count and
     // _bucket lines are read from the text; promtool validates all of it in CI.
     expect(families.get('http_request_duration_seconds')?.type).toBe('HISTOGRAM');
-    expect(response.body).toContain('http_request_duration_seconds_count{method="GET",route="/api/v1/products/:id",status_code="200"} 1');
-    expect(response.body).toMatch(/http_request_duration_seconds_bucket\{le="0\.005",method="GET",route="\/api\/v1\/products\/:id",status_code="200"\} [01]/);
+    expect(response.body).toContain(
+      'http_request_duration_seconds_count{method="GET",route="/api/v1/products/:id",status_code="200"} 1',
+    );
+    expect(response.body).toMatch(
+      /http_request_duration_seconds_bucket\{le="0\.005",method="GET",route="\/api\/v1\/products\/:id",status_code="200"\} [01]/,
+    );
 
     for (const name of ['db_pool_connections', 'db_pool_idle_connections', 'db_pool_waiting_requests']) {
       expect(families.get(name)?.type, name).toBe('GAUGE');
     }
     expect(Number(families.get('db_pool_connections')?.metrics[0]?.value)).toBeGreaterThan(0);
-    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_heap_size_used_bytes']) {
+    for (const name of [
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
+      'nodejs_eventloop_lag_p99_seconds',
+      'nodejs_heap_size_used_bytes',
+    ]) {
       expect(families.has(name), name).toBe(true);
     }
   });

@@ -8,8 +8,18 @@ import { productInput, unique } from '../helpers/factories.js';
 let db: TestDatabase;
 let app: App;
 
-interface Item { id: string; name: string; price: number; created_at: string; sku: string; currency: string }
-interface PageBody { items: Item[]; next_cursor: string | null }
+interface Item {
+  id: string;
+  name: string;
+  price: number;
+  created_at: string;
+  sku: string;
+  currency: string;
+}
+interface PageBody {
+  items: Item[];
+  next_cursor: string | null;
+}
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -24,7 +34,11 @@ async function seed(tag: string, count: number): Promise<Item[]> {
   const items: Item[] = [];
   for (let i = 0; i < count; i++) {
     // Few distinct names and prices, so every sort has ties that only the id can break.
-    const payload = productInput({ name: `${tag} ${'ABC'[i % 3]}`, price: [5, 7.5, 5, 12][i % 4], currency: i % 2 === 0 ? 'EUR' : 'USD' });
+    const payload = productInput({
+      name: `${tag} ${'ABC'[i % 3]}`,
+      price: [5, 7.5, 5, 12][i % 4],
+      currency: i % 2 === 0 ? 'EUR' : 'USD',
+    });
     const response = await app.inject({ method: 'POST', url: '/api/v1/products', payload });
     items.push(response.json<Item>());
   }
@@ -33,7 +47,11 @@ async function seed(tag: string, count: number): Promise<Item[]> {
 
 async function list(query: string): Promise<{ status: number; body: PageBody; link: string | undefined }> {
   const response = await app.inject({ method: 'GET', url: `/api/v1/products?${query}` });
-  return { status: response.statusCode, body: response.json<PageBody>(), link: response.headers.link as string | undefined };
+  return {
+    status: response.statusCode,
+    body: response.json<PageBody>(),
+    link: response.headers.link as string | undefined,
+  };
 }
 
 /** Follows next_cursor until the end and returns every id in order. */
@@ -62,12 +80,15 @@ function expectedOrder(items: Item[], sort: string): string[] {
 }
 
 describe('GET /api/v1/products (keyset pagination)', () => {
-  it.each(['created_at', '-created_at', 'name', '-name', 'price', '-price'])('walks every row exactly once in %s order, ties broken by id', async (sort) => {
-    const tag = `Walk${unique()}`;
-    const items = await seed(tag, 17);
-    const ids = await walk(`q=${tag}&sort=${sort}&limit=4`);
-    expect(ids).toEqual(expectedOrder(items, sort));
-  });
+  it.each(['created_at', '-created_at', 'name', '-name', 'price', '-price'])(
+    'walks every row exactly once in %s order, ties broken by id',
+    async (sort) => {
+      const tag = `Walk${unique()}`;
+      const items = await seed(tag, 17);
+      const ids = await walk(`q=${tag}&sort=${sort}&limit=4`);
+      expect(ids).toEqual(expectedOrder(items, sort));
+    },
+  );
 
   it('defaults to newest first and 20 per page', async () => {
     const tag = `Default${unique()}`;
@@ -91,7 +112,9 @@ describe('GET /api/v1/products (keyset pagination)', () => {
     const tag = `Link${unique()}`;
     await seed(tag, 3);
     const first = await list(`q=${tag}&limit=2&sort=price`);
-    expect(first.link).toBe(`</api/v1/products?q=${tag}&limit=2&sort=price&cursor=${first.body.next_cursor ?? ''}>; rel="next"`);
+    expect(first.link).toBe(
+      `</api/v1/products?q=${tag}&limit=2&sort=price&cursor=${first.body.next_cursor ?? ''}>; rel="next"`,
+    );
     const next = await app.inject({ method: 'GET', url: /<([^>]+)>/.exec(first.link ?? '')?.[1] ?? '' });
     expect(next.json<PageBody>().items).toHaveLength(1);
     expect(next.headers.link).toBeUndefined();
@@ -116,7 +139,9 @@ describe('GET /api/v1/products (keyset pagination)', () => {
     pages.forEach((page, i) => {
       expect(page.status).toBe(200);
       expect(page.body).toEqual(first?.body);
-      expect(page.link).toBe(`</api/v1/products?${spellings[i] ?? ''}&cursor=${first?.body.next_cursor ?? ''}>; rel="next"`);
+      expect(page.link).toBe(
+        `</api/v1/products?${spellings[i] ?? ''}&cursor=${first?.body.next_cursor ?? ''}>; rel="next"`,
+      );
     });
   });
 
@@ -124,7 +149,12 @@ describe('GET /api/v1/products (keyset pagination)', () => {
     const tag = `Filter${unique()}`;
     const items = await seed(tag, 8);
     const eur = await list(`q=${tag}&currency=EUR&limit=100`);
-    expect(eur.body.items.map((i) => i.id).sort()).toEqual(items.filter((i) => i.currency === 'EUR').map((i) => i.id).sort());
+    expect(eur.body.items.map((i) => i.id).sort()).toEqual(
+      items
+        .filter((i) => i.currency === 'EUR')
+        .map((i) => i.id)
+        .sort(),
+    );
     const range = await list(`q=${tag}&min_price=6&max_price=12&limit=100`);
     expect(range.body.items.every((i) => i.price >= 6 && i.price <= 12)).toBe(true);
     expect(range.body.items).toHaveLength(items.filter((i) => i.price >= 6 && i.price <= 12).length);
@@ -135,8 +165,16 @@ describe('GET /api/v1/products (keyset pagination)', () => {
 
   it('matches q case-insensitively and treats % and _ literally', async () => {
     const tag = unique();
-    await app.inject({ method: 'POST', url: '/api/v1/products', payload: productInput({ name: `100% Cotton_${tag}` }) });
-    await app.inject({ method: 'POST', url: '/api/v1/products', payload: productInput({ name: `1000 CottonX${tag}` }) });
+    await app.inject({
+      method: 'POST',
+      url: '/api/v1/products',
+      payload: productInput({ name: `100% Cotton_${tag}` }),
+    });
+    await app.inject({
+      method: 'POST',
+      url: '/api/v1/products',
+      payload: productInput({ name: `1000 CottonX${tag}` }),
+    });
     const { body } = await list(`q=${encodeURIComponent(`0% cotton_${tag}`)}`);
     expect(body.items.map((i) => i.name)).toEqual([`100% Cotton_${tag}`]);
     const wildcardOnly = await list(`q=${encodeURIComponent('%')}&sku=nothing-${tag}`);

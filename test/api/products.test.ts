@@ -31,7 +31,11 @@ async function countProducts(): Promise<number> {
 
 describe('POST /api/v1/products', () => {
   it('creates a product: 201, Location, ETag and the stored representation', async () => {
-    const response = await app.inject({ method: 'POST', url: '/api/v1/products', payload: { sku: 'MUG-001', name: '  Coffee mug  ', price: 12.5, currency: 'EUR', description: 'Stoneware' } });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/products',
+      payload: { sku: 'MUG-001', name: '  Coffee mug  ', price: 12.5, currency: 'EUR', description: 'Stoneware' },
+    });
     expect(response.statusCode).toBe(201);
     const body = response.json<Record<string, unknown>>();
     expect(body).toEqual({
@@ -61,10 +65,18 @@ describe('POST /api/v1/products', () => {
     const sku = `Taken-${unique()}`;
     await create({ sku });
     const before = await countProducts();
-    const response = await app.inject({ method: 'POST', url: '/api/v1/products', payload: productInput({ sku: sku.toUpperCase() }) });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/products',
+      payload: productInput({ sku: sku.toUpperCase() }),
+    });
     expect(response.statusCode).toBe(409);
     expect(response.headers['content-type']).toBe('application/problem+json; charset=utf-8');
-    expect(response.json()).toMatchObject({ type: 'https://problems.example.dev/conflict', status: 409, instance: '/api/v1/products' });
+    expect(response.json()).toMatchObject({
+      type: 'https://problems.example.dev/conflict',
+      status: 409,
+      instance: '/api/v1/products',
+    });
     expect(await countProducts()).toBe(before);
   });
 
@@ -82,7 +94,11 @@ describe('POST /api/v1/products', () => {
     [{ name: 'x'.repeat(201) }, '/name', 'must be at most 200 characters'],
     [{ name: 'bad\u0000name' }, '/name', 'must not contain control characters'],
     [{ description: 'x'.repeat(2001) }, '/description', 'must be at most 2000 characters'],
-    [{ description: 'nul\u0000' }, '/description', 'must not contain control characters other than tab and line breaks'],
+    [
+      { description: 'nul\u0000' },
+      '/description',
+      'must not contain control characters other than tab and line breaks',
+    ],
     [{ currency: 'usd' }, '/currency', 'must be a three-letter ISO 4217 code in capitals, e.g. USD'],
     [{ id: '01890000-0000-7000-8000-000000000000' }, '/id', 'is not allowed'],
     [{ version: 7 }, '/version', 'is not allowed'],
@@ -101,7 +117,11 @@ describe('POST /api/v1/products', () => {
   });
 
   it('lists every failing field at once', async () => {
-    const response = await app.inject({ method: 'POST', url: '/api/v1/products', payload: { price: 0, surprise: true } });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/products',
+      payload: { price: 0, surprise: true },
+    });
     expect(response.statusCode).toBe(400);
     const body = response.json<{ detail: string; errors: { path: string; message: string }[] }>();
     expect(body.errors).toEqual(
@@ -127,16 +147,28 @@ describe('GET /api/v1/products/{id}', () => {
     const response = await app.inject({ method: 'GET', url: `/api/v1/products/${product.id}` });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toEqual(product);
-    expect(response.headers).toMatchObject({ etag: '"1"', 'cache-control': 'private, no-cache', vary: 'Authorization' });
+    expect(response.headers).toMatchObject({
+      etag: '"1"',
+      'cache-control': 'private, no-cache',
+      vary: 'Authorization',
+    });
   });
 
   it('answers 304 without a body when If-None-Match matches, and 200 when it does not', async () => {
     const product = await create();
-    const fresh = await app.inject({ method: 'GET', url: `/api/v1/products/${product.id}`, headers: { 'if-none-match': '"1"' } });
+    const fresh = await app.inject({
+      method: 'GET',
+      url: `/api/v1/products/${product.id}`,
+      headers: { 'if-none-match': '"1"' },
+    });
     expect(fresh.statusCode).toBe(304);
     expect(fresh.body).toBe('');
     expect(fresh.headers.etag).toBe('"1"');
-    const stale = await app.inject({ method: 'GET', url: `/api/v1/products/${product.id}`, headers: { 'if-none-match': '"0"' } });
+    const stale = await app.inject({
+      method: 'GET',
+      url: `/api/v1/products/${product.id}`,
+      headers: { 'if-none-match': '"0"' },
+    });
     expect(stale.statusCode).toBe(200);
   });
 
@@ -153,7 +185,11 @@ describe('GET /api/v1/products/{id}', () => {
 describe('PATCH /api/v1/products/{id}', () => {
   it('changes only the given fields and bumps the version', async () => {
     const product = await create({ description: 'keep me', price: 10 });
-    const response = await app.inject({ method: 'PATCH', url: `/api/v1/products/${product.id}`, payload: { price: 11.25 } });
+    const response = await app.inject({
+      method: 'PATCH',
+      url: `/api/v1/products/${product.id}`,
+      payload: { price: 11.25 },
+    });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toMatchObject({ price: 11.25, description: 'keep me', name: product.name, version: 2 });
     expect(response.headers.etag).toBe('"2"');
@@ -175,30 +211,57 @@ describe('PATCH /api/v1/products/{id}', () => {
 
   it('rejects an empty patch, a null required field and unknown fields with 400', async () => {
     const product = await create();
-    for (const [payload, path] of [[{}, ''], [{ name: null }, '/name'], [{ version: 9 }, '/version']] as const) {
+    for (const [payload, path] of [
+      [{}, ''],
+      [{ name: null }, '/name'],
+      [{ version: 9 }, '/version'],
+    ] as const) {
       const response = await app.inject({ method: 'PATCH', url: `/api/v1/products/${product.id}`, payload });
       expect(response.statusCode, JSON.stringify(payload)).toBe(400);
       expect(response.json<{ errors: { path: string }[] }>().errors[0]?.path).toBe(path);
     }
-    expect((await app.inject({ method: 'GET', url: `/api/v1/products/${product.id}` })).json()).toMatchObject({ version: 1 });
+    expect((await app.inject({ method: 'GET', url: `/api/v1/products/${product.id}` })).json()).toMatchObject({
+      version: 1,
+    });
   });
 
   it('answers 412 for a stale If-Match, 200 for the current one', async () => {
     const product = await create();
-    const first = await app.inject({ method: 'PATCH', url: `/api/v1/products/${product.id}`, headers: { 'if-match': '"1"' }, payload: { name: 'first' } });
+    const first = await app.inject({
+      method: 'PATCH',
+      url: `/api/v1/products/${product.id}`,
+      headers: { 'if-match': '"1"' },
+      payload: { name: 'first' },
+    });
     expect(first.statusCode).toBe(200);
-    const stale = await app.inject({ method: 'PATCH', url: `/api/v1/products/${product.id}`, headers: { 'if-match': '"1"' }, payload: { name: 'second' } });
+    const stale = await app.inject({
+      method: 'PATCH',
+      url: `/api/v1/products/${product.id}`,
+      headers: { 'if-match': '"1"' },
+      payload: { name: 'second' },
+    });
     expect(stale.statusCode).toBe(412);
     expect(stale.json()).toMatchObject({ type: 'https://problems.example.dev/precondition-failed' });
-    expect((await app.inject({ method: 'GET', url: `/api/v1/products/${product.id}` })).json()).toMatchObject({ name: 'first', version: 2 });
+    expect((await app.inject({ method: 'GET', url: `/api/v1/products/${product.id}` })).json()).toMatchObject({
+      name: 'first',
+      version: 2,
+    });
   });
 
   it('returns 409 when renaming to a taken SKU, and 404 for an unknown id', async () => {
     const taken = await create();
     const product = await create();
-    const clash = await app.inject({ method: 'PATCH', url: `/api/v1/products/${product.id}`, payload: { sku: String(taken.sku).toLowerCase() } });
+    const clash = await app.inject({
+      method: 'PATCH',
+      url: `/api/v1/products/${product.id}`,
+      payload: { sku: String(taken.sku).toLowerCase() },
+    });
     expect(clash.statusCode).toBe(409);
-    const missing = await app.inject({ method: 'PATCH', url: '/api/v1/products/01890000-0000-7000-8000-000000000000', payload: { name: 'x' } });
+    const missing = await app.inject({
+      method: 'PATCH',
+      url: '/api/v1/products/01890000-0000-7000-8000-000000000000',
+      payload: { name: 'x' },
+    });
     expect(missing.statusCode).toBe(404);
   });
 });
@@ -209,14 +272,29 @@ describe('PUT /api/v1/products/{id}', () => {
     const replacement = { sku: `NEW-${unique()}`, name: 'Replaced', price: 3 };
     const response = await app.inject({ method: 'PUT', url: `/api/v1/products/${product.id}`, payload: replacement });
     expect(response.statusCode).toBe(200);
-    expect(response.json()).toMatchObject({ ...replacement, description: '', currency: 'USD', version: 2, id: product.id, created_at: product.created_at });
+    expect(response.json()).toMatchObject({
+      ...replacement,
+      description: '',
+      currency: 'USD',
+      version: 2,
+      id: product.id,
+      created_at: product.created_at,
+    });
   });
 
   it('requires every required field and answers 404 for an unknown id', async () => {
     const product = await create();
-    const partial = await app.inject({ method: 'PUT', url: `/api/v1/products/${product.id}`, payload: { name: 'only a name' } });
+    const partial = await app.inject({
+      method: 'PUT',
+      url: `/api/v1/products/${product.id}`,
+      payload: { name: 'only a name' },
+    });
     expect(partial.statusCode).toBe(400);
-    const missing = await app.inject({ method: 'PUT', url: '/api/v1/products/01890000-0000-7000-8000-000000000000', payload: productInput() });
+    const missing = await app.inject({
+      method: 'PUT',
+      url: '/api/v1/products/01890000-0000-7000-8000-000000000000',
+      payload: productInput(),
+    });
     expect(missing.statusCode).toBe(404);
   });
 });
@@ -233,29 +311,63 @@ describe('DELETE /api/v1/products/{id}', () => {
 
   it('honours If-Match', async () => {
     const product = await create();
-    const stale = await app.inject({ method: 'DELETE', url: `/api/v1/products/${product.id}`, headers: { 'if-match': '"2"' } });
+    const stale = await app.inject({
+      method: 'DELETE',
+      url: `/api/v1/products/${product.id}`,
+      headers: { 'if-match': '"2"' },
+    });
     expect(stale.statusCode).toBe(412);
-    const current = await app.inject({ method: 'DELETE', url: `/api/v1/products/${product.id}`, headers: { 'if-match': '"1"' } });
+    const current = await app.inject({
+      method: 'DELETE',
+      url: `/api/v1/products/${product.id}`,
+      headers: { 'if-match': '"1"' },
+    });
     expect(current.statusCode).toBe(204);
   });
 });
 
 describe('request bodies', () => {
   it('answers 415 for a body that is not JSON, and for merge-patch outside PATCH', async () => {
-    const text = await app.inject({ method: 'POST', url: '/api/v1/products', headers: { 'content-type': 'text/plain' }, payload: 'sku=x' });
+    const text = await app.inject({
+      method: 'POST',
+      url: '/api/v1/products',
+      headers: { 'content-type': 'text/plain' },
+      payload: 'sku=x',
+    });
     expect(text.statusCode).toBe(415);
     expect(text.json()).toMatchObject({ type: 'https://problems.example.dev/unsupported-media-type' });
-    const form = await app.inject({ method: 'POST', url: '/api/v1/products', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'sku=x' });
+    const form = await app.inject({
+      method: 'POST',
+      url: '/api/v1/products',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'sku=x',
+    });
     expect(form.statusCode).toBe(415);
     const before = await countProducts();
-    const mergePatch = await app.inject({ method: 'POST', url: '/api/v1/products', headers: { 'content-type': 'application/merge-patch+json' }, payload: JSON.stringify(productInput()) });
+    const mergePatch = await app.inject({
+      method: 'POST',
+      url: '/api/v1/products',
+      headers: { 'content-type': 'application/merge-patch+json' },
+      payload: JSON.stringify(productInput()),
+    });
     expect(mergePatch.statusCode).toBe(415);
-    expect(mergePatch.json()).toMatchObject({ type: 'https://problems.example.dev/unsupported-media-type', detail: expect.stringContaining('PATCH only') });
+    expect(mergePatch.json()).toMatchObject({
+      type: 'https://problems.example.dev/unsupported-media-type',
+      detail: expect.stringContaining('PATCH only'),
+    });
     expect(await countProducts()).toBe(before);
     const product = await create();
-    const replaced = await app.inject({ method: 'PUT', url: `/api/v1/products/${product.id}`, headers: { 'content-type': 'application/merge-patch+json; charset=utf-8' }, payload: JSON.stringify(productInput({ name: 'Replaced' })) });
+    const replaced = await app.inject({
+      method: 'PUT',
+      url: `/api/v1/products/${product.id}`,
+      headers: { 'content-type': 'application/merge-patch+json; charset=utf-8' },
+      payload: JSON.stringify(productInput({ name: 'Replaced' })),
+    });
     expect(replaced.statusCode).toBe(415);
-    expect((await app.inject({ method: 'GET', url: `/api/v1/products/${product.id}` })).json()).toMatchObject({ name: product.name, version: 1 });
+    expect((await app.inject({ method: 'GET', url: `/api/v1/products/${product.id}` })).json()).toMatchObject({
+      name: product.name,
+      version: 1,
+    });
   });
 
   it('answers 400 (never 500) for malformed or empty JSON', async () => {
@@ -267,14 +379,21 @@ describe('request bodies', () => {
   });
 
   it('rejects prototype-poisoning payloads with 400', async () => {
-    for (const payload of ['{"__proto__":{"admin":true},"sku":"P-1","name":"x","price":1}', '{"constructor":{"prototype":{"admin":true}},"sku":"P-2","name":"x","price":1}']) {
+    for (const payload of [
+      '{"__proto__":{"admin":true},"sku":"P-1","name":"x","price":1}',
+      '{"constructor":{"prototype":{"admin":true}},"sku":"P-2","name":"x","price":1}',
+    ]) {
       const response = await app.inject({ method: 'POST', url: '/api/v1/products', headers: json, payload });
       expect(response.statusCode, payload).toBe(400);
     }
   });
 
   it('answers 413 above the body limit', async () => {
-    const response = await app.inject({ method: 'POST', url: '/api/v1/products', payload: productInput({ description: 'x'.repeat(70_000) }) });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/products',
+      payload: productInput({ description: 'x'.repeat(70_000) }),
+    });
     expect(response.statusCode).toBe(413);
     expect(response.json()).toMatchObject({ type: 'https://problems.example.dev/payload-too-large', status: 413 });
   });

@@ -29,11 +29,21 @@ async function untilReady(url: string): Promise<void> {
 }
 
 const post = (url: string, body: unknown, auth = authorization) =>
-  fetch(`${url}/api/v1/products`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: auth }, body: JSON.stringify(body) });
+  fetch(`${url}/api/v1/products`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: auth },
+    body: JSON.stringify(body),
+  });
 
 describe('startService with DATABASE_URL', () => {
   it('migrates, listens, and on shutdown turns readiness 503 while still serving during the delay', async () => {
-    const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: db.url, PORT: '0', SHUTDOWN_DELAY_MS: '400', AUTH_JWT_SECRET: TEST_JWT_SECRET });
+    const config = loadConfig({
+      NODE_ENV: 'test',
+      DATABASE_URL: db.url,
+      PORT: '0',
+      SHUTDOWN_DELAY_MS: '400',
+      AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    });
     const service = await startService(config, silentLogger);
     await untilReady(service.url);
     const tables = await db.pool.query(`SELECT 1 FROM information_schema.tables WHERE table_name = 'products'`);
@@ -58,7 +68,13 @@ describe('startService with DATABASE_URL', () => {
   it('skips migrations when MIGRATE_ON_START=false: the schema is left to a migration Job', async () => {
     const fresh = await createTestDatabase({ migrate: false });
     try {
-      const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: fresh.url, PORT: '0', MIGRATE_ON_START: 'false', AUTH_JWT_SECRET: TEST_JWT_SECRET });
+      const config = loadConfig({
+        NODE_ENV: 'test',
+        DATABASE_URL: fresh.url,
+        PORT: '0',
+        MIGRATE_ON_START: 'false',
+        AUTH_JWT_SECRET: TEST_JWT_SECRET,
+      });
       const service = await startService(config, silentLogger);
       await untilReady(service.url);
       const response = await post(service.url, productInput());
@@ -81,8 +97,14 @@ describe('startService without DATABASE_URL (development)', () => {
   it('starts embedded PostgreSQL, prints a working token, keeps data across restarts, and leaves the signal handlers alone', async () => {
     const parent = await mkdtemp(join(tmpdir(), 'pus-dev-'));
     await chmod(parent, 0o755);
-    const env = { PORT: '0', EMBEDDED_PG_DIR: join(parent, 'postgres'), EMBEDDED_PG_PORT: String(await freePort()), DEV_SECRET_FILE: join(parent, 'dev-jwt-secret') };
-    const signalListeners = () => process.listenerCount('SIGTERM') + process.listenerCount('SIGINT') + process.listenerCount('beforeExit');
+    const env = {
+      PORT: '0',
+      EMBEDDED_PG_DIR: join(parent, 'postgres'),
+      EMBEDDED_PG_PORT: String(await freePort()),
+      DEV_SECRET_FILE: join(parent, 'dev-jwt-secret'),
+    };
+    const signalListeners = () =>
+      process.listenerCount('SIGTERM') + process.listenerCount('SIGINT') + process.listenerCount('beforeExit');
     const before = signalListeners();
 
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
@@ -98,7 +120,9 @@ describe('startService without DATABASE_URL (development)', () => {
       expect(banner).toContain(`curl -H "Authorization: Bearer $TOKEN" ${first.url}/api/v1/products`);
       expect(signalListeners()).toBe(before);
       expect((await post(first.url, productInput(), 'Bearer not-a-token')).status).toBe(401);
-      created = (await (await post(first.url, productInput({ name: 'survives a restart' }), `Bearer ${devToken}`)).json()) as { id: string };
+      created = (await (
+        await post(first.url, productInput({ name: 'survives a restart' }), `Bearer ${devToken}`)
+      ).json()) as { id: string };
     } finally {
       await first.shutdown(); // also on failure: never leave an embedded server running
     }
@@ -108,7 +132,9 @@ describe('startService without DATABASE_URL (development)', () => {
     const second = await startService(loadConfig(env), silentLogger).finally(() => quiet.mockRestore());
     try {
       await untilReady(second.url);
-      const read = await fetch(`${second.url}/api/v1/products/${created.id}`, { headers: { authorization: `Bearer ${devToken}` } });
+      const read = await fetch(`${second.url}/api/v1/products/${created.id}`, {
+        headers: { authorization: `Bearer ${devToken}` },
+      });
       expect(read.status).toBe(200);
       expect(await read.json()).toMatchObject({ name: 'survives a restart' });
     } finally {

@@ -16,7 +16,13 @@ afterAll(async () => {
   await db.drop();
 });
 
-interface UserBody { id: string; email: string; name: string; version: number; created_at: string }
+interface UserBody {
+  id: string;
+  email: string;
+  name: string;
+  version: number;
+  created_at: string;
+}
 
 async function create(overrides: Record<string, unknown> = {}): Promise<UserBody> {
   const response = await app.inject({ method: 'POST', url: '/api/v1/users', payload: userInput(overrides) });
@@ -32,7 +38,11 @@ async function usersWithEmail(email: string): Promise<number> {
 describe('POST /api/v1/users', () => {
   it('creates a user with the address stored and returned lower-cased and the name trimmed', async () => {
     const tag = unique();
-    const response = await app.inject({ method: 'POST', url: '/api/v1/users', payload: { email: `Ada.${tag}@Example.COM`, name: '  Ada Lovelace ' } });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      payload: { email: `Ada.${tag}@Example.COM`, name: '  Ada Lovelace ' },
+    });
     expect(response.statusCode).toBe(201);
     expect(response.json()).toMatchObject({ email: `ada.${tag}@example.com`, name: 'Ada Lovelace', version: 1 });
     expect(response.headers.location).toBe(`/api/v1/users/${response.json<UserBody>().id}`);
@@ -41,7 +51,11 @@ describe('POST /api/v1/users', () => {
   it('returns 409 for an address already taken in another case', async () => {
     const email = `taken-${unique()}@example.com`;
     await create({ email });
-    const response = await app.inject({ method: 'POST', url: '/api/v1/users', payload: userInput({ email: email.toUpperCase() }) });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      payload: userInput({ email: email.toUpperCase() }),
+    });
     expect(response.statusCode).toBe(409);
     expect(await usersWithEmail(email)).toBe(1);
   });
@@ -49,7 +63,13 @@ describe('POST /api/v1/users', () => {
   it('lets exactly one of many concurrent creates with one address succeed; the rest get 409', async () => {
     const email = `race-${unique()}@example.com`;
     const responses = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => app.inject({ method: 'POST', url: '/api/v1/users', payload: { email: i % 2 === 0 ? email : email.toUpperCase(), name: `Racer ${i}` } })),
+      Array.from({ length: 8 }, (_, i) =>
+        app.inject({
+          method: 'POST',
+          url: '/api/v1/users',
+          payload: { email: i % 2 === 0 ? email : email.toUpperCase(), name: `Racer ${i}` },
+        }),
+      ),
     );
     const statuses = responses.map((r) => r.statusCode).sort();
     expect(statuses).toEqual([201, 409, 409, 409, 409, 409, 409, 409]);
@@ -80,14 +100,27 @@ describe('GET, PATCH, PUT, DELETE /api/v1/users/{id}', () => {
     expect(read.headers.etag).toBe('"1"');
 
     const newEmail = `Renamed-${unique()}@Example.com`;
-    const patched = await app.inject({ method: 'PATCH', url: `/api/v1/users/${user.id}`, headers: { 'if-match': '"1"' }, payload: { email: newEmail } });
+    const patched = await app.inject({
+      method: 'PATCH',
+      url: `/api/v1/users/${user.id}`,
+      headers: { 'if-match': '"1"' },
+      payload: { email: newEmail },
+    });
     expect(patched.statusCode).toBe(200);
     expect(patched.json()).toMatchObject({ email: newEmail.toLowerCase(), name: user.name, version: 2 });
 
-    const replaced = await app.inject({ method: 'PUT', url: `/api/v1/users/${user.id}`, payload: { email: newEmail, name: 'Replaced Name' } });
+    const replaced = await app.inject({
+      method: 'PUT',
+      url: `/api/v1/users/${user.id}`,
+      payload: { email: newEmail, name: 'Replaced Name' },
+    });
     expect(replaced.json()).toMatchObject({ email: newEmail.toLowerCase(), name: 'Replaced Name', version: 3 });
 
-    const stale = await app.inject({ method: 'DELETE', url: `/api/v1/users/${user.id}`, headers: { 'if-match': '"2"' } });
+    const stale = await app.inject({
+      method: 'DELETE',
+      url: `/api/v1/users/${user.id}`,
+      headers: { 'if-match': '"2"' },
+    });
     expect(stale.statusCode).toBe(412);
     expect((await app.inject({ method: 'DELETE', url: `/api/v1/users/${user.id}` })).statusCode).toBe(204);
     expect((await app.inject({ method: 'GET', url: `/api/v1/users/${user.id}` })).statusCode).toBe(404);
@@ -96,9 +129,16 @@ describe('GET, PATCH, PUT, DELETE /api/v1/users/{id}', () => {
   it('returns 409 when patching to an address another user has', async () => {
     const first = await create();
     const second = await create();
-    const response = await app.inject({ method: 'PATCH', url: `/api/v1/users/${second.id}`, payload: { email: first.email.toUpperCase() } });
+    const response = await app.inject({
+      method: 'PATCH',
+      url: `/api/v1/users/${second.id}`,
+      payload: { email: first.email.toUpperCase() },
+    });
     expect(response.statusCode).toBe(409);
-    expect((await app.inject({ method: 'GET', url: `/api/v1/users/${second.id}` })).json()).toMatchObject({ email: second.email, version: 1 });
+    expect((await app.inject({ method: 'GET', url: `/api/v1/users/${second.id}` })).json()).toMatchObject({
+      email: second.email,
+      version: 1,
+    });
   });
 
   it('rejects an empty patch', async () => {
@@ -114,15 +154,24 @@ describe('GET /api/v1/users', () => {
     const tag = unique();
     const zed = await create({ email: `zed-${tag}@example.com`, name: `Zed ${tag}` });
     const amy = await create({ email: `amy-${tag}@example.com`, name: `Amy ${tag}` });
-    const byEmail = await app.inject({ method: 'GET', url: `/api/v1/users?email=${encodeURIComponent(zed.email.toUpperCase())}` });
+    const byEmail = await app.inject({
+      method: 'GET',
+      url: `/api/v1/users?email=${encodeURIComponent(zed.email.toUpperCase())}`,
+    });
     expect(byEmail.json<{ items: UserBody[] }>().items.map((u) => u.id)).toEqual([zed.id]);
     const byName = await app.inject({ method: 'GET', url: `/api/v1/users?q=${tag}&sort=-email` });
     expect(byName.json<{ items: UserBody[] }>().items.map((u) => u.id)).toEqual([zed.id, amy.id]);
     const ascending = await app.inject({ method: 'GET', url: `/api/v1/users?q=${tag}&sort=email&limit=1` });
     const page = ascending.json<{ items: UserBody[]; next_cursor: string }>();
     expect(page.items.map((u) => u.id)).toEqual([amy.id]);
-    const next = await app.inject({ method: 'GET', url: `/api/v1/users?q=${tag}&sort=email&limit=1&cursor=${page.next_cursor}` });
-    expect(next.json<{ items: UserBody[]; next_cursor: null }>()).toMatchObject({ items: [{ id: zed.id }], next_cursor: null });
+    const next = await app.inject({
+      method: 'GET',
+      url: `/api/v1/users?q=${tag}&sort=email&limit=1&cursor=${page.next_cursor}`,
+    });
+    expect(next.json<{ items: UserBody[]; next_cursor: null }>()).toMatchObject({
+      items: [{ id: zed.id }],
+      next_cursor: null,
+    });
   });
 
   it('rejects a sort that users do not have', async () => {

@@ -25,14 +25,27 @@ export interface ChildService {
  * --import, configured only by environment, stopped by signals. TypeScript runs through
  * tsx's loader, so no build step is needed.
  */
-export function startChildService(env: Record<string, string>, options: { preload?: string; timeoutMs?: number } = {}): Promise<ChildService> {
+export function startChildService(
+  env: Record<string, string>,
+  options: { preload?: string; timeoutMs?: number } = {},
+): Promise<ChildService> {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const preload = options.preload === undefined ? [] : ['--import', options.preload];
-  const child = spawn(process.execPath, ['--import', 'tsx', '--import', './src/telemetry.ts', ...preload, 'src/main.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'development', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--import', './src/telemetry.ts', ...preload, 'src/main.ts'],
+    {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        NODE_ENV: 'development',
+        LOG_LEVEL: 'info',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   running.add(child);
@@ -78,7 +91,10 @@ export function startChildService(env: Record<string, string>, options: { preloa
 async function waitUntilReady(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const ready = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
+    const ready = await fetch(`${url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -17,7 +17,10 @@ async function dockerAnswers(): Promise<boolean> {
   try {
     // Imported only here: testcontainers is heavy, and 12.x even crashes at import on Node 20.
     const { getContainerRuntimeClient } = await import('testcontainers');
-    await Promise.race([getContainerRuntimeClient(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 10_000))]);
+    await Promise.race([
+      getContainerRuntimeClient(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 10_000)),
+    ]);
     return true;
   } catch {
     return false;
@@ -30,7 +33,9 @@ export function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -44,12 +49,21 @@ export async function startDatabaseServer(): Promise<DatabaseServer> {
   if (await dockerAnswers()) {
     const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
     const container = await new PostgreSqlContainer('postgres:18-alpine').start();
-    return { url: container.getConnectionUri(), kind: 'testcontainers', stop: async () => void (await container.stop()) };
+    return {
+      url: container.getConnectionUri(),
+      kind: 'testcontainers',
+      stop: async () => void (await container.stop()),
+    };
   }
   const parent = await mkdtemp(join(tmpdir(), 'pus-test-'));
   // As root, PostgreSQL runs as a 'postgres' user, which must be able to enter the 0700 temp dir.
   await chmod(parent, 0o755);
   const dir = join(parent, 'data');
-  const embedded = await startEmbeddedPostgres({ dir, port: await freePort(), persistent: false, logger: pino({ level: 'silent' }) });
+  const embedded = await startEmbeddedPostgres({
+    dir,
+    port: await freePort(),
+    persistent: false,
+    logger: pino({ level: 'silent' }),
+  });
   return { url: embedded.url, kind: 'embedded', stop: () => embedded.stop() };
 }

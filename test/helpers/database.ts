@@ -34,7 +34,10 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
   const url = new URL(inject('databaseUrl'));
   url.pathname = `/${name}`;
   if (options.migrate !== false) await migrate(url.toString(), silentLogger);
-  const pool = createPool({ url: url.toString(), poolMax: 10, statementTimeoutMs: 5000, connectTimeoutMs: 2000, idleTimeoutMs: 10_000 }, silentLogger);
+  const pool = createPool(
+    { url: url.toString(), poolMax: 10, statementTimeoutMs: 5000, connectTimeoutMs: 2000, idleTimeoutMs: 10_000 },
+    silentLogger,
+  );
   return {
     url: url.toString(),
     pool,

@@ -13,9 +13,12 @@ interface Stored {
  * A small fake of ResourceRepository for service unit tests: keyset order over a sort
  * value, a unique key, and version checks, with none of PostgreSQL's cost.
  */
-export class InMemoryRepository<T extends Stored, Fields extends object, SortField extends string, Filter>
-  implements ResourceRepository<T, Fields, SortField, Filter>
-{
+export class InMemoryRepository<
+  T extends Stored,
+  Fields extends object,
+  SortField extends string,
+  Filter,
+> implements ResourceRepository<T, Fields, SortField, Filter> {
   readonly rows = new Map<string, T>();
   readonly #uniqueKey: keyof Fields & string;
   readonly #sortValue: (row: T, field: SortField) => string;
@@ -51,7 +54,8 @@ export class InMemoryRepository<T extends Stored, Fields extends object, SortFie
   list(query: ListQuery<SortField, Filter>): Promise<readonly T[]> {
     const sign = query.sort.direction === 'asc' ? 1 : -1;
     const key = (row: T): [string, string] => [this.#sortValue(row, query.sort.field), row.id];
-    const compare = (a: [string, string], b: [string, string]) => sign * (a[0].localeCompare(b[0]) || a[1].localeCompare(b[1]));
+    const compare = (a: [string, string], b: [string, string]) =>
+      sign * (a[0].localeCompare(b[0]) || a[1].localeCompare(b[1]));
     const after = query.after;
     const rows = [...this.rows.values()]
       .filter((row) => after === null || compare(key(row), [after.value, after.id]) > 0)

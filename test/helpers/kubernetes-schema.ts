@@ -15,7 +15,9 @@ const SCHEMAS: Readonly<Record<string, string>> = {
   'batch/v1/Job': 'IoK8sApiBatchV1Job',
 };
 
-type ValidateFunction = ((data: unknown) => boolean) & { errors?: { instancePath: string; message?: string; keyword: string; params: unknown }[] | null };
+type ValidateFunction = ((data: unknown) => boolean) & {
+  errors?: { instancePath: string; message?: string; keyword: string; params: unknown }[] | null;
+};
 
 interface Tracked {
   readonly target: Record<string, unknown> | unknown[];
@@ -27,7 +29,9 @@ const tracked = new WeakMap<object, Tracked>();
 function track(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
   const read = new Set<string>();
-  const target = Array.isArray(value) ? value.map(track) : Object.fromEntries(Object.entries(value).map(([k, v]) => [k, track(v)]));
+  const target = Array.isArray(value)
+    ? value.map(track)
+    : Object.fromEntries(Object.entries(value).map(([k, v]) => [k, track(v)]));
   const proxy = new Proxy(target, {
     get(t, key, receiver) {
       if (typeof key === 'string') read.add(key);
@@ -64,6 +68,10 @@ export async function manifestProblems(document: Record<string, unknown>): Promi
   const { validate } = (await import(`kubernetes-models/_schemas/${schema}`)) as { validate: ValidateFunction };
   const proxy = track(document);
   const valid = validate(proxy);
-  const errors = valid ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? e.keyword} ${JSON.stringify(e.params)}`);
+  const errors = valid
+    ? []
+    : (validate.errors ?? []).map(
+        (e) => `${e.instancePath || '/'} ${e.message ?? e.keyword} ${JSON.stringify(e.params)}`,
+      );
   return [...errors, ...unknownKeys(proxy, '').map((p) => `${p} is not a field of ${key}`)];
 }

@@ -9,7 +9,8 @@ beforeAll(async () => {
 });
 afterAll(() => db.drop());
 
-const hasProducts = async () => (await db.pool.query(`SELECT 1 FROM information_schema.tables WHERE table_name = 'products'`)).rowCount === 1;
+const hasProducts = async () =>
+  (await db.pool.query(`SELECT 1 FROM information_schema.tables WHERE table_name = 'products'`)).rowCount === 1;
 
 describe('npm run migrate', () => {
   it('migrates up, then down by one, then up again', async () => {
@@ -28,7 +29,9 @@ describe('npm run migrate', () => {
       expect(await runMigrateCommand(['sideways'], {}, silentLogger)).toBe(2);
       expect(await runMigrateCommand(['down', '0'], {}, silentLogger)).toBe(2);
       expect(await runMigrateCommand(['up'], { DATABASE_URL: 'mysql://nope' }, silentLogger)).toBe(1);
-      expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toMatch(/usage: npm run migrate[\s\S]*DATABASE_URL: must be a postgres/);
+      expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toMatch(
+        /usage: npm run migrate[\s\S]*DATABASE_URL: must be a postgres/,
+      );
     } finally {
       stderr.mockRestore();
     }

@@ -25,13 +25,23 @@ describe('migrations', () => {
   });
 
   it('rolls back and re-applies in both directions', async () => {
-    expect(await migrate(db.url, silentLogger, 'down', 2)).toEqual(['0002_idempotency-keys', '0001_products-and-users']);
+    expect(await migrate(db.url, silentLogger, 'down', 2)).toEqual([
+      '0002_idempotency-keys',
+      '0001_products-and-users',
+    ]);
     expect(await tables()).toEqual(['schema_migrations']);
     expect(await migrate(db.url, silentLogger, 'up')).toEqual(['0001_products-and-users', '0002_idempotency-keys']);
     expect(await migrate(db.url, silentLogger, 'up')).toEqual([]);
-    const indexes = await db.pool.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE tablename IN ('products', 'users') ORDER BY indexname`);
+    const indexes = await db.pool.query<{ indexname: string }>(
+      `SELECT indexname FROM pg_indexes WHERE tablename IN ('products', 'users') ORDER BY indexname`,
+    );
     expect(indexes.rows.map((r) => r.indexname)).toEqual(
-      expect.arrayContaining(['products_sku_lower_key', 'users_email_lower_key', 'products_created_at_id_idx', 'users_email_id_idx']),
+      expect.arrayContaining([
+        'products_sku_lower_key',
+        'users_email_lower_key',
+        'products_created_at_id_idx',
+        'users_email_id_idx',
+      ]),
     );
   });
 

@@ -14,7 +14,10 @@ let repository: ProductRepository;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  repository = createProductRepository(db.pool, new DatabaseGate({ resetTimeoutMs: 1000, volumeThreshold: 5 }, silentLogger));
+  repository = createProductRepository(
+    db.pool,
+    new DatabaseGate({ resetTimeoutMs: 1000, volumeThreshold: 5 }, silentLogger),
+  );
 });
 afterAll(() => db.drop());
 
@@ -32,7 +35,10 @@ describe('product repository (PostgreSQL)', () => {
     for (const price of [19.99, 0.1, 0.07, 1.1, 99999999.99, 0.01]) {
       const product = await repository.insert(newId(), fields({ price }));
       expect(product.price).toBe(price);
-      const stored = await db.pool.query<{ text: string; type: string }>('SELECT price::text AS text, pg_typeof(price)::text AS type FROM products WHERE id = $1', [product.id]);
+      const stored = await db.pool.query<{ text: string; type: string }>(
+        'SELECT price::text AS text, pg_typeof(price)::text AS type FROM products WHERE id = $1',
+        [product.id],
+      );
       expect(stored.rows[0]).toEqual({ text: price.toFixed(2), type: 'numeric' });
       expect((await repository.findById(product.id))?.price).toBe(price);
     }
@@ -45,12 +51,17 @@ describe('product repository (PostgreSQL)', () => {
     expect(product.version).toBe(1);
     expect(product.createdAt).toEqual(product.updatedAt);
     // timestamptz(3): the database keeps exactly the milliseconds the API shows (and cursors carry).
-    const stored = await db.pool.query<{ exact: boolean }>(`SELECT created_at = date_trunc('milliseconds', created_at) AS exact FROM products WHERE id = $1`, [id]);
+    const stored = await db.pool.query<{ exact: boolean }>(
+      `SELECT created_at = date_trunc('milliseconds', created_at) AS exact FROM products WHERE id = $1`,
+      [id],
+    );
     expect(stored.rows[0]?.exact).toBe(true);
   });
 
   it('batches concurrent inserts into one statement, each caller getting its own row', async () => {
-    const rows = await Promise.all(Array.from({ length: 20 }, (_, i) => repository.insert(newId(), fields({ name: `Batch ${i}` }))));
+    const rows = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => repository.insert(newId(), fields({ name: `Batch ${i}` }))),
+    );
     expect(rows.map((r) => r.name)).toEqual(Array.from({ length: 20 }, (_, i) => `Batch ${i}`));
     expect(new Set(rows.map((r) => r.id)).size).toBe(20);
     for (const row of rows) expect((await repository.findById(row.id))?.name).toBe(row.name);
@@ -87,14 +98,21 @@ describe('product repository (PostgreSQL)', () => {
   it('rejects a SKU that differs only in case with a ConflictError, on insert and on update', async () => {
     const sku = `Case-${unique()}`;
     await repository.insert(newId(), fields({ sku }));
-    await expect(repository.insert(newId(), fields({ sku: sku.toUpperCase() }))).rejects.toMatchObject({ constructor: ConflictError, field: 'sku' });
+    await expect(repository.insert(newId(), fields({ sku: sku.toUpperCase() }))).rejects.toMatchObject({
+      constructor: ConflictError,
+      field: 'sku',
+    });
     const other = await repository.insert(newId(), fields());
-    await expect(repository.update(other.id, { sku: sku.toLowerCase() }, undefined)).rejects.toBeInstanceOf(ConflictError);
+    await expect(repository.update(other.id, { sku: sku.toLowerCase() }, undefined)).rejects.toBeInstanceOf(
+      ConflictError,
+    );
   });
 
   it('applies a conditional update atomically: of ten racing writers with one version, one wins', async () => {
     const product = await repository.insert(newId(), fields());
-    const outcomes = await Promise.all(Array.from({ length: 10 }, (_, i) => repository.update(product.id, { name: `Writer ${i}` }, 1)));
+    const outcomes = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => repository.update(product.id, { name: `Writer ${i}` }, 1)),
+    );
     const winners = outcomes.filter((o) => typeof o === 'object');
     expect(winners).toHaveLength(1);
     expect(outcomes.filter((o) => o === 'version_mismatch')).toHaveLength(9);
@@ -120,12 +138,19 @@ describe('product repository (PostgreSQL)', () => {
 
   it('answers identical list queries asked together with one statement, and other queries apart', async () => {
     const tag = unique();
-    const named = await Promise.all(['a', 'b'].map((n) => repository.insert(newId(), fields({ name: `${n} shared ${tag}` }))));
+    const named = await Promise.all(
+      ['a', 'b'].map((n) => repository.insert(newId(), fields({ name: `${n} shared ${tag}` }))),
+    );
     const query = { sort: { field: 'name', direction: 'asc' }, after: null, limit: 5, filter: { q: tag } } as const;
     // Statements reach the database through the pool's clients (queryWithin).
     const statements = vi.spyOn(pg.Client.prototype, 'query');
     try {
-      const [a, b, c, smaller] = await Promise.all([repository.list(query), repository.list(query), repository.list(query), repository.list({ ...query, limit: 1 })]);
+      const [a, b, c, smaller] = await Promise.all([
+        repository.list(query),
+        repository.list(query),
+        repository.list(query),
+        repository.list({ ...query, limit: 1 }),
+      ]);
       expect(statements).toHaveBeenCalledTimes(2);
       expect(b).toBe(a);
       expect(c).toBe(a);
@@ -145,7 +170,11 @@ describe('product repository (PostgreSQL)', () => {
     const held = new Promise<void>((resolve) => (release = resolve));
     // The repository sends statements with a callback (queryWithin); this one's is called late.
     type Callback = (err: Error | null, result: unknown) => void;
-    const realQuery = pg.Client.prototype.query as unknown as (this: pg.Client, config: unknown, callback: Callback) => void;
+    const realQuery = pg.Client.prototype.query as unknown as (
+      this: pg.Client,
+      config: unknown,
+      callback: Callback,
+    ) => void;
     let heldStatements = 0;
     const answerWhenReleased = function (this: pg.Client, config: unknown, callback: Callback): void {
       heldStatements += 1;
@@ -174,7 +203,12 @@ describe('product repository (PostgreSQL)', () => {
     const tag = unique();
     const literal = await repository.insert(newId(), fields({ name: `50% off_${tag}` }));
     await repository.insert(newId(), fields({ name: `500 offX${tag}` }));
-    const rows = await repository.list({ sort: { field: 'name', direction: 'asc' }, after: null, limit: 10, filter: { q: `0% OFF_${tag}` } });
+    const rows = await repository.list({
+      sort: { field: 'name', direction: 'asc' },
+      after: null,
+      limit: 10,
+      filter: { q: `0% OFF_${tag}` },
+    });
     expect(rows.map((r) => r.id)).toEqual([literal.id]);
   });
 
@@ -183,15 +217,24 @@ describe('product repository (PostgreSQL)', () => {
     try {
       // Tiny test tables favour a sequential scan; forbid it to see which index the planner would use.
       await client.query('SET enable_seqscan = off');
-      for (const [column, type, index] of [['created_at', 'timestamptz', 'products_created_at_id_idx'], ['name', 'text', 'products_name_id_idx'], ['price', 'numeric', 'products_price_id_idx']]) {
-        for (const [op, dir] of [['>', 'ASC'], ['<', 'DESC']]) {
+      for (const [column, type, index] of [
+        ['created_at', 'timestamptz', 'products_created_at_id_idx'],
+        ['name', 'text', 'products_name_id_idx'],
+        ['price', 'numeric', 'products_price_id_idx'],
+      ]) {
+        for (const [op, dir] of [
+          ['>', 'ASC'],
+          ['<', 'DESC'],
+        ]) {
           const value = column === 'created_at' ? '2026-01-01T00:00:00.000Z' : column === 'price' ? '10.00' : 'M';
           const plan = await client.query<{ 'QUERY PLAN': string }>(
             `EXPLAIN SELECT id FROM products WHERE (${column}, id) ${op} ($1::${type}, $2::uuid) ORDER BY ${column} ${dir}, id ${dir} LIMIT 21`,
             [value, newId()],
           );
           const text = plan.rows.map((r) => r['QUERY PLAN']).join('\n');
-          expect(text, `${column} ${dir}`).toMatch(new RegExp(`Index (Only )?Scan${dir === 'DESC' ? ' Backward' : ''} using ${index}`));
+          expect(text, `${column} ${dir}`).toMatch(
+            new RegExp(`Index (Only )?Scan${dir === 'DESC' ? ' Backward' : ''} using ${index}`),
+          );
           expect(text).toContain('Index Cond: (ROW(');
           expect(text).not.toContain('Sort');
         }

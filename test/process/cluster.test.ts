@@ -22,7 +22,10 @@ async function until<T>(read: () => T | undefined, timeoutMs = 15_000): Promise<
 }
 
 /** A GET on a connection of its own: the cluster hands out connections, not requests. */
-function getOnNewConnection(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+function getOnNewConnection(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     get(url, { agent: false, headers }, (response) => {
       let body = '';
@@ -36,7 +39,13 @@ const workerPids = () => new Set(service.logs.filter((l) => l.msg === 'worker st
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  service = await startChildService({ DATABASE_URL: db.url, AUTH_JWT_SECRET: TEST_JWT_SECRET, PORT: String(await freePort()), OTEL_SDK_DISABLED: 'true', WORKERS: '2' });
+  service = await startChildService({
+    DATABASE_URL: db.url,
+    AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    PORT: String(await freePort()),
+    OTEL_SDK_DISABLED: 'true',
+    WORKERS: '2',
+  });
   // The first worker's line resolves startChildService; the primary announces when all listen.
   await until(() => service.logs.find((l) => l.msg === 'listening' && l.workers === 2));
 });
@@ -50,7 +59,8 @@ describe('WORKERS=2 (node:cluster)', () => {
   it('serves from both workers, and /metrics counts the requests of all of them', async () => {
     const auth = await bearer();
     const statuses: number[] = [];
-    for (let i = 0; i < 10; i++) statuses.push((await getOnNewConnection(`${service.url}/api/v1/users?limit=1`, auth)).status);
+    for (let i = 0; i < 10; i++)
+      statuses.push((await getOnNewConnection(`${service.url}/api/v1/users?limit=1`, auth)).status);
     expect(statuses).toEqual(Array.from({ length: 10 }, () => 200));
     const lines = await until(() => {
       const found = service.logs.filter((l) => l.msg === 'request completed' && l.route === '/api/v1/users');
@@ -71,7 +81,9 @@ describe('WORKERS=2 (node:cluster)', () => {
     expect(before.size).toBe(2);
     const [victim] = [...before] as number[];
     process.kill(victim as number, 'SIGKILL');
-    await until(() => (service.logs.some((l) => l.msg === 'worker exited unexpectedly: starting a replacement') ? true : undefined));
+    await until(() =>
+      service.logs.some((l) => l.msg === 'worker exited unexpectedly: starting a replacement') ? true : undefined,
+    );
     expect((await getOnNewConnection(`${service.url}/healthz`)).status).toBe(200);
     const after = await until(() => (workerPids().size === 3 ? workerPids() : undefined));
     expect(after.has(victim)).toBe(true);
@@ -106,7 +118,13 @@ describe('WORKERS=2: the pod’s life', () => {
 
   // node:cluster itself ends a worker whose primary is gone (at once, without draining).
   it('takes its workers down when the primary is killed', async () => {
-    const pod = await startChildService({ DATABASE_URL: db.url, AUTH_JWT_SECRET: TEST_JWT_SECRET, PORT: String(await freePort()), OTEL_SDK_DISABLED: 'true', WORKERS: '2' });
+    const pod = await startChildService({
+      DATABASE_URL: db.url,
+      AUTH_JWT_SECRET: TEST_JWT_SECRET,
+      PORT: String(await freePort()),
+      OTEL_SDK_DISABLED: 'true',
+      WORKERS: '2',
+    });
     await until(() => pod.logs.find((l) => l.msg === 'listening' && l.workers === 2));
     const pids = pod.logs.filter((l) => l.msg === 'worker started').map((l) => l.pid as number);
     expect(pids).toHaveLength(2);

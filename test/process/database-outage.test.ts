@@ -29,7 +29,10 @@ beforeAll(async () => {
   port = await freePort();
   server = await start();
   await migrate(server.url, silentLogger);
-  pool = createPool({ url: server.url, poolMax: 10, statementTimeoutMs: 2000, connectTimeoutMs: 1000, idleTimeoutMs: 10_000 }, silentLogger);
+  pool = createPool(
+    { url: server.url, poolMax: 10, statementTimeoutMs: 2000, connectTimeoutMs: 1000, idleTimeoutMs: 10_000 },
+    silentLogger,
+  );
   const gate = new DatabaseGate({ resetTimeoutMs: 1000, volumeThreshold: 3 }, silentLogger);
   app = await buildTestApp({ url: server.url, pool, drop: () => Promise.resolve() }, { gate });
 });
@@ -41,7 +44,11 @@ afterAll(async () => {
 
 describe('PostgreSQL stopped and restarted under the running service', () => {
   it('fails fast with 503 + Retry-After while it is down, and recovers by itself within 10 s', async () => {
-    const before = await app.inject({ method: 'POST', url: '/api/v1/products', payload: productInput({ name: 'before the outage' }) });
+    const before = await app.inject({
+      method: 'POST',
+      url: '/api/v1/products',
+      payload: productInput({ name: 'before the outage' }),
+    });
     expect(before.statusCode).toBe(201);
 
     await server.stop();
@@ -61,7 +68,9 @@ describe('PostgreSQL stopped and restarted under the running service', () => {
       }
     }
     expect(Math.max(...slowest)).toBeLessThan(2000);
-    expect((await app.inject({ method: 'GET', url: '/readyz' })).json()).toMatchObject({ checks: { database: 'down' } });
+    expect((await app.inject({ method: 'GET', url: '/readyz' })).json()).toMatchObject({
+      checks: { database: 'down' },
+    });
     expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
 
@@ -69,7 +78,11 @@ describe('PostgreSQL stopped and restarted under the running service', () => {
     const restartedAt = Date.now();
     let recoveredAfter = Infinity;
     while (Date.now() - restartedAt < 10_000) {
-      const response = await app.inject({ method: 'POST', url: '/api/v1/products', payload: productInput({ name: 'after the outage' }) });
+      const response = await app.inject({
+        method: 'POST',
+        url: '/api/v1/products',
+        payload: productInput({ name: 'after the outage' }),
+      });
       if (response.statusCode === 201) {
         recoveredAfter = Date.now() - restartedAt;
         break;

@@ -18,7 +18,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 // WORKERS=2: the primary receives the signal and each worker drains on its own.
 describe.each(['1', '2'])('SIGTERM under write load, WORKERS=%s', (workers) => {
   it('keeps serving through the delay with readiness 503, drains, loses no acknowledged write, exits 0', async () => {
-    const service = await startChildService({ DATABASE_URL: db.url, AUTH_JWT_SECRET: TEST_JWT_SECRET, PORT: String(await freePort()), SHUTDOWN_DELAY_MS: '800', OTEL_SDK_DISABLED: 'true', WORKERS: workers });
+    const service = await startChildService({
+      DATABASE_URL: db.url,
+      AUTH_JWT_SECRET: TEST_JWT_SECRET,
+      PORT: String(await freePort()),
+      SHUTDOWN_DELAY_MS: '800',
+      OTEL_SDK_DISABLED: 'true',
+      WORKERS: workers,
+    });
     const acknowledged: { id: string; at: number }[] = [];
     const otherStatuses: number[] = [];
     let running = true;
@@ -30,7 +37,8 @@ describe.each(['1', '2'])('SIGTERM under write load, WORKERS=%s', (workers) => {
             headers: { 'content-type': 'application/json', ...(await bearer()) },
             body: JSON.stringify(productInput()),
           });
-          if (response.status === 201) acknowledged.push({ id: (await response.json() as { id: string }).id, at: Date.now() });
+          if (response.status === 201)
+            acknowledged.push({ id: ((await response.json()) as { id: string }).id, at: Date.now() });
           else otherStatuses.push(response.status);
         } catch {
           await sleep(20); // the listener is closed: expected once the drain has begun
@@ -63,13 +71,24 @@ describe.each(['1', '2'])('SIGTERM under write load, WORKERS=%s', (workers) => {
     // Writes kept being accepted during the delay, after the signal.
     expect(acknowledged.filter((a) => a.at > signalledAt).length).toBeGreaterThan(0);
     expect(otherStatuses.filter((s) => s >= 500 && s !== 503)).toEqual([]);
-    const stored = await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM products WHERE id = ANY($1::uuid[])', [acknowledged.map((a) => a.id)]);
+    const stored = await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM products WHERE id = ANY($1::uuid[])', [
+      acknowledged.map((a) => a.id),
+    ]);
     expect(Number(stored.rows[0]?.n)).toBe(acknowledged.length);
-    expect(service.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['signal received: shutting down', 'shutdown complete']));
+    expect(service.logs.map((l) => l.msg)).toEqual(
+      expect.arrayContaining(['signal received: shutting down', 'shutdown complete']),
+    );
   });
 
   it('exits non-zero at once on a second signal', async () => {
-    const service = await startChildService({ DATABASE_URL: db.url, AUTH_JWT_SECRET: TEST_JWT_SECRET, PORT: String(await freePort()), SHUTDOWN_DELAY_MS: '5000', OTEL_SDK_DISABLED: 'true', WORKERS: workers });
+    const service = await startChildService({
+      DATABASE_URL: db.url,
+      AUTH_JWT_SECRET: TEST_JWT_SECRET,
+      PORT: String(await freePort()),
+      SHUTDOWN_DELAY_MS: '5000',
+      OTEL_SDK_DISABLED: 'true',
+      WORKERS: workers,
+    });
     service.process.kill('SIGTERM');
     await sleep(200);
     const secondAt = Date.now();

@@ -10,8 +10,17 @@ import { freePort } from '../helpers/database-server.js';
 import { productInput } from '../helpers/factories.js';
 import { bearer } from '../helpers/tokens.js';
 
-interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes: { key: string; value: { stringValue?: string; intValue?: number | string } }[] }
-interface OtlpExport { resourceSpans: { scopeSpans: { scope: { name: string }; spans: OtlpSpan[] }[] }[] }
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  attributes: { key: string; value: { stringValue?: string; intValue?: number | string } }[];
+}
+interface OtlpExport {
+  resourceSpans: { scopeSpans: { scope: { name: string }; spans: OtlpSpan[] }[] }[];
+}
 
 let db: TestDatabase;
 let receiver: Server;
@@ -27,7 +36,8 @@ beforeAll(async () => {
     request.on('end', () => {
       const payload = JSON.parse(body) as OtlpExport;
       for (const resource of payload.resourceSpans) {
-        for (const scope of resource.scopeSpans) received.push(...scope.spans.map((span) => ({ ...span, scope: scope.scope.name })));
+        for (const scope of resource.scopeSpans)
+          received.push(...scope.spans.map((span) => ({ ...span, scope: scope.scope.name })));
       }
       response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
@@ -63,11 +73,21 @@ async function startExporting(env: Record<string, string> = {}) {
 }
 
 /** Connects and sends a POST's request line and headers, and nothing of its body yet. */
-async function startPost(url: string, path: string, headers: Record<string, string>, contentLength: number): Promise<Socket> {
+async function startPost(
+  url: string,
+  path: string,
+  headers: Record<string, string>,
+  contentLength: number,
+): Promise<Socket> {
   const { hostname, port } = new URL(url);
   const socket = connect(Number(port), hostname);
   await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  const head = [`POST ${path} HTTP/1.1`, `host: ${hostname}:${port}`, `content-length: ${contentLength}`, ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`)];
+  const head = [
+    `POST ${path} HTTP/1.1`,
+    `host: ${hostname}:${port}`,
+    `content-length: ${contentLength}`,
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+  ];
   socket.write(`${head.join('\r\n')}\r\n\r\n`);
   return socket;
 }
@@ -76,7 +96,12 @@ async function startPost(url: string, path: string, headers: Record<string, stri
  * A POST whose body reaches the server 100 ms after its headers, in a segment of its own: its
  * 'data' and 'end' events then come from a read on the socket, outside the request's context.
  */
-async function postBodyLater(url: string, path: string, headers: Record<string, string>, body: string): Promise<number> {
+async function postBodyLater(
+  url: string,
+  path: string,
+  headers: Record<string, string>,
+  body: string,
+): Promise<number> {
   const socket = await startPost(url, path, { ...headers, connection: 'close' }, Buffer.byteLength(body));
   await sleep(100);
   socket.write(body);
@@ -100,7 +125,12 @@ describe('OpenTelemetry preload', () => {
     const parentSpanId = randomBytes(8).toString('hex');
     const response = await fetch(`${service.url}/api/v1/products`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(await bearer()), traceparent: `00-${traceId}-${parentSpanId}-01`, 'x-request-id': 'traced-1' },
+      headers: {
+        'content-type': 'application/json',
+        ...(await bearer()),
+        traceparent: `00-${traceId}-${parentSpanId}-01`,
+        'x-request-id': 'traced-1',
+      },
       body: JSON.stringify(productInput()),
     });
     expect(response.status).toBe(201);
@@ -122,10 +152,16 @@ describe('OpenTelemetry preload', () => {
     expect(intAttribute(server as OtlpSpan, 'server.port')).toBe(Number(new URL(service.url).port));
     expect(intAttribute(server as OtlpSpan, 'http.response.status_code')).toBe(201);
     expect(trace.filter((span) => span.kind === 2)).toHaveLength(1);
-    const query = trace.find((span) => span.scope === '@opentelemetry/instrumentation-pg' && /INSERT/.test(attribute(span, 'db.statement') ?? attribute(span, 'db.query.text') ?? ''));
+    const query = trace.find(
+      (span) =>
+        span.scope === '@opentelemetry/instrumentation-pg' &&
+        /INSERT/.test(attribute(span, 'db.statement') ?? attribute(span, 'db.query.text') ?? ''),
+    );
     expect(query, JSON.stringify(trace.map((s) => [s.scope, s.name]))).toBeDefined();
     // Queries only: no span per pool checkout.
-    expect(trace.filter((span) => span.scope === '@opentelemetry/instrumentation-pg').map((span) => span.name)).not.toContainEqual(expect.stringMatching(/connect/));
+    expect(
+      trace.filter((span) => span.scope === '@opentelemetry/instrumentation-pg').map((span) => span.name),
+    ).not.toContainEqual(expect.stringMatching(/connect/));
     // Probes are not traced.
     expect(received.some((span) => /healthz/.test(`${span.name} ${attribute(span, 'url.path') ?? ''}`))).toBe(false);
 
@@ -140,7 +176,12 @@ describe('OpenTelemetry preload', () => {
     const status = await postBodyLater(
       service.url,
       '/api/v1/products',
-      { 'content-type': 'application/json', ...(await bearer()), traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01`, 'x-request-id': 'traced-late-body' },
+      {
+        'content-type': 'application/json',
+        ...(await bearer()),
+        traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01`,
+        'x-request-id': 'traced-late-body',
+      },
       JSON.stringify(productInput()),
     );
     expect(status).toBe(201);
@@ -148,8 +189,16 @@ describe('OpenTelemetry preload', () => {
     expect(await service.exited).toBe(0);
 
     const trace = received.filter((span) => span.traceId === traceId);
-    expect(trace.some((span) => span.scope === '@opentelemetry/instrumentation-pg' && /INSERT/.test(attribute(span, 'db.statement') ?? attribute(span, 'db.query.text') ?? ''))).toBe(true);
-    expect(service.logs.find((l) => l.request_id === 'traced-late-body' && l.msg === 'request completed')).toMatchObject({ trace_id: traceId, status: 201 });
+    expect(
+      trace.some(
+        (span) =>
+          span.scope === '@opentelemetry/instrumentation-pg' &&
+          /INSERT/.test(attribute(span, 'db.statement') ?? attribute(span, 'db.query.text') ?? ''),
+      ),
+    ).toBe(true);
+    expect(
+      service.logs.find((l) => l.request_id === 'traced-late-body' && l.msg === 'request completed'),
+    ).toMatchObject({ trace_id: traceId, status: 201 });
   });
 
   it('traces a request without a body whole as well: its route, its query, the trace id on its log line', async () => {
@@ -164,11 +213,17 @@ describe('OpenTelemetry preload', () => {
     const { id } = (await created.json()) as { id: string };
     const traceId = randomBytes(16).toString('hex');
     const response = await fetch(`${service.url}/api/v1/products/${id}`, {
-      headers: { ...(await bearer()), traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01`, 'x-request-id': 'traced-get' },
+      headers: {
+        ...(await bearer()),
+        traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01`,
+        'x-request-id': 'traced-get',
+      },
     });
     expect(response.status).toBe(200);
     const missingTraceId = randomBytes(16).toString('hex');
-    const missing = await fetch(`${service.url}/api/v1/nothing-here?x=1`, { headers: { traceparent: `00-${missingTraceId}-${randomBytes(8).toString('hex')}-01` } });
+    const missing = await fetch(`${service.url}/api/v1/nothing-here?x=1`, {
+      headers: { traceparent: `00-${missingTraceId}-${randomBytes(8).toString('hex')}-01` },
+    });
     expect(missing.status).toBe(404);
     service.process.kill('SIGTERM');
     expect(await service.exited).toBe(0);
@@ -177,10 +232,19 @@ describe('OpenTelemetry preload', () => {
     const server = trace.find((span) => span.scope === SERVER_SCOPE && span.kind === 2);
     expect(server?.name).toBe('GET /api/v1/products/:id');
     expect(attribute(server as OtlpSpan, 'http.route')).toBe('/api/v1/products/:id');
-    const query = trace.find((span) => span.scope === '@opentelemetry/instrumentation-pg' && /SELECT/.test(attribute(span, 'db.statement') ?? attribute(span, 'db.query.text') ?? ''));
+    const query = trace.find(
+      (span) =>
+        span.scope === '@opentelemetry/instrumentation-pg' &&
+        /SELECT/.test(attribute(span, 'db.statement') ?? attribute(span, 'db.query.text') ?? ''),
+    );
     expect(query?.parentSpanId, JSON.stringify(trace.map((s) => [s.scope, s.name]))).toBe(server?.spanId);
     const line = service.logs.find((l) => l.request_id === 'traced-get' && l.msg === 'request completed');
-    expect(line).toMatchObject({ trace_id: traceId, span_id: server?.spanId, route: '/api/v1/products/:id', status: 200 });
+    expect(line).toMatchObject({
+      trace_id: traceId,
+      span_id: server?.spanId,
+      route: '/api/v1/products/:id',
+      status: 200,
+    });
     // No route matched: the span is named by the method alone, and a 4xx is not a server error.
     const unmatched = received.find((span) => span.traceId === missingTraceId && span.kind === 2);
     expect(unmatched?.name).toBe('GET');
@@ -195,7 +259,11 @@ describe('OpenTelemetry preload', () => {
   it('names the span of a request its client gave up on after its route', async () => {
     const service = await startExporting({ OTEL_TRACES_SAMPLER_ARG: '0' });
     const traceId = randomBytes(16).toString('hex');
-    await abandonPost(service.url, '/api/v1/products', { 'content-type': 'application/json', ...(await bearer()), traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` });
+    await abandonPost(service.url, '/api/v1/products', {
+      'content-type': 'application/json',
+      ...(await bearer()),
+      traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01`,
+    });
     await sleep(200);
     service.process.kill('SIGTERM');
     expect(await service.exited).toBe(0);
@@ -216,7 +284,12 @@ describe('OpenTelemetry preload', () => {
     const send = async (requestId: string, traceparent?: string) => {
       const response = await fetch(`${service.url}/api/v1/products`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(await bearer()), 'x-request-id': requestId, ...(traceparent === undefined ? {} : { traceparent }) },
+        headers: {
+          'content-type': 'application/json',
+          ...(await bearer()),
+          'x-request-id': requestId,
+          ...(traceparent === undefined ? {} : { traceparent }),
+        },
         body: JSON.stringify(productInput()),
       });
       expect(response.status).toBe(201);
@@ -231,9 +304,15 @@ describe('OpenTelemetry preload', () => {
     const spans = received.slice(before);
     // Exactly the one sampled request, with its whole trace: HTTP server span and INSERT.
     expect(new Set(spans.map((span) => span.traceId))).toEqual(new Set([sampled]));
-    expect(new Set(spans.map((span) => span.scope))).toEqual(new Set([SERVER_SCOPE, '@opentelemetry/instrumentation-pg']));
-    expect(service.logs.find((l) => l.request_id === 'head-01' && l.msg === 'request completed')?.trace_id).toBe(sampled);
-    expect(service.logs.find((l) => l.request_id === 'head-00' && l.msg === 'request completed')).not.toHaveProperty('trace_id');
+    expect(new Set(spans.map((span) => span.scope))).toEqual(
+      new Set([SERVER_SCOPE, '@opentelemetry/instrumentation-pg']),
+    );
+    expect(service.logs.find((l) => l.request_id === 'head-01' && l.msg === 'request completed')?.trace_id).toBe(
+      sampled,
+    );
+    expect(service.logs.find((l) => l.request_id === 'head-00' && l.msg === 'request completed')).not.toHaveProperty(
+      'trace_id',
+    );
   });
 
   it('is off cleanly with OTEL_SDK_DISABLED=true: nothing exported, the service still serves', async () => {

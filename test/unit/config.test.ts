@@ -30,7 +30,14 @@ describe('loadConfig', () => {
   });
 
   it('parses numbers, booleans and lists', () => {
-    const config = loadConfig({ PORT: '9000', MIGRATE_ON_START: 'false', CORS_ORIGINS: 'https://a.example, https://b.example', NODE_ENV: 'production', DATABASE_URL: 'postgres://u:p@db/x', AUTH_JWT_SECRET: 'x'.repeat(32) });
+    const config = loadConfig({
+      PORT: '9000',
+      MIGRATE_ON_START: 'false',
+      CORS_ORIGINS: 'https://a.example, https://b.example',
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgres://u:p@db/x',
+      AUTH_JWT_SECRET: 'x'.repeat(32),
+    });
     expect(config.port).toBe(9000);
     expect(config.host).toBe('0.0.0.0');
     expect(config.database.migrateOnStart).toBe(false);
@@ -41,7 +48,10 @@ describe('loadConfig', () => {
     expect(loadConfig({}).workers).toBe(1);
     expect(loadConfig({ WORKERS: '3' }).workers).toBe(3);
     expect(loadConfig({ WORKERS: 'auto' }).workers).toBe(availableParallelism());
-    for (const bad of ['0', '65', 'two', '-1']) expect(problemsOf({ WORKERS: bad }), bad).toEqual([expect.stringMatching(/^WORKERS: must be (auto or )?an integer between 1 and 64$/)]);
+    for (const bad of ['0', '65', 'two', '-1'])
+      expect(problemsOf({ WORKERS: bad }), bad).toEqual([
+        expect.stringMatching(/^WORKERS: must be (auto or )?an integer between 1 and 64$/),
+      ]);
   });
 
   it('lists every problem at once, naming the variables', () => {

@@ -5,15 +5,22 @@ import { parse } from 'yaml';
 import { runtimeImage, sizeFlag } from '../helpers/dockerfile.js';
 
 const dockerfile = DockerfileParser.parse(readFileSync('Dockerfile', 'utf8'));
-const instructions = dockerfile.getInstructions().map((i) => ({ keyword: i.getKeyword(), args: i.getArgumentsContent() ?? '' }));
-const stages = dockerfile.getFROMs().map((from) => ({ image: from.getImageName(), tag: from.getImageTag(), name: from.getBuildStage() }));
+const instructions = dockerfile
+  .getInstructions()
+  .map((i) => ({ keyword: i.getKeyword(), args: i.getArgumentsContent() ?? '' }));
+const stages = dockerfile
+  .getFROMs()
+  .map((from) => ({ image: from.getImageName(), tag: from.getImageTag(), name: from.getBuildStage() }));
 const { instructions: runtime, command, env } = runtimeImage();
 
 describe('Dockerfile', () => {
   it('builds in one stage and runs from a fresh Node 24 stage', () => {
     expect(stages).toHaveLength(2);
     for (const stage of stages) expect(`${stage.image}:${stage.tag ?? ''}`).toMatch(/^node:24-/);
-    const build = instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args).join('\n');
+    const build = instructions
+      .filter((i) => i.keyword === 'RUN')
+      .map((i) => i.args)
+      .join('\n');
     expect(build).toMatch(/npm ci/);
     expect(build).toMatch(/npm run build/);
     expect(build).toMatch(/npm prune --omit=dev/);
@@ -30,11 +37,19 @@ describe('Dockerfile', () => {
     const { scripts } = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } };
     expect(command).toEqual(scripts.start.split(/\s+/));
     // --enable-source-maps would also keep the maps of the OpenTelemetry modules loaded first (~15 MiB).
-    expect(command).toEqual(['node', '--import', './dist/telemetry.js', '--import', './dist/source-maps.js', 'dist/main.js']);
-    for (const built of command.filter((a) => a.endsWith('.js'))) expect(existsSync(built.replace(/^(\.\/)?dist\//, 'src/').replace(/\.js$/, '.ts'))).toBe(true);
+    expect(command).toEqual([
+      'node',
+      '--import',
+      './dist/telemetry.js',
+      '--import',
+      './dist/source-maps.js',
+      'dist/main.js',
+    ]);
+    for (const built of command.filter((a) => a.endsWith('.js')))
+      expect(existsSync(built.replace(/^(\.\/)?dist\//, 'src/').replace(/\.js$/, '.ts'))).toBe(true);
   });
 
-  it('caps the V8 heap, young generation included, and malloc\'s arenas by default (the benchmark runs with the same)', () => {
+  it("caps the V8 heap, young generation included, and malloc's arenas by default (the benchmark runs with the same)", () => {
     // Node 24 defaults to 64 MiB semi-spaces, which starve a small old space: both are set.
     expect(sizeFlag(env.NODE_OPTIONS, 'max-old-space-size')).toBe(256);
     expect(sizeFlag(env.NODE_OPTIONS, 'max-semi-space-size')).toBe(8);
@@ -50,7 +65,9 @@ describe('Dockerfile', () => {
 
 describe('.dockerignore', () => {
   it('starts from nothing and lets in only what the build reads', () => {
-    const lines = readFileSync('.dockerignore', 'utf8').split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+    const lines = readFileSync('.dockerignore', 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.startsWith('#'));
     expect(lines[0]).toBe('**');
     expect(lines.slice(1).every((l) => l.startsWith('!'))).toBe(true);
     expect(lines.join('\n')).not.toMatch(/\.env|\.data|node_modules|test/);
@@ -58,7 +75,14 @@ describe('.dockerignore', () => {
 });
 
 describe('docker-compose.yml', () => {
-  type Service = { image?: string; build?: string; depends_on?: Record<string, { condition?: string }> | string[]; healthcheck?: { test: string[] }; profiles?: string[]; environment?: Record<string, string> };
+  type Service = {
+    image?: string;
+    build?: string;
+    depends_on?: Record<string, { condition?: string }> | string[];
+    healthcheck?: { test: string[] };
+    profiles?: string[];
+    environment?: Record<string, string>;
+  };
   const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as { services: Record<string, Service> };
 
   it('starts the service only once PostgreSQL 18 is healthy', () => {
@@ -70,10 +94,15 @@ describe('docker-compose.yml', () => {
   });
 
   it('offers an observability profile: OpenTelemetry Collector, Jaeger and Prometheus wired to the service', () => {
-    const observability = Object.entries(compose.services).filter(([, s]) => s.profiles?.includes('observability')).map(([name]) => name).sort();
+    const observability = Object.entries(compose.services)
+      .filter(([, s]) => s.profiles?.includes('observability'))
+      .map(([name]) => name)
+      .sort();
     expect(observability).toEqual(['jaeger', 'otel-collector', 'prometheus']);
     expect(compose.services.app?.environment?.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://otel-collector:4318');
-    const prometheus = parse(readFileSync('deploy/observability/prometheus.yml', 'utf8')) as { scrape_configs: { static_configs: { targets: string[] }[] }[] };
+    const prometheus = parse(readFileSync('deploy/observability/prometheus.yml', 'utf8')) as {
+      scrape_configs: { static_configs: { targets: string[] }[] }[];
+    };
     expect(prometheus.scrape_configs[0]?.static_configs[0]?.targets).toEqual(['app:8080']);
   });
 });

@@ -20,7 +20,12 @@ describe('translateDatabaseError', () => {
   });
 
   it('leaves an unknown unique violation and other data errors alone: they are bugs', () => {
-    for (const error of [databaseError('23505', 'other_key'), databaseError('23514'), databaseError('42P01'), databaseError('08P01')]) {
+    for (const error of [
+      databaseError('23505', 'other_key'),
+      databaseError('23514'),
+      databaseError('42P01'),
+      databaseError('08P01'),
+    ]) {
       expect(translateDatabaseError(error, constraints)).toBe(error);
     }
   });

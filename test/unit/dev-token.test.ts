@@ -14,7 +14,11 @@ async function run(args: string[], env: Record<string, string>) {
 describe('npm run token', () => {
   it('mints a token with the asked scopes, verifiable with AUTH_JWT_SECRET, honouring issuer and audience', async () => {
     const secret = 's'.repeat(40);
-    const { code, output } = await run(['--scope', 'products:read users:write', '--sub', 'ci', '--ttl', '120'], { AUTH_JWT_SECRET: secret, AUTH_ISSUER: 'iss', AUTH_AUDIENCE: 'aud' });
+    const { code, output } = await run(['--scope', 'products:read users:write', '--sub', 'ci', '--ttl', '120'], {
+      AUTH_JWT_SECRET: secret,
+      AUTH_ISSUER: 'iss',
+      AUTH_AUDIENCE: 'aud',
+    });
     expect(code).toBe(0);
     const { payload } = await jwtVerify(output, new TextEncoder().encode(secret), { issuer: 'iss', audience: 'aud' });
     expect(payload).toMatchObject({ sub: 'ci', scope: 'products:read users:write' });
@@ -33,7 +37,15 @@ describe('npm run token', () => {
   });
 
   it('fails clearly without a secret in production-like setups and on bad arguments', async () => {
-    expect((await run([], { NODE_ENV: 'production', DATABASE_URL: 'postgres://x', AUTH_JWKS_URL: 'https://idp.example/jwks' })).output).toMatch(/No HS256 secret/);
+    expect(
+      (
+        await run([], {
+          NODE_ENV: 'production',
+          DATABASE_URL: 'postgres://x',
+          AUTH_JWKS_URL: 'https://idp.example/jwks',
+        })
+      ).output,
+    ).toMatch(/No HS256 secret/);
     expect((await run(['--ttl', '-1'], {})).code).toBe(2);
     expect((await run(['--bogus'], {})).code).toBe(2);
     expect((await run([], { PORT: 'x' })).code).toBe(1);

@@ -22,7 +22,10 @@ describe('newId', () => {
 describe('toPage', () => {
   it('keeps `limit` rows and points after the last one when more exist', () => {
     const rows = [{ id: 'a' }, { id: 'b' }, { id: 'c' }];
-    expect(toPage(rows, 2, (r) => r.id.toUpperCase())).toEqual({ items: [{ id: 'a' }, { id: 'b' }], next: { value: 'B', id: 'b' } });
+    expect(toPage(rows, 2, (r) => r.id.toUpperCase())).toEqual({
+      items: [{ id: 'a' }, { id: 'b' }],
+      next: { value: 'B', id: 'b' },
+    });
     expect(toPage(rows, 3, (r) => r.id)).toEqual({ items: rows, next: null });
   });
 });
@@ -38,7 +41,12 @@ describe('productSortValue', () => {
 
 describe('userSortValue', () => {
   it('renders each sort key as text', () => {
-    const user = { id: 'x', name: 'Ada', email: 'ada@example.com', createdAt: new Date('2026-01-02T03:04:05.006Z') } as User;
+    const user = {
+      id: 'x',
+      name: 'Ada',
+      email: 'ada@example.com',
+      createdAt: new Date('2026-01-02T03:04:05.006Z'),
+    } as User;
     expect(userSortValue(user, 'name')).toBe('Ada');
     expect(userSortValue(user, 'email')).toBe('ada@example.com');
     expect(userSortValue(user, 'created_at')).toBe('2026-01-02T03:04:05.006Z');

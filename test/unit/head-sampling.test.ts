@@ -30,7 +30,9 @@ describe('head sampling', () => {
       expect(parentBasedRatioSampler(1, () => 0.99).shouldTrace(header), header).toBe(true);
     }
     // Repeated headers arrive as an array: not a single valid parent.
-    expect(parentBasedRatioSampler(0, () => 0).shouldTrace([`00-${TRACE}-${SPAN}-01`, `00-${TRACE}-${SPAN}-01`])).toBe(false);
+    expect(parentBasedRatioSampler(0, () => 0).shouldTrace([`00-${TRACE}-${SPAN}-01`, `00-${TRACE}-${SPAN}-01`])).toBe(
+      false,
+    );
   });
 
   it('samples roots with the configured probability', () => {
@@ -44,6 +46,7 @@ describe('head sampling', () => {
     expect(samplingRatio('0.1')).toBe(0.1);
     expect(samplingRatio('0')).toBe(0);
     expect(samplingRatio('1')).toBe(1);
-    for (const bad of [undefined, '', ' ', 'abc', '-0.5', '1.5', 'Infinity']) expect(samplingRatio(bad), String(bad)).toBe(1);
+    for (const bad of [undefined, '', ' ', 'abc', '-0.5', '1.5', 'Infinity'])
+      expect(samplingRatio(bad), String(bad)).toBe(1);
   });
 });

@@ -48,7 +48,14 @@ describe('CursorCodec', () => {
     const [payload, mac] = cursor.split('.') as [string, string];
     const forgedPayload = Buffer.from(JSON.stringify(['1999-01-01T00:00:00.000Z', position.id])).toString('base64url');
     const otherKey = new CursorCodec('another-secret-of-thirty-two-chars!').encode('scope-a', position);
-    for (const bad of [`${forgedPayload}.${mac}`, `${payload}.AAAA${mac.slice(4)}`, 'garbage', `${payload}`, `${cursor}.x`, otherKey]) {
+    for (const bad of [
+      `${forgedPayload}.${mac}`,
+      `${payload}.AAAA${mac.slice(4)}`,
+      'garbage',
+      `${payload}`,
+      `${cursor}.x`,
+      otherKey,
+    ]) {
       expect(() => codec.decode('scope-a', bad, any), bad).toThrow(RequestValidationError);
     }
     expect(() => codec.decode('scope-b', cursor, any)).toThrow(RequestValidationError);
@@ -77,14 +84,24 @@ describe('rememberBounded', () => {
     const memory = new Map<string, number>();
     for (const [i, key] of ['a', 'b', 'c'].entries()) rememberBounded(memory, key, i, 3);
     rememberBounded(memory, 'b', 10, 3);
-    expect([...memory]).toEqual([['a', 0], ['b', 10], ['c', 2]]);
+    expect([...memory]).toEqual([
+      ['a', 0],
+      ['b', 10],
+      ['c', 2],
+    ]);
     rememberBounded(memory, 'd', 3, 3);
-    expect([...memory]).toEqual([['b', 10], ['c', 2], ['d', 3]]);
+    expect([...memory]).toEqual([
+      ['b', 10],
+      ['c', 2],
+      ['d', 3],
+    ]);
   });
 });
 
 describe('nextPageLink', () => {
   it('keeps the request’s query and replaces the cursor', () => {
-    expect(nextPageLink('/api/v1/products?limit=5&cursor=old&q=a%20b', 'new')).toBe('</api/v1/products?limit=5&cursor=new&q=a+b>; rel="next"');
+    expect(nextPageLink('/api/v1/products?limit=5&cursor=old&q=a%20b', 'new')).toBe(
+      '</api/v1/products?limit=5&cursor=new&q=a+b>; rel="next"',
+    );
   });
 });

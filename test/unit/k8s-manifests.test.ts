@@ -18,25 +18,37 @@ const manifests = readdirSync(DIR)
   .flatMap((file) => load(file).map((doc) => ({ file, doc })));
 
 const find = (kind: string) => manifests.find((m) => m.doc.kind === kind)?.doc ?? {};
-const envOf = (container: Doc) => Object.fromEntries((container.env as Doc[]).map((e) => [e.name as string, e.value as string]));
+const envOf = (container: Doc) =>
+  Object.fromEntries((container.env as Doc[]).map((e) => [e.name as string, e.value as string]));
 
 describe('Kubernetes manifests', () => {
-  it.each(manifests.map((m) => [`${m.file} ${String(m.doc.kind)}`, m.doc]))('%s is valid against the Kubernetes API schema, with no unknown field', async (_name, doc) => {
-    expect(await manifestProblems(doc)).toEqual([]);
-  });
+  it.each(manifests.map((m) => [`${m.file} ${String(m.doc.kind)}`, m.doc]))(
+    '%s is valid against the Kubernetes API schema, with no unknown field',
+    async (_name, doc) => {
+      expect(await manifestProblems(doc)).toEqual([]);
+    },
+  );
 
   it('cover a Deployment, Service, HPA, PDB, migration Job and an example Secret', () => {
-    expect(manifests.map((m) => m.doc.kind).sort()).toEqual(['Deployment', 'HorizontalPodAutoscaler', 'Job', 'PodDisruptionBudget', 'Secret', 'Service']);
+    expect(manifests.map((m) => m.doc.kind).sort()).toEqual([
+      'Deployment',
+      'HorizontalPodAutoscaler',
+      'Job',
+      'PodDisruptionBudget',
+      'Secret',
+      'Service',
+    ]);
     const kustomization = load('kustomization.yaml')[0] as { resources: string[] };
     for (const resource of kustomization.resources) expect(readdirSync(DIR)).toContain(resource);
   });
 
   it('catch a typo and a wrong type (the checker itself can fail)', async () => {
     const deployment = structuredClone(find('Deployment'));
-    deployment.spec.template.spec.containers[0].livenessProbes = deployment.spec.template.spec.containers[0].livenessProbe;
+    deployment.spec.template.spec.containers[0].livenessProbes =
+      deployment.spec.template.spec.containers[0].livenessProbe;
     deployment.spec.replicas = 'two';
     const problems = await manifestProblems(deployment);
-    expect(problems.join("\n")).toContain('/spec/replicas type {"type":"integer"}');
+    expect(problems.join('\n')).toContain('/spec/replicas type {"type":"integer"}');
     expect(problems.join('\n')).toMatch(/containers\/0\/livenessProbes is not a field/);
   });
 
@@ -49,7 +61,9 @@ describe('Kubernetes manifests', () => {
     expect(app.startupProbe.httpGet.path).toBe('/healthz');
     expect(env.MIGRATE_ON_START).toBe('false');
     expect(Number(env.SHUTDOWN_DELAY_MS)).toBeGreaterThan(0);
-    expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(Number(env.SHUTDOWN_DELAY_MS) + Number(env.SHUTDOWN_TIMEOUT_MS));
+    expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(
+      Number(env.SHUTDOWN_DELAY_MS) + Number(env.SHUTDOWN_TIMEOUT_MS),
+    );
     expect(app.envFrom[0].secretRef.name).toBe(find('Secret').metadata.name);
     expect(app.resources.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
     expect(app.resources.limits.memory).toBeDefined();
@@ -76,7 +90,11 @@ describe('Kubernetes manifests', () => {
       const pod = find(kind).spec.template.spec;
       expect(pod.securityContext.runAsNonRoot, kind).toBe(true);
       for (const container of pod.containers as Doc[]) {
-        expect(container.securityContext, kind).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+        expect(container.securityContext, kind).toMatchObject({
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+        });
       }
     }
   });
@@ -84,9 +102,16 @@ describe('Kubernetes manifests', () => {
   it('point the HPA, PDB and Service at the Deployment’s pods', () => {
     const deployment = find('Deployment');
     const labels = deployment.spec.template.metadata.labels;
-    expect(find('HorizontalPodAutoscaler').spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: deployment.metadata.name });
+    expect(find('HorizontalPodAutoscaler').spec.scaleTargetRef).toMatchObject({
+      kind: 'Deployment',
+      name: deployment.metadata.name,
+    });
     expect(find('PodDisruptionBudget').spec.selector.matchLabels).toEqual(labels);
     expect(find('Service').spec.selector).toEqual(labels);
-    expect(find('Job').spec.template.spec.containers[0].command).toEqual(['node', 'dist/postgres/migrate-cli.js', 'up']);
+    expect(find('Job').spec.template.spec.containers[0].command).toEqual([
+      'node',
+      'dist/postgres/migrate-cli.js',
+      'up',
+    ]);
   });
 });

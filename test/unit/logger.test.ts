@@ -4,7 +4,14 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { accessLogger, createLogger, isoTimeField, lineBatchingDestination, mergeTraceFields, traceFields } from '../../src/logger.js';
+import {
+  accessLogger,
+  createLogger,
+  isoTimeField,
+  lineBatchingDestination,
+  mergeTraceFields,
+  traceFields,
+} from '../../src/logger.js';
 
 function capture() {
   const lines: string[] = [];
@@ -16,13 +23,26 @@ describe('createLogger', () => {
   it('writes one JSON object per line with an ISO time, a level label and the service name', () => {
     const { logger, lines } = capture();
     logger.info({ route: '/x' }, 'hello');
-    expect(JSON.parse(lines[0] ?? '')).toMatchObject({ level: 'info', service: 'product-user-service', route: '/x', msg: 'hello', time: expect.stringMatching(/Z$/) });
+    expect(JSON.parse(lines[0] ?? '')).toMatchObject({
+      level: 'info',
+      service: 'product-user-service',
+      route: '/x',
+      msg: 'hello',
+      time: expect.stringMatching(/Z$/),
+    });
   });
 
   it('redacts credentials wherever a request, header set or object carries them', () => {
     const { logger, lines } = capture();
     const logged = {
-      req: { headers: { authorization: 'Bearer eyJ.secret.token', cookie: 'session=abc123', 'x-api-key': 'key-999', accept: 'application/json' } },
+      req: {
+        headers: {
+          authorization: 'Bearer eyJ.secret.token',
+          cookie: 'session=abc123',
+          'x-api-key': 'key-999',
+          accept: 'application/json',
+        },
+      },
       headers: { authorization: 'Basic dXNlcjpwYXNz' },
       db: { password: 'hunter2', host: 'db' },
       auth: { secret: 'jwt-secret-value', token: 'refresh-token-value' },
@@ -33,21 +53,45 @@ describe('createLogger', () => {
     // Untraced lines are written from the caller's own object: redaction must leave it as it was.
     expect(logged).toEqual(before);
     const line = lines.join('');
-    for (const secret of ['eyJ.secret.token', 'session=abc123', 'key-999', 'dXNlcjpwYXNz', 'hunter2', 'jwt-secret-value', 'refresh-token-value', 'top-level']) {
+    for (const secret of [
+      'eyJ.secret.token',
+      'session=abc123',
+      'key-999',
+      'dXNlcjpwYXNz',
+      'hunter2',
+      'jwt-secret-value',
+      'refresh-token-value',
+      'top-level',
+    ]) {
       expect(line).not.toContain(secret);
     }
-    expect(JSON.parse(line)).toMatchObject({ req: { headers: { authorization: '[redacted]', accept: 'application/json' } }, db: { password: '[redacted]', host: 'db' } });
+    expect(JSON.parse(line)).toMatchObject({
+      req: { headers: { authorization: '[redacted]', accept: 'application/json' } },
+      db: { password: '[redacted]', host: 'db' },
+    });
   });
 
   it('writes the access line exactly as a request logger would, bar the time', () => {
     const { logger, lines } = capture();
-    const fields = { request_id: 'req-1', method: 'GET', route: '/api/v1/products/:id', url: '/api/v1/products/x?token=t', status: 200, duration_ms: 1.25 };
+    const fields = {
+      request_id: 'req-1',
+      method: 'GET',
+      route: '/api/v1/products/:id',
+      url: '/api/v1/products/x?token=t',
+      status: 200,
+      duration_ms: 1.25,
+    };
     accessLogger(logger)(fields);
     const { request_id, ...rest } = fields;
     logger.child({ request_id }).info(rest, 'request completed');
     const [viaAccess, viaChild] = lines.map((line) => line.replace(/"time":"[^"]+"/, '"time":"T"'));
     expect(viaAccess).toBe(viaChild);
-    expect(JSON.parse(viaAccess ?? '')).toMatchObject({ level: 'info', service: 'product-user-service', msg: 'request completed', ...fields });
+    expect(JSON.parse(viaAccess ?? '')).toMatchObject({
+      level: 'info',
+      service: 'product-user-service',
+      msg: 'request completed',
+      ...fields,
+    });
   });
 });
 
@@ -75,7 +119,11 @@ describe('trace correlation', () => {
 
   it('puts the active span’s ids on every line written inside it, the access line too, and none outside', async () => {
     const { logger, lines } = capture();
-    const span = trace.wrapSpanContext({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', traceFlags: TraceFlags.SAMPLED });
+    const span = trace.wrapSpanContext({
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: '00f067aa0ba902b7',
+      traceFlags: TraceFlags.SAMPLED,
+    });
     await context.with(trace.setSpan(ROOT_CONTEXT, span), async () => {
       await Promise.resolve();
       logger.info('inside');
@@ -98,14 +146,24 @@ describe('trace correlation', () => {
 
   it('lets a line’s own field win over a trace field of the same name', () => {
     const { logger, lines } = capture();
-    const span = trace.wrapSpanContext({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', traceFlags: TraceFlags.SAMPLED });
+    const span = trace.wrapSpanContext({
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: '00f067aa0ba902b7',
+      traceFlags: TraceFlags.SAMPLED,
+    });
     context.with(trace.setSpan(ROOT_CONTEXT, span), () => logger.info({ span_id: 'mine' }, 'x'));
     expect(JSON.parse(lines[0] ?? '')).toMatchObject({ trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: 'mine' });
   });
 
   it('adds nothing for an invalid span context', () => {
     const { logger, lines } = capture();
-    context.with(trace.setSpan(ROOT_CONTEXT, trace.wrapSpanContext({ traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 })), () => logger.info('x'));
+    context.with(
+      trace.setSpan(
+        ROOT_CONTEXT,
+        trace.wrapSpanContext({ traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 }),
+      ),
+      () => logger.info('x'),
+    );
     expect(JSON.parse(lines[0] ?? '')).not.toHaveProperty('trace_id');
   });
 });
@@ -117,7 +175,11 @@ describe('lineBatchingDestination', () => {
   function fileDestination(name: string) {
     const path = join(dir, name);
     const fd = openSync(path, 'w');
-    return { destination: lineBatchingDestination(fd), written: () => readFileSync(path, 'utf8'), close: () => closeSync(fd) };
+    return {
+      destination: lineBatchingDestination(fd),
+      written: () => readFileSync(path, 'utf8'),
+      close: () => closeSync(fd),
+    };
   }
   const endOfTurn = () => new Promise((resolve) => setImmediate(resolve));
   const line = (n: number) => `${JSON.stringify({ n, pad: 'x'.repeat(280) })}\n`;

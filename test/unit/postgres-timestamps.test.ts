@@ -25,7 +25,11 @@ describe('parseUtcTimestamp', () => {
   });
 
   it('agrees with the ISO 8601 parser for any instant from year 100 to 9999', () => {
-    const instants = fc.date({ min: new Date('0100-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true });
+    const instants = fc.date({
+      min: new Date('0100-01-01T00:00:00Z'),
+      max: new Date('9999-12-31T23:59:59.999Z'),
+      noInvalidDate: true,
+    });
     fc.assert(
       fc.property(instants, fc.integer({ min: 0, max: 6 }), (date, digits) => {
         const text = asPostgresText(date, digits);

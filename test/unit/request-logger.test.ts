@@ -4,7 +4,10 @@ import { createLogger } from '../../src/logger.js';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
-  const logger = createLogger({ level: 'info', pretty: false }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const logger = createLogger(
+    { level: 'info', pretty: false },
+    { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+  );
   return { logger, lines };
 }
 
@@ -28,7 +31,13 @@ describe('DeferredChildLogger', () => {
     log.debug('below the level');
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatchObject({ request_id: 'r-2', level: 'info', msg: 'plain message' });
-    expect(lines[1]).toMatchObject({ request_id: 'r-2', level: 'warn', msg: 'with object', err: { message: 'boom' }, headers: { authorization: '[redacted]' } });
+    expect(lines[1]).toMatchObject({
+      request_id: 'r-2',
+      level: 'warn',
+      msg: 'with object',
+      err: { message: 'boom' },
+      headers: { authorization: '[redacted]' },
+    });
     expect(log.level).toBe('info');
     log.child({ extra: 1 }).info('from a grandchild');
     expect(lines[2]).toMatchObject({ request_id: 'r-2', extra: 1 });

@@ -1,7 +1,19 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ConflictError, NotFoundError, PreconditionFailedError } from '../../src/domain/errors.js';
-import { productSortValue, type Product, type ProductFields, type ProductFilter, type ProductSortField } from '../../src/domain/product.js';
-import { userSortValue, type User, type UserFields, type UserFilter, type UserSortField } from '../../src/domain/user.js';
+import {
+  productSortValue,
+  type Product,
+  type ProductFields,
+  type ProductFilter,
+  type ProductSortField,
+} from '../../src/domain/product.js';
+import {
+  userSortValue,
+  type User,
+  type UserFields,
+  type UserFilter,
+  type UserSortField,
+} from '../../src/domain/user.js';
 import { createProductService } from '../../src/services/product-service.js';
 import { createUserService } from '../../src/services/user-service.js';
 import { InMemoryRepository } from '../helpers/in-memory-repository.js';
@@ -16,7 +28,10 @@ const fields = (sku: string, overrides: Partial<ProductFields> = {}): ProductFie
 });
 
 function products() {
-  const repository = new InMemoryRepository<Product, ProductFields, ProductSortField, ProductFilter>('sku', productSortValue);
+  const repository = new InMemoryRepository<Product, ProductFields, ProductSortField, ProductFilter>(
+    'sku',
+    productSortValue,
+  );
   return { repository, service: createProductService(repository) };
 }
 
@@ -83,7 +98,9 @@ describe('product service', () => {
     const updated = await service.update(created.id, { price: 12 }, { expectedVersion: 1 });
     expect(updated.version).toBe(2);
     expect(updated.price).toBe(12);
-    await expect(service.update(created.id, { price: 13 }, { expectedVersion: 1 })).rejects.toBeInstanceOf(PreconditionFailedError);
+    await expect(service.update(created.id, { price: 13 }, { expectedVersion: 1 })).rejects.toBeInstanceOf(
+      PreconditionFailedError,
+    );
     await expect(service.delete(created.id, { expectedVersion: 1 })).rejects.toBeInstanceOf(PreconditionFailedError);
     await service.delete(created.id, { expectedVersion: 2 });
     await expect(service.get(created.id)).rejects.toBeInstanceOf(NotFoundError);
