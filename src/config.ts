@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
 
 /**
@@ -57,6 +59,11 @@ const environment = z
     DB_IDLE_TIMEOUT_MS: withDefault(integer(1000, 3_600_000), '30000'),
     MIGRATE_ON_START: withDefault(boolean, 'true'),
     DB_BREAKER_RESET_MS: withDefault(integer(100, 600_000), '2000'),
+    DB_BREAKER_VOLUME_THRESHOLD: withDefault(integer(1, 10_000), '5'),
+    READINESS_TIMEOUT_MS: withDefault(integer(100, 60_000), '1000'),
+    LISTEN_WAIT_MS: withDefault(integer(0, 60_000), '3000'),
+    IDEMPOTENCY_SWEEP_INTERVAL_MS: withDefault(integer(1000, 86_400_000), '600000'),
+    TELEMETRY_FLUSH_TIMEOUT_MS: withDefault(integer(0, 60_000), '2000'),
     SHED_MAX_EVENT_LOOP_DELAY_MS: withDefault(integer(0, 60_000), '1000'),
     SHED_MAX_HEAP_USED_MB: optional(integer(0, 1_000_000)),
     EMBEDDED_PG_PORT: withDefault(integer(1, 65535), '54329'),
@@ -112,6 +119,12 @@ const environment = z
 
 export type Config = Readonly<ReturnType<typeof toConfig>>;
 
+/** Replicas of one deployment share the database URL, so a key derived from it is shared too. */
+function derivedCursorSecret(databaseUrl: string | undefined, embeddedPort: number): string {
+  const source = databaseUrl ?? `embedded PostgreSQL on port ${embeddedPort}`;
+  return createHash('sha256').update(`cursor-key\n${source}`).digest('hex');
+}
+
 function toConfig(env: z.output<typeof environment>) {
   const production = env.NODE_ENV === 'production';
   return {
@@ -124,22 +137,52 @@ function toConfig(env: z.output<typeof environment>) {
     // HTTP worker processes (node:cluster); 1 = a single process, no primary (see cluster.ts).
     workers: env.WORKERS,
     logLevel: env.LOG_LEVEL,
-    bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    /** The longest the port waits, at start-up, for load shedding to let requests through. */
+    listenWaitMs: env.LISTEN_WAIT_MS,
     database: {
       url: env.DATABASE_URL,
       poolMax: env.DB_POOL_MAX,
+      /** The server cancels a statement after this (57014). */
       statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+      /** The client stops waiting a second later, for a server that stopped answering at all. */
+      statementDeadlineMs: env.DB_STATEMENT_TIMEOUT_MS + 1000,
       connectTimeoutMs: env.DB_CONNECT_TIMEOUT_MS,
       idleTimeoutMs: env.DB_IDLE_TIMEOUT_MS,
+      /** The first ping at start-up may also wait for a connection. */
+      startupPingTimeoutMs: env.DB_CONNECT_TIMEOUT_MS + 1000,
+      /** /readyz answers 503 when a ping takes longer. */
+      readinessTimeoutMs: env.READINESS_TIMEOUT_MS,
       migrateOnStart: env.MIGRATE_ON_START,
-      breakerResetMs: env.DB_BREAKER_RESET_MS,
+      breaker: { resetTimeoutMs: env.DB_BREAKER_RESET_MS, volumeThreshold: env.DB_BREAKER_VOLUME_THRESHOLD },
+      /** How often expired idempotency keys are deleted (they live 24 h). */
+      idempotencySweepIntervalMs: env.IDEMPOTENCY_SWEEP_INTERVAL_MS,
     },
-    // Load shedding: 0 turns a limit off. Unset heap limit: 90 % of V8's heap limit.
-    shedding: { maxEventLoopDelayMs: env.SHED_MAX_EVENT_LOOP_DELAY_MS, maxHeapUsedMb: env.SHED_MAX_HEAP_USED_MB },
+    http: {
+      bodyLimitBytes: env.BODY_LIMIT_BYTES,
+      cursorSecret: env.CURSOR_SECRET ?? derivedCursorSecret(env.DATABASE_URL, env.EMBEDDED_PG_PORT),
+      requireIfMatch: env.REQUIRE_IF_MATCH,
+      corsOrigins: env.CORS_ORIGINS,
+      rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS },
+      trustProxy: env.TRUST_PROXY,
+      // Load shedding: 0 turns a limit off. Unset heap limit: 90 % of V8's heap limit.
+      shedding: {
+        maxEventLoopDelayMs: env.SHED_MAX_EVENT_LOOP_DELAY_MS,
+        maxHeapUsedBytes:
+          env.SHED_MAX_HEAP_USED_MB === undefined
+            ? Math.floor(getHeapStatistics().heap_size_limit * 0.9)
+            : env.SHED_MAX_HEAP_USED_MB * 2 ** 20,
+      },
+    },
     embeddedPostgres: { port: env.EMBEDDED_PG_PORT, dir: env.EMBEDDED_PG_DIR },
-    shutdown: { delayMs: env.SHUTDOWN_DELAY_MS, timeoutMs: env.SHUTDOWN_TIMEOUT_MS },
-    cors: { origins: env.CORS_ORIGINS },
-    rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS },
+    shutdown: {
+      delayMs: env.SHUTDOWN_DELAY_MS,
+      timeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+      /** Past SHUTDOWN_DELAY_MS + SHUTDOWN_TIMEOUT_MS a process gives up on a clean exit. */
+      deadlineMs: env.SHUTDOWN_DELAY_MS + env.SHUTDOWN_TIMEOUT_MS,
+      /** A cluster's primary outlasts its workers' deadline by 2 s, then ends them with SIGKILL. */
+      primaryDeadlineMs: env.SHUTDOWN_DELAY_MS + env.SHUTDOWN_TIMEOUT_MS + 2000,
+      telemetryFlushTimeoutMs: env.TELEMETRY_FLUSH_TIMEOUT_MS,
+    },
     auth: {
       mode: env.AUTH_MODE,
       jwtSecret: env.AUTH_JWT_SECRET,
@@ -148,10 +191,7 @@ function toConfig(env: z.output<typeof environment>) {
       issuer: env.AUTH_ISSUER,
       audience: env.AUTH_AUDIENCE,
     },
-    cursorSecret: env.CURSOR_SECRET,
     devSecretFile: env.DEV_SECRET_FILE,
-    requireIfMatch: env.REQUIRE_IF_MATCH,
-    trustProxy: env.TRUST_PROXY,
   };
 }
 

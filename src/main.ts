@@ -1,24 +1,19 @@
 import cluster from 'node:cluster';
-import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
-import { getHeapStatistics } from 'node:v8';
-import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { clusterScrape, killWorkersOnExit, startPrimary } from './cluster.js';
+import { composeService, type ServiceParts } from './compose.js';
 import { loadConfigOrReport, type Config } from './config.js';
-import { prepareDatabase } from './database-setup.js';
-import { announceDevelopmentToken, hmacSecret } from './dev-auth.js';
-import { buildApp, untilNotShedding, type App, type AppDependencies } from './http/app.js';
-import { Authenticator } from './http/auth.js';
+import { announceDevelopmentToken } from './dev/development-auth.js';
+import type { App } from './http/app.js';
+import { untilNotShedding } from './http/load-shedding.js';
 import { createLogger } from './logger.js';
-import { DatabaseGate } from './postgres/gate.js';
-import { PostgresIdempotencyStore } from './postgres/idempotency-store.js';
+import { deleteExpiredIdempotencyKeys } from './postgres/idempotency-records.js';
 import { createPool, pingDatabase } from './postgres/pool.js';
-import { createProductRepository } from './postgres/product-repository.js';
-import { createUserRepository } from './postgres/user-repository.js';
-import { createProductService } from './services/product-service.js';
-import { createUserService } from './services/user-service.js';
+import { clusterScrape, killWorkersOnExit, startPrimary } from './process/cluster.js';
+import { prepareDatabase } from './process/database-setup.js';
+import { exitOnSignals } from './process/signals.js';
+import { flushTelemetry } from './process/telemetry-flush.js';
 
 export interface RunningService {
   readonly app: App;
@@ -28,40 +23,18 @@ export interface RunningService {
   readonly shutdown: () => Promise<void>;
 }
 
-/**
- * Ends the tracer provider that the --import preload (telemetry.ts) registered, which
- * exports the spans still buffered. Reached through the OpenTelemetry API so that nothing
- * imports the preload; without a preload the API's no-op provider has nothing to end.
- */
-async function flushTelemetry(logger: Logger, timeoutMs: number): Promise<void> {
-  const global = trace.getTracerProvider() as { getDelegate?: () => unknown };
-  const provider = (global.getDelegate?.() ?? global) as { shutdown?: () => Promise<void> };
-  if (provider.shutdown === undefined) return;
-  // Spans are worth a short wait, never a failed or late exit: an unreachable collector
-  // would otherwise hold the process in export retries.
-  const flushed = provider.shutdown().then(
-    () => true,
-    (err: unknown) => {
-      logger.warn({ err }, 'could not export the last spans');
-      return true;
-    },
-  );
-  if (!(await Promise.race([flushed, sleep(timeoutMs).then(() => false)])))
-    logger.warn({ timeout_ms: timeoutMs }, 'gave up exporting the last spans');
-}
-
-/**
- * Composition root: config → database (embedded in development) → migrations → pool →
- * repositories → services → HTTP. The port opens only once the schema is in place and the
- * database has answered, so a startup probe that sees the port sees a working service.
- */
 export interface ServiceOptions {
   /** Set in a cluster worker: /metrics then adds up every worker's registry. */
-  readonly scrape?: AppDependencies['scrape'];
+  readonly scrape?: ServiceParts['scrape'];
   /** The development token banner; a cluster's primary prints it once instead. */
   readonly banner?: boolean;
 }
 
+/**
+ * Start-up: the database (embedded in development, then migrations), the pool, the wiring,
+ * then the port. It opens only once the schema is in place and the database has answered,
+ * so a startup probe that sees the port sees a working service.
+ */
 export async function startService(
   config: Config,
   logger: Logger,
@@ -70,51 +43,29 @@ export async function startService(
   const { url: databaseUrl, embedded } = await prepareDatabase(config, logger);
   const pool = createPool({ ...config.database, url: databaseUrl }, logger);
   try {
-    await pingDatabase(pool, config.database.connectTimeoutMs + 1000);
-
-    const secret = await hmacSecret(config);
-    const gate = new DatabaseGate({ resetTimeoutMs: config.database.breakerResetMs, volumeThreshold: 5 }, logger);
-    const idempotency = new PostgresIdempotencyStore(pool, gate);
+    await pingDatabase(pool, config.database.startupPingTimeoutMs);
     let acceptingTraffic = true;
-    const app = await buildApp({
+    const { app, database, hmacSecret } = await composeService({
+      config,
+      pool,
       logger,
-      products: createProductService(createProductRepository(pool, gate)),
-      users: createUserService(createUserRepository(pool, gate)),
-      authenticator: new Authenticator({ ...config.auth, secret }),
-      idempotency,
-      readiness: { isAcceptingTraffic: () => acceptingTraffic, pingDatabase: () => pingDatabase(pool, 1000) },
-      poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+      isAcceptingTraffic: () => acceptingTraffic,
       scrape: options.scrape,
-      settings: {
-        bodyLimitBytes: config.bodyLimitBytes,
-        // Derived from the database URL when unset: replicas of one deployment share it.
-        cursorSecret: config.cursorSecret ?? createHash('sha256').update(`cursor-key\n${databaseUrl}`).digest('hex'),
-        requireIfMatch: config.requireIfMatch,
-        corsOrigins: config.cors.origins,
-        rateLimit: config.rateLimit,
-        trustProxy: config.trustProxy,
-        shedding: {
-          maxEventLoopDelayMs: config.shedding.maxEventLoopDelayMs,
-          maxHeapUsedBytes:
-            config.shedding.maxHeapUsedMb === undefined
-              ? Math.floor(getHeapStatistics().heap_size_limit * 0.9)
-              : config.shedding.maxHeapUsedMb * 2 ** 20,
-        },
-      },
     });
     await app.ready();
-    if (!(await untilNotShedding(() => app.isUnderPressure(), 3000)))
-      logger.warn('still shedding load 3 s after start-up; listening anyway');
+    if (!(await untilNotShedding(() => app.isUnderPressure(), config.listenWaitMs))) {
+      logger.warn({ wait_ms: config.listenWaitMs }, 'still shedding load after the start-up wait; listening anyway');
+    }
     const url = await app.listen({ port: config.port, host: config.host });
-    if (options.banner ?? true) await announceDevelopmentToken(config, secret, url);
+    if (options.banner ?? true) await announceDevelopmentToken(config, hmacSecret, url);
 
-    // Keys live 24 h; a sweep every 10 minutes keeps the table small. Any replica may run it.
+    // Idempotency keys live 24 h; a periodic sweep keeps the table small. Any replica may run it.
     const sweep = setInterval(() => {
-      idempotency.deleteExpired().then(
+      deleteExpiredIdempotencyKeys(database).then(
         (deleted) => deleted > 0 && logger.info({ deleted }, 'expired idempotency keys deleted'),
         (err: unknown) => logger.warn({ err }, 'idempotency key clean-up failed'),
       );
-    }, 10 * 60_000);
+    }, config.database.idempotencySweepIntervalMs);
     sweep.unref();
 
     let stopping: Promise<void> | undefined;
@@ -127,8 +78,7 @@ export async function startService(
         await sleep(config.shutdown.delayMs);
         await app.close(); // stops accepting, then waits for in-flight requests
         await pool.end();
-        gate.shutdown();
-        await flushTelemetry(logger, 2000);
+        await flushTelemetry(logger, config.shutdown.telemetryFlushTimeoutMs);
         await embedded?.stop();
         logger.info('shutdown complete');
       })();
@@ -142,60 +92,7 @@ export async function startService(
   }
 }
 
-export interface SignalOptions {
-  readonly logger: Logger;
-  /** SHUTDOWN_DELAY_MS + SHUTDOWN_TIMEOUT_MS: past this, give up on a clean exit. */
-  readonly deadlineMs: number;
-  readonly exit: (code: number) => void;
-  /** Default SIGTERM and SIGINT. */
-  readonly signals?: readonly NodeJS.Signals[];
-  /**
-   * A cluster worker ignores repeated signals: a process-group or cgroup-wide SIGTERM reaches
-   * it besides the primary's own, and the primary enforces the deadline anyway.
-   */
-  readonly ignoreRepeats?: boolean;
-}
-
-/**
- * SIGTERM/SIGINT start one graceful shutdown and exit 0 when it completes; a second signal,
- * a failed shutdown or the deadline exit non-zero at once.
- */
-export function exitOnSignals(
-  signals: NodeJS.EventEmitter,
-  shutdown: () => Promise<void>,
-  options: SignalOptions,
-): void {
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (signalled && options.ignoreRepeats === true) return;
-    if (signalled) {
-      options.logger.warn({ signal }, 'second signal: exiting immediately');
-      options.exit(1);
-      return;
-    }
-    signalled = true;
-    options.logger.info({ signal }, 'signal received: shutting down');
-    const deadline = setTimeout(() => {
-      options.logger.error({ deadline_ms: options.deadlineMs }, 'shutdown did not finish in time: exiting');
-      options.exit(1);
-    }, options.deadlineMs);
-    deadline.unref();
-    shutdown().then(
-      () => {
-        clearTimeout(deadline);
-        options.exit(0);
-      },
-      (err: unknown) => {
-        clearTimeout(deadline);
-        options.logger.error({ err }, 'shutdown failed');
-        options.exit(1);
-      },
-    );
-  };
-  for (const signal of options.signals ?? ['SIGTERM', 'SIGINT']) signals.on(signal, onSignal);
-}
-
-/** Process-level concerns: configuration errors, crashes, exit codes. */
+/** Process-level concerns: configuration errors, crashes, one process or a cluster, signals. */
 async function main(): Promise<void> {
   const config = loadConfigOrReport(process.env, (message) => process.stderr.write(`${message}\n`));
   if (config === null) process.exit(1);
@@ -212,14 +109,14 @@ async function main(): Promise<void> {
     logger.fatal({ err: reason }, 'unhandled promise rejection: exiting');
     process.exit(1);
   });
-  const deadlineMs = config.shutdown.delayMs + config.shutdown.timeoutMs;
   const exit = (code: number) => process.exit(code);
   if (cluster.isPrimary && config.workers > 1) {
     killWorkersOnExit();
     const starting = startPrimary(config, logger, config.workers);
     // Handled from the start: a SIGTERM while workers start waits for them, then stops them.
     // The primary's deadline outlasts the workers' own, which it enforces with SIGKILL.
-    exitOnSignals(process, async () => (await starting).shutdown(), { logger, deadlineMs: deadlineMs + 2000, exit });
+    const deadlineMs = config.shutdown.primaryDeadlineMs;
+    exitOnSignals(process, async () => (await starting).shutdown(), { logger, deadlineMs, exit });
     const primary = await starting.catch((err: unknown) => {
       logger.fatal({ err }, 'start-up failed');
       process.exit(1);
@@ -246,7 +143,7 @@ async function main(): Promise<void> {
   // and the primary already turns it into one SIGTERM per worker.
   exitOnSignals(process, service.shutdown, {
     logger,
-    deadlineMs,
+    deadlineMs: config.shutdown.deadlineMs,
     exit,
     signals: worker ? ['SIGTERM'] : ['SIGTERM', 'SIGINT'],
     ignoreRepeats: worker,

@@ -1,8 +1,15 @@
 /**
- * Domain errors carry a stable `code`; the HTTP layer owns the one table that maps a
- * code to a status. Messages are written for API clients: they never hold driver text.
+ * Domain errors carry a stable `code` in the domain's words; each transport owns the one
+ * table that maps a code to its own status. Messages are written for API clients: they
+ * never hold driver text.
  */
-export type DomainErrorCode = 'not_found' | 'conflict' | 'precondition_failed' | 'unprocessable' | 'unavailable';
+export type DomainErrorCode =
+  | 'not_found'
+  | 'already_exists'
+  | 'version_mismatch'
+  | 'request_in_progress'
+  | 'idempotency_key_reused'
+  | 'unavailable';
 
 export abstract class DomainError extends Error {
   abstract readonly code: DomainErrorCode;
@@ -16,31 +23,42 @@ export class NotFoundError extends DomainError {
   }
 }
 
-export class ConflictError extends DomainError {
-  readonly code = 'conflict';
-  /** The request field whose value clashes, e.g. "sku". */
-  readonly field: string | undefined;
-  constructor(message: string, field?: string) {
+/** A unique field (a product's SKU, a user's e-mail address) is taken by another resource. */
+export class AlreadyExistsError extends DomainError {
+  readonly code = 'already_exists';
+  /** The field whose value clashes, e.g. "sku". */
+  readonly field: string;
+  constructor(message: string, field: string) {
     super(message);
-    this.name = 'ConflictError';
+    this.name = 'AlreadyExistsError';
     this.field = field;
   }
 }
 
-export class PreconditionFailedError extends DomainError {
-  readonly code = 'precondition_failed';
+/** A write named the version it changes, and the resource has moved on since. */
+export class VersionMismatchError extends DomainError {
+  readonly code = 'version_mismatch';
   constructor(message: string) {
     super(message);
-    this.name = 'PreconditionFailedError';
+    this.name = 'VersionMismatchError';
   }
 }
 
-/** The request is well-formed but contradicts an earlier one (an Idempotency-Key reused with another body). */
-export class UnprocessableError extends DomainError {
-  readonly code = 'unprocessable';
+/** Another request with the same idempotency key is still running; retry shortly. */
+export class RequestInProgressError extends DomainError {
+  readonly code = 'request_in_progress';
   constructor(message: string) {
     super(message);
-    this.name = 'UnprocessableError';
+    this.name = 'RequestInProgressError';
+  }
+}
+
+/** An idempotency key came back with a different request than the one it was first used for. */
+export class IdempotencyKeyReusedError extends DomainError {
+  readonly code = 'idempotency_key_reused';
+  constructor(message: string) {
+    super(message);
+    this.name = 'IdempotencyKeyReusedError';
   }
 }
 

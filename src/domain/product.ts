@@ -1,5 +1,3 @@
-import type { Sort } from './page.js';
-
 export interface Product {
   readonly id: string;
   readonly sku: string;
@@ -13,7 +11,7 @@ export interface Product {
   readonly version: number;
 }
 
-/** The fields a client owns: what POST and PUT carry in full and PATCH in part. */
+/** The fields a client owns: what a create and a replace carry in full, and an update in part. */
 export interface ProductFields {
   readonly sku: string;
   readonly name: string;
@@ -22,11 +20,8 @@ export interface ProductFields {
   readonly currency: string;
 }
 
-export type ProductPatch = Partial<ProductFields>;
-
 export const productSortFields = ['created_at', 'name', 'price'] as const;
 export type ProductSortField = (typeof productSortFields)[number];
-export type ProductSort = Sort<ProductSortField>;
 
 export interface ProductFilter {
   /** Case-insensitive substring of the name; wildcards are matched literally. */

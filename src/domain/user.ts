@@ -1,5 +1,3 @@
-import type { Sort } from './page.js';
-
 export interface User {
   readonly id: string;
   /** Stored lower-cased; unique ignoring case. */
@@ -10,16 +8,14 @@ export interface User {
   readonly version: number;
 }
 
+/** The fields a client owns: what a create and a replace carry in full, and an update in part. */
 export interface UserFields {
   readonly email: string;
   readonly name: string;
 }
 
-export type UserPatch = Partial<UserFields>;
-
 export const userSortFields = ['created_at', 'name', 'email'] as const;
 export type UserSortField = (typeof userSortFields)[number];
-export type UserSort = Sort<UserSortField>;
 
 export interface UserFilter {
   /** Exact address, ignoring case. */
@@ -28,6 +24,7 @@ export interface UserFilter {
   readonly q?: string | undefined;
 }
 
+/** The value a user is sorted by, as exact text (see Position). */
 export function userSortValue(user: User, field: UserSortField): string {
   switch (field) {
     case 'created_at':
@@ -39,6 +36,7 @@ export function userSortValue(user: User, field: UserSortField): string {
   }
 }
 
+/** E-mail addresses are unique ignoring case, so they are kept in one case. */
 export function normaliseEmail(email: string): string {
   return email.toLowerCase();
 }

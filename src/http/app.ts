@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
-import underPressure from '@fastify/under-pressure';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
@@ -8,65 +7,51 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { accessLogger } from '../logger.js';
-import type { IdempotencyStore } from '../services/idempotency.js';
 import type { ProductService } from '../services/product-service.js';
 import type { UserService } from '../services/user-service.js';
+import { API_PREFIX, guardApi } from './api-guard.js';
 import type { Authenticator } from './auth.js';
+import { corsOptions } from './cors.js';
 import { createErrorHandler, HttpProblem, notFoundHandler } from './error-handler.js';
 import { healthRoutes, type Readiness } from './health.js';
+import { registerLoadShedding, type SheddingLimits } from './load-shedding.js';
 import { HttpMetrics, metricsRoutes, UNMATCHED_ROUTE, type PoolStats } from './metrics.js';
 import { openApiOptions } from './openapi.js';
 import { CursorCodec } from './pagination.js';
-import {
-  ProductCreate,
-  ProductListQuery,
-  ProductPage,
-  ProductPatch,
-  ProductReplace,
-  ProductResponse,
-  presentProduct,
-  productSortValuePatterns,
-} from './product-schemas.js';
-import { RateLimiter, rateLimitHook } from './rate-limit.js';
+import { productRoutes } from './product-routes.js';
+import { RateLimiter, type RateLimitSettings } from './rate-limit.js';
 import { DeferredChildLogger } from './request-logger.js';
-import { resourceRoutes } from './resource-routes.js';
 import { API_SECURITY, DOCS_SECURITY, securityHeaders } from './security-headers.js';
-import {
-  presentUser,
-  UserCreate,
-  UserListQuery,
-  UserPage,
-  UserPatch,
-  UserReplace,
-  UserResponse,
-  userSortValuePatterns,
-} from './user-schemas.js';
+import { userRoutes } from './user-routes.js';
 import { serializerCompiler, validatorCompiler } from './validation.js';
+
+/** The HTTP slice of the configuration (config.ts). */
+export interface HttpSettings {
+  readonly bodyLimitBytes: number;
+  /** Key for the cursor HMAC; the same on every replica so cursors work across them. */
+  readonly cursorSecret: string;
+  /** REQUIRE_IF_MATCH: writes to an existing resource must say which version they change. */
+  readonly requireIfMatch: boolean;
+  /** Origins allowed by CORS; none by default. */
+  readonly corsOrigins: readonly string[];
+  /** Per caller and per replica, in memory (rate-limit.ts). */
+  readonly rateLimit: RateLimitSettings;
+  /** Proxy addresses/CIDRs whose X-Forwarded-For is believed (never `true`: it can be forged). */
+  readonly trustProxy: readonly string[];
+  readonly shedding: SheddingLimits;
+}
 
 export interface AppDependencies {
   readonly logger: Logger;
   readonly products: ProductService;
   readonly users: UserService;
-  readonly readiness: Readiness;
   readonly authenticator: Authenticator;
-  readonly idempotency: IdempotencyStore;
+  readonly readiness: Readiness;
   /** Read at scrape time for the pool gauges on /metrics. */
   readonly poolStats?: () => PoolStats;
   /** How /metrics collects: by default this app's registry; cluster workers add up all workers'. */
-  readonly scrape?: (local: Registry) => () => Promise<string>;
-  readonly settings: {
-    readonly bodyLimitBytes: number;
-    /** Key for the cursor HMAC; the same on every replica so cursors work across them. */
-    readonly cursorSecret: string;
-    readonly requireIfMatch: boolean;
-    /** Origins allowed by CORS; none by default. */
-    readonly corsOrigins: readonly string[];
-    readonly rateLimit: { readonly max: number; readonly windowMs: number };
-    /** Proxy addresses/CIDRs whose X-Forwarded-For is believed (never `true`: it can be forged). */
-    readonly trustProxy: readonly string[];
-    /** Past these, API requests are refused with 503 instead of queueing (0 = no limit). */
-    readonly shedding: { readonly maxEventLoopDelayMs: number; readonly maxHeapUsedBytes: number };
-  };
+  readonly scrape?: ((local: Registry) => () => Promise<string>) | undefined;
+  readonly settings: HttpSettings;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -74,8 +59,6 @@ const MERGE_PATCH = 'application/merge-patch+json';
 /** Where Swagger UI is served, and the URLs under it (not "/docsearch"). */
 const DOCS_PREFIX = '/docs';
 const DOCS_URL = /^\/docs(?:[/?]|$)/;
-/** Probes, scrapes and the API description are never refused for load. */
-const NEVER_SHED_PATHS = new Set(['/healthz', '/livez', '/readyz', '/metrics', '/openapi.json']);
 
 /** The caller's X-Request-ID when it is safe to echo and log, otherwise a fresh UUID. */
 function requestId(request: { headers: Record<string, string | string[] | undefined> }): string {
@@ -83,34 +66,7 @@ function requestId(request: { headers: Record<string, string | string[] | undefi
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
-/** How often load shedding samples event-loop delay and heap use. */
-const SHEDDING_SAMPLE_MS = 100;
-
-/**
- * Resolves true once load shedding would let a request through, or false after `timeoutMs`.
- * main.ts waits for it before listening. A fresh process's first event-loop sample covers
- * its own start-up (compiling routes and schemas blocks the loop for a second or more), and
- * it is taken only after the start-up: a port opened at once shed its first requests with
- * 503 (20 and 38 of them in two of three starts with two workers), and so did one opened
- * as soon as a check passed (that check read the value from before the late sample). So:
- * two sample periods for that sample to be taken and replaced, then until one says the
- * loop is free.
- */
-export async function untilNotShedding(
-  isUnderPressure: () => boolean,
-  timeoutMs: number,
-  sampleMs = SHEDDING_SAMPLE_MS,
-): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  await new Promise((resolve) => setTimeout(resolve, 2 * sampleMs));
-  while (isUnderPressure()) {
-    if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, sampleMs / 5));
-  }
-  return true;
-}
-
-/** Builds the HTTP application without listening; main.ts listens, tests inject. */
+/** Builds the HTTP application without listening: main.ts listens, tests inject. */
 export async function buildApp(deps: AppDependencies) {
   const { settings } = deps;
   // Typed as Fastify's base logger: request.log is a DeferredChildLogger, not a pino Logger.
@@ -145,15 +101,8 @@ export async function buildApp(deps: AppDependencies) {
       void parseJson(request, String(body), done);
       return;
     }
-    done(
-      new HttpProblem(
-        415,
-        'unsupported-media-type',
-        'Unsupported media type',
-        `${MERGE_PATCH} is accepted on PATCH only; send application/json`,
-      ),
-      undefined,
-    );
+    const detail = `${MERGE_PATCH} is accepted on PATCH only; send application/json`;
+    done(new HttpProblem(415, 'unsupported-media-type', 'Unsupported media type', detail), undefined);
   });
 
   // Helmet's protective headers on every response: the page set for Swagger UI, the API set
@@ -184,119 +133,22 @@ export async function buildApp(deps: AppDependencies) {
     done();
   });
 
-  // Load shedding: an overloaded process answers 503 at once rather than letting latency
-  // grow without bound. Probes and scrapes still answer (liveness must stay 200: restarting
-  // an overloaded pod makes things worse); /readyz reports the overload so traffic moves away.
-  await app.register(underPressure, {
-    maxEventLoopDelay: settings.shedding.maxEventLoopDelayMs,
-    maxHeapUsedBytes: settings.shedding.maxHeapUsedBytes,
-    sampleInterval: SHEDDING_SAMPLE_MS,
-    pressureHandler: (request, _reply, type) => {
-      if (NEVER_SHED_PATHS.has(request.url.split('?')[0] ?? '')) return;
-      request.log.warn({ pressure: type }, 'shedding load');
-      throw new HttpProblem(503, 'overloaded', 'Service overloaded', 'The service is shedding load; retry shortly', {
-        'retry-after': '2',
-      });
-    },
-  });
+  await registerLoadShedding(app, settings.shedding);
   // Without allowed origins there is nothing for CORS to do: no hook runs per request, and a
   // preflight finds no route (404), as with the plugin and `origin: false`.
-  if (settings.corsOrigins.length > 0) {
-    await app.register(cors, {
-      origin: [...settings.corsOrigins],
-      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
-      allowedHeaders: [
-        'Authorization',
-        'Content-Type',
-        'If-Match',
-        'If-None-Match',
-        'Idempotency-Key',
-        'X-Request-ID',
-        'traceparent',
-      ],
-      exposedHeaders: [
-        'ETag',
-        'Location',
-        'Link',
-        'X-Request-ID',
-        'Retry-After',
-        'Idempotent-Replayed',
-        'RateLimit-Limit',
-        'RateLimit-Remaining',
-        'RateLimit-Reset',
-      ],
-      maxAge: 600,
-    });
-  }
+  if (settings.corsOrigins.length > 0) await app.register(cors, corsOptions(settings.corsOrigins));
   await app.register(swagger, openApiOptions);
   await app.register(swaggerUi, { routePrefix: DOCS_PREFIX });
-  app.get(
-    '/openapi.json',
-    { schema: { tags: ['operations'], summary: 'This OpenAPI 3.1 document', operationId: 'openapi', security: [] } },
-    () => app.swagger(),
-  );
-
+  const openApiSchema = { tags: ['operations'], summary: 'This OpenAPI 3.1 document', operationId: 'openapi' };
+  app.get('/openapi.json', { schema: { ...openApiSchema, security: [] } }, () => app.swagger());
   await app.register(healthRoutes(deps.readiness, () => app.isUnderPressure()));
   await app.register(metricsRoutes(metrics));
 
-  const routeSettings = {
-    cursors: new CursorCodec(settings.cursorSecret),
-    requireIfMatch: settings.requireIfMatch,
-    authenticator: deps.authenticator,
-    idempotency: deps.idempotency,
-  };
-  // Counted per replica, in memory (see README); only the API is limited, never probes,
-  // scrapes or the API description.
-  const rateLimiter = new RateLimiter(settings.rateLimit);
-  await app.register(
-    async (api) => {
-      api.addHook('preHandler', rateLimitHook(rateLimiter));
-      await api.register(
-        resourceRoutes(
-          {
-            path: '/products',
-            tag: 'products',
-            service: deps.products,
-            schemas: {
-              create: ProductCreate,
-              replace: ProductReplace,
-              patch: ProductPatch,
-              list: ProductListQuery,
-              item: ProductResponse,
-              page: ProductPage,
-            },
-            present: presentProduct,
-            sortValuePatterns: productSortValuePatterns,
-            scopes: { read: 'products:read', write: 'products:write' },
-          },
-          routeSettings,
-        ),
-      );
-      await api.register(
-        resourceRoutes(
-          {
-            path: '/users',
-            tag: 'users',
-            service: deps.users,
-            schemas: {
-              create: UserCreate,
-              replace: UserReplace,
-              patch: UserPatch,
-              list: UserListQuery,
-              item: UserResponse,
-              page: UserPage,
-            },
-            present: presentUser,
-            sortValuePatterns: userSortValuePatterns,
-            scopes: { read: 'users:read', write: 'users:write' },
-          },
-          routeSettings,
-        ),
-      );
-    },
-    { prefix: '/api/v1' },
-  );
-
+  // Every route under /api/v1, these and any added later, is authenticated, scoped and rate limited.
+  guardApi(app, deps.authenticator, new RateLimiter(settings.rateLimit));
+  const routeOptions = { cursors: new CursorCodec(settings.cursorSecret), requireIfMatch: settings.requireIfMatch };
+  await app.register(productRoutes(deps.products, routeOptions), { prefix: API_PREFIX });
+  await app.register(userRoutes(deps.users, routeOptions), { prefix: API_PREFIX });
   return app;
 }
 

@@ -1,11 +1,5 @@
-import {
-  createRemoteJWKSet,
-  decodeProtectedHeader,
-  jwtVerify,
-  SignJWT,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-} from 'jose';
+import type { FastifyRequest } from 'fastify';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { rememberBounded } from './bounded-memory.js';
 import { HttpProblem } from './error-handler.js';
 
@@ -159,34 +153,19 @@ export function insufficientScope(required: Scope): HttpProblem {
   });
 }
 
-/** Mints an HS256 token: the development start and `npm run token` use it. */
-export function mintToken(
-  secret: string,
-  claims: {
-    subject: string;
-    scopes: readonly string[];
-    ttlSeconds: number;
-    issuer?: string | undefined;
-    audience?: string | undefined;
-  },
-): Promise<string> {
-  let jwt = new SignJWT({ scope: claims.scopes.join(' ') })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(claims.subject)
-    .setIssuedAt()
-    .setExpirationTime(`${claims.ttlSeconds}s`);
-  if (claims.issuer !== undefined) jwt = jwt.setIssuer(claims.issuer);
-  if (claims.audience !== undefined) jwt = jwt.setAudience(claims.audience);
-  return jwt.sign(new TextEncoder().encode(secret));
+/** The authenticated caller of a route under /api/v1, by its token's subject. */
+export function caller(request: FastifyRequest): string {
+  if (request.principal === null) throw new Error(`${request.url} was served without authentication`);
+  return request.principal.subject;
 }
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The scope a route requires (see resource-routes.ts). */
+    /** The scope a route under /api/v1 requires (api-guard.ts). */
     scope?: Scope;
   }
   interface FastifyRequest {
-    /** Set by the authentication hook on /api/v1 routes. */
+    /** Set by the authentication hook on /api/v1 routes (api-guard.ts). */
     principal: Principal | null;
   }
 }

@@ -1,4 +1,6 @@
-import { PreconditionFailedError } from '../domain/errors.js';
+import type { FastifyRequest } from 'fastify';
+import type { WriteCondition } from '../services/write-outcome.js';
+import { HttpProblem } from './error-handler.js';
 
 /**
  * Strong entity tags from the row version: every change bumps the version, so the tag
@@ -34,9 +36,29 @@ export function requiredVersion(ifMatch: string | undefined): number | undefined
   if (list.includes('*')) return undefined;
   const versions = list.map((tag) => STRONG_TAG.exec(tag)?.[1]).filter((v) => v !== undefined);
   if (versions.length !== 1 || list.length !== 1) {
-    throw new PreconditionFailedError(
+    throw new HttpProblem(
+      412,
+      'precondition-failed',
+      'Precondition failed',
       'If-Match must carry exactly one strong entity tag from an ETag of this resource',
     );
   }
   return Number(versions[0]);
+}
+
+/**
+ * The condition a write to an existing resource carries in If-Match. With REQUIRE_IF_MATCH a
+ * write without one is refused (428): it must say which version it changes.
+ */
+export function writeCondition(request: FastifyRequest, requireIfMatch: boolean): WriteCondition {
+  const ifMatch = request.headers['if-match'];
+  if (ifMatch === undefined && requireIfMatch) {
+    throw new HttpProblem(
+      428,
+      'precondition-required',
+      'Precondition required',
+      'Send If-Match with the ETag of the version you are changing',
+    );
+  }
+  return { expectedVersion: requiredVersion(ifMatch) };
 }

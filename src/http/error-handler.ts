@@ -26,9 +26,10 @@ export class HttpProblem extends Error {
 /** The one table from domain error codes to HTTP. */
 const DOMAIN_PROBLEMS: Readonly<Record<DomainErrorCode, { status: number; type: string; title: string }>> = {
   not_found: { status: 404, type: 'not-found', title: 'Resource not found' },
-  conflict: { status: 409, type: 'conflict', title: 'Conflict with the current state of the resource' },
-  precondition_failed: { status: 412, type: 'precondition-failed', title: 'Precondition failed' },
-  unprocessable: {
+  already_exists: { status: 409, type: 'conflict', title: 'Conflict with the current state of the resource' },
+  request_in_progress: { status: 409, type: 'conflict', title: 'Conflict with the current state of the resource' },
+  version_mismatch: { status: 412, type: 'precondition-failed', title: 'Precondition failed' },
+  idempotency_key_reused: {
     status: 422,
     type: 'idempotency-key-reused',
     title: 'Idempotency-Key reused with a different request',

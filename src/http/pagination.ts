@@ -1,6 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { Position } from '../domain/page.js';
+import type { FastifyReply } from 'fastify';
+import type { Position, Sort } from '../domain/page.js';
 import { rememberBounded } from './bounded-memory.js';
+import { privateResponse } from './representation.js';
 import { RequestValidationError } from './validation.js';
 
 /** How many verified cursors are remembered (~300 bytes each). */
@@ -18,7 +20,7 @@ export class CursorCodec {
   readonly #secret: string;
   /**
    * Cursors already verified, by scope: paging clients and hot pages send the same cursor
-   * again and again, and the HMAC, base64 and JSON work was ~10 µs of each such request.
+   * again and again, and HMAC, base64 and JSON are a visible share of such a request.
    * Only genuine (scope, cursor) pairs enter, so a hit proves what verification would.
    */
   readonly #verified = new Map<string, Position>();
@@ -27,17 +29,25 @@ export class CursorCodec {
     this.#secret = secret;
   }
 
-  encode(scope: string, position: Position): string {
+  /** The cursor of the page that starts after `position`; null on the last page. */
+  encode(scope: string, position: Position): string;
+  encode(scope: string, position: Position | null): string | null;
+  encode(scope: string, position: Position | null): string | null {
+    if (position === null) return null;
     const payload = Buffer.from(JSON.stringify([position.value, position.id])).toString('base64url');
     return `${payload}.${this.#mac(scope, payload).toString('base64url')}`;
   }
 
-  /** The position inside `cursor`, if it is genuine and was issued for `scope`; throws a 400 otherwise. */
-  decode(scope: string, cursor: string, isValidValue: (value: string) => boolean): Position {
+  /**
+   * The position inside `cursor` (null without one) if it is genuine, was issued for `scope`
+   * and carries a sort value of the expected shape; throws a 400 otherwise.
+   */
+  decode(scope: string, cursor: string | undefined, sortValue: RegExp): Position | null {
+    if (cursor === undefined) return null;
     const key = `${scope}\n${cursor}`;
     const remembered = this.#verified.get(key);
     const position = remembered ?? this.#verify(scope, cursor);
-    if (position !== null && isValidValue(position.value)) {
+    if (position !== null && sortValue.test(position.value)) {
       if (remembered === undefined) rememberBounded(this.#verified, key, position, VERIFIED_CURSORS);
       return position;
     }
@@ -78,9 +88,20 @@ function parsePosition(payload: string): Position | null {
   return null;
 }
 
+/** What a cursor is bound to: the collection, the sort and the filters of the query that issued it. */
+export function cursorScope(collection: string, sort: Sort<string>, filter: object): string {
+  return `${collection}\n${JSON.stringify([sort, filter])}`;
+}
+
 /** RFC 8288 `Link` to the next page: the request's own query with the new cursor. */
 export function nextPageLink(requestUrl: string, cursor: string): string {
   const url = new URL(requestUrl, 'http://localhost');
   url.searchParams.set('cursor', cursor);
   return `<${url.pathname}${url.search}>; rel="next"`;
+}
+
+/** A page of presented items, with `Link` to the next page when there is one. */
+export function sendPage(reply: FastifyReply, requestUrl: string, items: unknown[], next: string | null): FastifyReply {
+  if (next !== null) reply.header('link', nextPageLink(requestUrl, next));
+  return privateResponse(reply).send({ items, next_cursor: next });
 }

@@ -1,11 +1,14 @@
 import pg from 'pg';
-import { ConflictError, UnavailableError } from '../domain/errors.js';
+import { AlreadyExistsError, UnavailableError } from '../domain/errors.js';
 
 /** What a unique constraint means to a client: which field clashed, and how to say so. */
 export interface UniqueConstraint {
   readonly field: string;
   readonly message: string;
 }
+
+/** A table's unique constraints by name, for turning a unique violation (23505) into an AlreadyExistsError. */
+export type UniqueConstraints = Readonly<Record<string, UniqueConstraint>>;
 
 // SQLSTATE classes that say "the database cannot serve right now", not "your query is wrong":
 // 08 connection exception, 53 insufficient resources, 57 operator intervention
@@ -17,15 +20,12 @@ const TRANSIENT_CLASSES = new Set(['08', '53', '57', '40']);
  * Translates a driver error into a domain error, or returns it unchanged when it is a bug
  * (bad SQL, a constraint the HTTP validation should have caught): those become 500s.
  */
-export function translateDatabaseError(
-  err: unknown,
-  uniqueConstraints: Readonly<Record<string, UniqueConstraint>>,
-): unknown {
+export function translateDatabaseError(err: unknown, uniqueConstraints: UniqueConstraints = {}): unknown {
   if (err instanceof pg.DatabaseError) {
     const code = err.code ?? '';
     if (code === '23505' && err.constraint !== undefined) {
       const known = uniqueConstraints[err.constraint];
-      if (known !== undefined) return new ConflictError(known.message, known.field);
+      if (known !== undefined) return new AlreadyExistsError(known.message, known.field);
     }
     // 08P01 (protocol violation) is our bug, e.g. a wrong parameter count, not an outage.
     if (TRANSIENT_CLASSES.has(code.slice(0, 2)) && code !== '08P01') {

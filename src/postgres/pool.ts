@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { typeParsers } from './timestamps.js';
 
 export interface PoolSettings {
   readonly url: string;
@@ -9,55 +10,11 @@ export interface PoolSettings {
   readonly idleTimeoutMs: number;
 }
 
-const TIMESTAMPTZ = 1184;
-
-/**
- * Sessions run in UTC, so timestamptz arrives as "2026-11-21 14:12:25.149+00". pg's own
- * parser is regex-based and was 5 % of a list request's CPU (two timestamps per row); this
- * one reads the digits where ISO DateStyle puts them, ~0.1 µs against ~0.3 for building an
- * ISO 8601 string for the native Date parser, which stays the fallback for any other shape
- * (a year past 9999, BC, "infinity"). Digits beyond milliseconds are dropped, as Date does.
- */
-export function parseUtcTimestamp(text: string): Date {
-  const n = text.length;
-  // "YYYY-MM-DD HH:MM:SS+00" is 22 characters; a fraction adds "." and 1-6 digits.
-  const digit = (i: number): number => text.charCodeAt(i) - ZERO;
-  const two = (i: number): number => digit(i) * 10 + digit(i + 1);
-  const year = two(0) * 100 + two(2);
-  // Date.UTC reads years 0-99 as 1900-1999.
-  if (
-    n < 22 ||
-    n > 29 ||
-    n === 23 ||
-    year < 100 ||
-    text.charCodeAt(4) !== DASH ||
-    text.charCodeAt(10) !== SPACE ||
-    !text.endsWith('+00')
-  ) {
-    return new Date(`${text.slice(0, 10)}T${text.slice(11, -3)}Z`);
-  }
-  const fraction = n - 23;
-  const ms =
-    fraction === 0 ? 0 : digit(20) * 100 + (fraction > 1 ? digit(21) * 10 : 0) + (fraction > 2 ? digit(22) : 0);
-  return new Date(Date.UTC(year, two(5) - 1, two(8), two(11), two(14), two(17), ms));
-}
-
-const ZERO = 48;
-const DASH = 45;
-const SPACE = 32;
-
-const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
-    oid === TIMESTAMPTZ && format !== 'binary'
-      ? parseUtcTimestamp
-      : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
-};
-
 export function createPool(settings: PoolSettings, logger: Logger): pg.Pool {
   const pool = new pg.Pool({
     connectionString: settings.url,
     options: '-c TimeZone=UTC',
-    types,
+    types: typeParsers,
     max: settings.poolMax,
     application_name: 'product-user-service',
     // Bounded waits everywhere, so a sick database yields a fast 503 instead of a hang:
@@ -87,18 +44,6 @@ export async function pingDatabase(pool: pg.Pool, timeoutMs: number): Promise<vo
 }
 
 /**
- * How long a caller waits for one statement: the server cancels it at statement_timeout;
- * this second, client-side bound, a second later, covers a server that stopped answering
- * altogether (frozen, or a network path that drops packets without a reset).
- */
-export function statementDeadlineMs(pool: pg.Pool): number {
-  const serverTimeout = pool.options.statement_timeout;
-  if (typeof serverTimeout !== 'number' || serverTimeout <= 0)
-    throw new Error('the pool has no statement_timeout: make it with createPool');
-  return serverTimeout + 1000;
-}
-
-/**
  * Runs one statement on the pool or on a checked-out client, and stops waiting after
  * `deadlineMs` with an error the error mapper answers as 503 ("Query read timeout").
  * On the pool, a connection that failed (no answer in time, a reset, a FATAL from the
@@ -106,14 +51,9 @@ export function statementDeadlineMs(pool: pg.Pool): number {
  * the server merely refused goes back (see `connectionSurvives`). A checked-out client is
  * its holder's to destroy (inTransaction does).
  *
- * Why not pg's own `query_timeout`: with it set, V8 promoted nearly every row of every
- * result to the old generation (~700 B per W1 request by `--trace-gc-nvp`), and the
- * mark-compactor ran every ~0.8 s under load. In a loop of 40-row queries on pg 8.23.1:
- * 587 B promoted per row with the option, 1 B without it or with a timer of our own. The
- * cause is the callback wrapper pg builds inside client.query (the same wrapper built by a
- * function outside it is harmless); why V8 keeps those rows alive is not established. For
- * the same reason statements are sent with a callback, not as promises (pg builds the
- * promise's callback inside client.query too).
+ * Not pg's own `query_timeout`: with it, V8 kept nearly every result row alive into the old
+ * generation (docs/performance.md). Statements are sent with a callback, not as promises,
+ * for the same reason: pg builds the promise's callback inside client.query too.
  */
 export function queryWithin<R extends pg.QueryResultRow>(
   runner: pg.Pool | pg.PoolClient,

@@ -1,53 +1,174 @@
 import type pg from 'pg';
-import type { Product } from '../domain/product.js';
-import type { ProductRepository } from '../services/product-service.js';
-import type { DatabaseGate } from './gate.js';
-import { containsPattern, TableRepository } from './table-repository.js';
+import type { Product, ProductFields, ProductSortField } from '../domain/product.js';
+import type { ProductListQuery, ProductRepository, ProductTransaction } from '../services/product-service.js';
+import type { UnitOfWork } from '../services/unit-of-work.js';
+import type { WriteOutcome } from '../services/write-outcome.js';
+import { firstRow, type Database, type Row, type Sql } from './database.js';
+import { translateDatabaseError, type UniqueConstraints } from './errors.js';
+import { PostgresIdempotencyRecords, type SnapshotCodec } from './idempotency-records.js';
+import { containsPattern, ListStatement, type KeysetColumn } from './list-statement.js';
+import { findEach, insertEach, TurnBatcher } from './turn-batcher.js';
+import { deleteStatement, updateStatement, whyNotWritten } from './versioned-writes.js';
 
-export function createProductRepository(pool: pg.Pool, gate: DatabaseGate): ProductRepository {
-  return new TableRepository(pool, gate, {
-    table: 'products',
-    writable: ['sku', 'name', 'description', 'price', 'currency'],
-    columnTypes: { sku: 'text', name: 'text', description: 'text', price: 'numeric', currency: 'text' },
-    // toFixed(2) turns the validated number into the exact decimal text NUMERIC stores.
-    toParam: (field, value) => (field === 'price' ? (value as number).toFixed(2) : value),
-    selectList: 'id, sku, name, description, price, currency, created_at, updated_at, version',
-    fromRow: toProduct,
-    sortColumns: {
-      created_at: { column: 'created_at', type: 'timestamptz' },
-      name: { column: 'name', type: 'text' },
-      price: { column: 'price', type: 'numeric' },
-    },
-    filterConditions: (filter, params) => {
-      const conditions: string[] = [];
-      const add = (sql: (placeholder: string) => string, value: unknown) => {
-        params.push(value);
-        conditions.push(sql(`$${params.length}`));
-      };
-      if (filter.q !== undefined) add((p) => `name ILIKE ${p}`, containsPattern(filter.q));
-      if (filter.sku !== undefined) add((p) => `lower(sku) = lower(${p})`, filter.sku);
-      if (filter.currency !== undefined) add((p) => `currency = ${p}`, filter.currency);
-      if (filter.minPrice !== undefined) add((p) => `price >= ${p}::numeric`, filter.minPrice.toFixed(2));
-      if (filter.maxPrice !== undefined) add((p) => `price <= ${p}::numeric`, filter.maxPrice.toFixed(2));
-      return conditions;
-    },
-    uniqueConstraints: {
-      products_sku_lower_key: {
-        field: 'sku',
-        message: 'A product with this SKU already exists (SKUs are unique ignoring case)',
+const COLUMNS = 'id, sku, name, description, price, currency, created_at, updated_at, version';
+const INSERT = `INSERT INTO products (id, sku, name, description, price, currency)
+  VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${COLUMNS}`;
+// DO NOTHING: a row that loses a unique-key race (even to another row of its batch) is left
+// out of RETURNING instead of failing every other row's insert.
+const INSERT_BATCH = `INSERT INTO products (id, sku, name, description, price, currency)
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::text[])
+  ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`;
+const SELECT_BY_ID = `SELECT ${COLUMNS} FROM products WHERE id = $1`;
+const SELECT_BY_IDS = `SELECT ${COLUMNS} FROM products WHERE id = ANY($1::uuid[])`;
+
+const SORT_COLUMNS: Readonly<Record<ProductSortField, KeysetColumn>> = {
+  created_at: { column: 'created_at', type: 'timestamptz' },
+  name: { column: 'name', type: 'text' },
+  price: { column: 'price', type: 'numeric' },
+};
+
+const UNIQUE: UniqueConstraints = {
+  products_sku_lower_key: {
+    field: 'sku',
+    message: 'A product with this SKU already exists (SKUs are unique ignoring case)',
+  },
+};
+
+/**
+ * Products in PostgreSQL, one statement per call. On the pool, the reads, lists and inserts
+ * of one event-loop turn share statements: reads by id become one `WHERE id = ANY($1)`,
+ * identical lists one SELECT, inserts one multi-row INSERT.
+ */
+export class PostgresProductRepository implements ProductRepository {
+  readonly #sql: Sql;
+  readonly #batches:
+    | {
+        readonly reads: TurnBatcher<string, Product | null>;
+        readonly lists: TurnBatcher<pg.QueryConfig, Product[]>;
+        readonly inserts: TurnBatcher<readonly unknown[], Product>;
+      }
+    | undefined;
+
+  constructor(sql: Sql) {
+    this.#sql = sql;
+    this.#batches = sql.shared
+      ? {
+          reads: new TurnBatcher((ids) => this.#findMany(ids)),
+          lists: new TurnBatcher((statements) => statements.map((statement) => this.#select(statement))),
+          inserts: new TurnBatcher((rows) => this.#insertMany(rows)),
+        }
+      : undefined;
+  }
+
+  insert(id: string, fields: ProductFields): Promise<Product> {
+    // toFixed(2): the validated number as the exact decimal text NUMERIC stores.
+    const row = [id, fields.sku, fields.name, fields.description, fields.price.toFixed(2), fields.currency];
+    return this.#batches?.inserts.load(id, row) ?? this.#insertOne(row);
+  }
+
+  findById(id: string): Promise<Product | null> {
+    return this.#batches?.reads.load(id, id) ?? this.#findOne(id);
+  }
+
+  list(query: ProductListQuery): Promise<readonly Product[]> {
+    const { filter, sort } = query;
+    const statement = new ListStatement();
+    if (filter.q !== undefined) statement.where((p) => `name ILIKE ${p}`, containsPattern(filter.q));
+    if (filter.sku !== undefined) statement.where((p) => `lower(sku) = lower(${p})`, filter.sku);
+    if (filter.currency !== undefined) statement.where((p) => `currency = ${p}`, filter.currency);
+    if (filter.minPrice !== undefined) statement.where((p) => `price >= ${p}::numeric`, filter.minPrice.toFixed(2));
+    if (filter.maxPrice !== undefined) statement.where((p) => `price <= ${p}::numeric`, filter.maxPrice.toFixed(2));
+    const select = statement.build(`SELECT ${COLUMNS} FROM products`, SORT_COLUMNS[sort.field], {
+      ...query,
+      direction: sort.direction,
+    });
+    const key = `${select.text}\0${JSON.stringify(select.values)}`;
+    return this.#batches?.lists.load(key, select) ?? this.#select(select);
+  }
+
+  async update(id: string, changes: Partial<ProductFields>, expectedVersion?: number): Promise<WriteOutcome<Product>> {
+    const { sku, name, description, price, currency } = changes;
+    const columns = { sku, name, description, price: price?.toFixed(2), currency };
+    const result = await this.#query(updateStatement('products', id, columns, expectedVersion, COLUMNS));
+    const row = result.rows[0];
+    return row === undefined ? whyNotWritten(this.#sql, 'products', id, expectedVersion) : toProduct(row);
+  }
+
+  async delete(id: string, expectedVersion?: number): Promise<WriteOutcome<true>> {
+    const result = await this.#query(deleteStatement('products', id, expectedVersion));
+    return result.rowCount === 1 ? true : whyNotWritten(this.#sql, 'products', id, expectedVersion);
+  }
+
+  async #insertOne(row: readonly unknown[]): Promise<Product> {
+    // Named: parsed and planned once per connection.
+    const result = await this.#query({ name: 'products-insert', text: INSERT, values: [...row] });
+    return toProduct(firstRow(result));
+  }
+
+  #insertMany(rows: readonly (readonly unknown[])[]): Promise<Product>[] {
+    return insertEach(
+      rows,
+      (row) => this.#insertOne(row),
+      async (batch) => {
+        const columns = Array.from({ length: 6 }, (_, column) => batch.map((row) => row[column]));
+        const result = await this.#query({ name: 'products-insert-batch', text: INSERT_BATCH, values: columns });
+        return new Map(result.rows.map((row) => [row.id as string, toProduct(row)]));
       },
-    },
-  });
+    );
+  }
+
+  async #findOne(id: string): Promise<Product | null> {
+    const result = await this.#query({ name: 'products-by-id', text: SELECT_BY_ID, values: [id] });
+    const row = result.rows[0];
+    return row === undefined ? null : toProduct(row);
+  }
+
+  #findMany(ids: readonly string[]): Promise<Product | null>[] {
+    return findEach(
+      ids,
+      (id) => this.#findOne(id),
+      async (batch) => {
+        const result = await this.#query({ name: 'products-by-ids', text: SELECT_BY_IDS, values: [batch] });
+        return new Map(result.rows.map((row) => [row.id as string, toProduct(row)]));
+      },
+    );
+  }
+
+  async #select(statement: pg.QueryConfig): Promise<Product[]> {
+    const result = await this.#query(statement);
+    return result.rows.map(toProduct);
+  }
+
+  async #query(statement: pg.QueryConfig): Promise<pg.QueryResult<Row>> {
+    try {
+      return await this.#sql.query(statement);
+    } catch (err) {
+      throw translateDatabaseError(err, UNIQUE);
+    }
+  }
 }
 
-function toProduct(row: Record<string, unknown>): Product {
+/** Product writes in one transaction: the change and the records that must commit with it. */
+export function productTransactions(db: Database): UnitOfWork<ProductTransaction> {
+  return {
+    transaction: (work) =>
+      db.transaction((sql) =>
+        work({
+          products: new PostgresProductRepository(sql),
+          idempotency: new PostgresIdempotencyRecords(sql, SNAPSHOT),
+        }),
+      ),
+  };
+}
+
+function toProduct(row: Row): Product {
   return {
     id: row.id as string,
     sku: row.sku as string,
     name: row.name as string,
     description: row.description as string,
-    // NUMERIC arrives as text ("19.99"); a value with two decimals below 1e8 converts to
-    // the double nearest to it, which prints back as the same two decimals.
+    // NUMERIC arrives as text ("19.99"); a value with two decimals below 1e8 converts to the
+    // double nearest to it, which prints back as the same two decimals.
     price: Number(row.price),
     currency: row.currency as string,
     createdAt: row.created_at as Date,
@@ -55,3 +176,27 @@ function toProduct(row: Record<string, unknown>): Product {
     version: row.version as number,
   };
 }
+
+/** A product as an idempotency record keeps it: its row as JSON (the REST representation's fields). */
+const SNAPSHOT: SnapshotCodec<Product> = {
+  encode: (product) =>
+    JSON.stringify({
+      id: product.id,
+      sku: product.sku,
+      name: product.name,
+      description: product.description,
+      price: product.price,
+      currency: product.currency,
+      created_at: product.createdAt.toISOString(),
+      updated_at: product.updatedAt.toISOString(),
+      version: product.version,
+    }),
+  decode: (text) => {
+    const row = JSON.parse(text) as Row;
+    return toProduct({
+      ...row,
+      created_at: new Date(row.created_at as string),
+      updated_at: new Date(row.updated_at as string),
+    });
+  },
+};

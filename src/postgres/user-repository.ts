@@ -1,41 +1,153 @@
 import type pg from 'pg';
-import type { User } from '../domain/user.js';
-import type { UserRepository } from '../services/user-service.js';
-import type { DatabaseGate } from './gate.js';
-import { containsPattern, TableRepository } from './table-repository.js';
+import type { User, UserFields, UserSortField } from '../domain/user.js';
+import type { UnitOfWork } from '../services/unit-of-work.js';
+import type { UserListQuery, UserRepository, UserTransaction } from '../services/user-service.js';
+import type { WriteOutcome } from '../services/write-outcome.js';
+import { firstRow, type Database, type Row, type Sql } from './database.js';
+import { translateDatabaseError, type UniqueConstraints } from './errors.js';
+import { PostgresIdempotencyRecords, type SnapshotCodec } from './idempotency-records.js';
+import { containsPattern, ListStatement, type KeysetColumn } from './list-statement.js';
+import { findEach, insertEach, TurnBatcher } from './turn-batcher.js';
+import { deleteStatement, updateStatement, whyNotWritten } from './versioned-writes.js';
 
-export function createUserRepository(pool: pg.Pool, gate: DatabaseGate): UserRepository {
-  return new TableRepository(pool, gate, {
-    table: 'users',
-    writable: ['email', 'name'],
-    columnTypes: { email: 'text', name: 'text' },
-    toParam: (_field, value) => value,
-    selectList: 'id, email, name, created_at, updated_at, version',
-    fromRow: toUser,
-    sortColumns: {
-      created_at: { column: 'created_at', type: 'timestamptz' },
-      name: { column: 'name', type: 'text' },
-      email: { column: 'email', type: 'text' },
-    },
-    filterConditions: (filter, params) => {
-      const conditions: string[] = [];
-      if (filter.email !== undefined) {
-        params.push(filter.email);
-        conditions.push(`lower(email) = lower($${params.length})`);
+const COLUMNS = 'id, email, name, created_at, updated_at, version';
+const INSERT = `INSERT INTO users (id, email, name) VALUES ($1, $2, $3) RETURNING ${COLUMNS}`;
+// DO NOTHING: a row that loses a unique-key race (even to another row of its batch) is left
+// out of RETURNING instead of failing every other row's insert.
+const INSERT_BATCH = `INSERT INTO users (id, email, name) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])
+  ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`;
+const SELECT_BY_ID = `SELECT ${COLUMNS} FROM users WHERE id = $1`;
+const SELECT_BY_IDS = `SELECT ${COLUMNS} FROM users WHERE id = ANY($1::uuid[])`;
+
+const SORT_COLUMNS: Readonly<Record<UserSortField, KeysetColumn>> = {
+  created_at: { column: 'created_at', type: 'timestamptz' },
+  name: { column: 'name', type: 'text' },
+  email: { column: 'email', type: 'text' },
+};
+
+const UNIQUE: UniqueConstraints = {
+  users_email_lower_key: { field: 'email', message: 'A user with this email address already exists' },
+};
+
+/**
+ * Users in PostgreSQL, one statement per call. On the pool, the reads, lists and inserts of
+ * one event-loop turn share statements, as for products (product-repository.ts).
+ */
+export class PostgresUserRepository implements UserRepository {
+  readonly #sql: Sql;
+  readonly #batches:
+    | {
+        readonly reads: TurnBatcher<string, User | null>;
+        readonly lists: TurnBatcher<pg.QueryConfig, User[]>;
+        readonly inserts: TurnBatcher<readonly unknown[], User>;
       }
-      if (filter.q !== undefined) {
-        params.push(containsPattern(filter.q));
-        conditions.push(`name ILIKE $${params.length}`);
-      }
-      return conditions;
-    },
-    uniqueConstraints: {
-      users_email_lower_key: { field: 'email', message: 'A user with this email address already exists' },
-    },
-  });
+    | undefined;
+
+  constructor(sql: Sql) {
+    this.#sql = sql;
+    this.#batches = sql.shared
+      ? {
+          reads: new TurnBatcher((ids) => this.#findMany(ids)),
+          lists: new TurnBatcher((statements) => statements.map((statement) => this.#select(statement))),
+          inserts: new TurnBatcher((rows) => this.#insertMany(rows)),
+        }
+      : undefined;
+  }
+
+  insert(id: string, fields: UserFields): Promise<User> {
+    const row = [id, fields.email, fields.name];
+    return this.#batches?.inserts.load(id, row) ?? this.#insertOne(row);
+  }
+
+  findById(id: string): Promise<User | null> {
+    return this.#batches?.reads.load(id, id) ?? this.#findOne(id);
+  }
+
+  list(query: UserListQuery): Promise<readonly User[]> {
+    const { filter, sort } = query;
+    const statement = new ListStatement();
+    if (filter.email !== undefined) statement.where((p) => `lower(email) = lower(${p})`, filter.email);
+    if (filter.q !== undefined) statement.where((p) => `name ILIKE ${p}`, containsPattern(filter.q));
+    const select = statement.build(`SELECT ${COLUMNS} FROM users`, SORT_COLUMNS[sort.field], {
+      ...query,
+      direction: sort.direction,
+    });
+    const key = `${select.text}\0${JSON.stringify(select.values)}`;
+    return this.#batches?.lists.load(key, select) ?? this.#select(select);
+  }
+
+  async update(id: string, changes: Partial<UserFields>, expectedVersion?: number): Promise<WriteOutcome<User>> {
+    const columns = { email: changes.email, name: changes.name };
+    const result = await this.#query(updateStatement('users', id, columns, expectedVersion, COLUMNS));
+    const row = result.rows[0];
+    return row === undefined ? whyNotWritten(this.#sql, 'users', id, expectedVersion) : toUser(row);
+  }
+
+  async delete(id: string, expectedVersion?: number): Promise<WriteOutcome<true>> {
+    const result = await this.#query(deleteStatement('users', id, expectedVersion));
+    return result.rowCount === 1 ? true : whyNotWritten(this.#sql, 'users', id, expectedVersion);
+  }
+
+  async #insertOne(row: readonly unknown[]): Promise<User> {
+    // Named: parsed and planned once per connection.
+    const result = await this.#query({ name: 'users-insert', text: INSERT, values: [...row] });
+    return toUser(firstRow(result));
+  }
+
+  #insertMany(rows: readonly (readonly unknown[])[]): Promise<User>[] {
+    return insertEach(
+      rows,
+      (row) => this.#insertOne(row),
+      async (batch) => {
+        const columns = Array.from({ length: 3 }, (_, column) => batch.map((row) => row[column]));
+        const result = await this.#query({ name: 'users-insert-batch', text: INSERT_BATCH, values: columns });
+        return new Map(result.rows.map((row) => [row.id as string, toUser(row)]));
+      },
+    );
+  }
+
+  async #findOne(id: string): Promise<User | null> {
+    const result = await this.#query({ name: 'users-by-id', text: SELECT_BY_ID, values: [id] });
+    const row = result.rows[0];
+    return row === undefined ? null : toUser(row);
+  }
+
+  #findMany(ids: readonly string[]): Promise<User | null>[] {
+    return findEach(
+      ids,
+      (id) => this.#findOne(id),
+      async (batch) => {
+        const result = await this.#query({ name: 'users-by-ids', text: SELECT_BY_IDS, values: [batch] });
+        return new Map(result.rows.map((row) => [row.id as string, toUser(row)]));
+      },
+    );
+  }
+
+  async #select(statement: pg.QueryConfig): Promise<User[]> {
+    const result = await this.#query(statement);
+    return result.rows.map(toUser);
+  }
+
+  async #query(statement: pg.QueryConfig): Promise<pg.QueryResult<Row>> {
+    try {
+      return await this.#sql.query(statement);
+    } catch (err) {
+      throw translateDatabaseError(err, UNIQUE);
+    }
+  }
 }
 
-function toUser(row: Record<string, unknown>): User {
+/** User writes in one transaction: the change and the records that must commit with it. */
+export function userTransactions(db: Database): UnitOfWork<UserTransaction> {
+  return {
+    transaction: (work) =>
+      db.transaction((sql) =>
+        work({ users: new PostgresUserRepository(sql), idempotency: new PostgresIdempotencyRecords(sql, SNAPSHOT) }),
+      ),
+  };
+}
+
+function toUser(row: Row): User {
   return {
     id: row.id as string,
     email: row.email as string,
@@ -45,3 +157,24 @@ function toUser(row: Record<string, unknown>): User {
     version: row.version as number,
   };
 }
+
+/** A user as an idempotency record keeps it: its row as JSON (the REST representation's fields). */
+const SNAPSHOT: SnapshotCodec<User> = {
+  encode: (user) =>
+    JSON.stringify({
+      id: user.id,
+      email: user.email,
+      name: user.name,
+      created_at: user.createdAt.toISOString(),
+      updated_at: user.updatedAt.toISOString(),
+      version: user.version,
+    }),
+  decode: (text) => {
+    const row = JSON.parse(text) as Row;
+    return toUser({
+      ...row,
+      created_at: new Date(row.created_at as string),
+      updated_at: new Date(row.updated_at as string),
+    });
+  },
+};

@@ -1,3 +1,6 @@
+import { NotFoundError } from '../domain/errors.js';
+import { newId } from '../domain/id.js';
+import { toPage, type ListQuery, type Page } from '../domain/page.js';
 import {
   normaliseEmail,
   userSortValue,
@@ -6,17 +9,82 @@ import {
   type UserFilter,
   type UserSortField,
 } from '../domain/user.js';
-import { ResourceService, type ResourceRepository } from './resource-service.js';
+import type { Created, IdempotencyRecords, IdempotentRequest } from './idempotency.js';
+import type { UnitOfWork } from './unit-of-work.js';
+import { settle, type WriteCondition, type WriteOutcome } from './write-outcome.js';
 
-/** Storage for users: `insert`/`update` throw ConflictError when the e-mail address is taken. */
-export type UserRepository = ResourceRepository<User, UserFields, UserSortField, UserFilter>;
+export type UserListQuery = ListQuery<UserSortField, UserFilter>;
 
-export type UserService = ResourceService<User, UserFields, UserSortField, UserFilter>;
+/**
+ * Storage for users. Writes throw AlreadyExistsError when the e-mail address is taken;
+ * every method throws UnavailableError when storage cannot be reached.
+ */
+export interface UserRepository {
+  insert(id: string, fields: UserFields): Promise<User>;
+  findById(id: string): Promise<User | null>;
+  /** Up to `query.limit` users after `query.after`, in sort order; callers must not change the array. */
+  list(query: UserListQuery): Promise<readonly User[]>;
+  /** Applies the changes and bumps the version in one step, only if the version still matches. */
+  update(id: string, changes: Partial<UserFields>, expectedVersion?: number): Promise<WriteOutcome<User>>;
+  delete(id: string, expectedVersion?: number): Promise<WriteOutcome<true>>;
+}
 
-export function createUserService(repository: UserRepository): UserService {
-  return new ResourceService(repository, {
-    name: 'User',
-    sortValue: userSortValue,
-    normalise: (fields) => (fields.email === undefined ? fields : { ...fields, email: normaliseEmail(fields.email) }),
-  });
+/** What a user write may use inside one transaction. */
+export interface UserTransaction {
+  readonly users: UserRepository;
+  readonly idempotency: IdempotencyRecords<User>;
+}
+
+/** The user use cases; e-mail addresses are stored lower-cased on every write. */
+export class UserService {
+  readonly #users: UserRepository;
+  readonly #transactions: UnitOfWork<UserTransaction>;
+
+  constructor(users: UserRepository, transactions: UnitOfWork<UserTransaction>) {
+    this.#users = users;
+    this.#transactions = transactions;
+  }
+
+  async create(fields: UserFields): Promise<User> {
+    return this.#users.insert(newId(), { ...fields, email: normaliseEmail(fields.email) });
+  }
+
+  /** A create that a retry with the same key replays instead of repeating. */
+  async createOnce(request: IdempotentRequest, fields: UserFields): Promise<Created<User>> {
+    const key = { ...request, operation: 'users.create', request: JSON.stringify(fields) };
+    return this.#transactions.transaction(async ({ users, idempotency }) => {
+      const earlier = await idempotency.claim(key);
+      if (earlier !== null) return { resource: earlier, replayed: true };
+      const user = await users.insert(newId(), { ...fields, email: normaliseEmail(fields.email) });
+      await idempotency.save(key, user);
+      return { resource: user, replayed: false };
+    });
+  }
+
+  async get(id: string): Promise<User> {
+    const user = await this.#users.findById(id);
+    if (user === null) throw new NotFoundError('User', id);
+    return user;
+  }
+
+  /** One extra row is fetched: it only proves that a next page exists. */
+  async list(query: UserListQuery): Promise<Page<User>> {
+    const rows = await this.#users.list({ ...query, limit: query.limit + 1 });
+    return toPage(rows, query.limit, (user) => userSortValue(user, query.sort.field));
+  }
+
+  /** Changes only the given fields (PATCH). */
+  async update(id: string, changes: Partial<UserFields>, condition: WriteCondition = {}): Promise<User> {
+    const normalised = changes.email === undefined ? changes : { ...changes, email: normaliseEmail(changes.email) };
+    return settle(await this.#users.update(id, normalised, condition.expectedVersion), 'User', id);
+  }
+
+  /** Replaces every client-owned field (PUT). */
+  replace(id: string, fields: UserFields, condition: WriteCondition = {}): Promise<User> {
+    return this.update(id, fields, condition);
+  }
+
+  async delete(id: string, condition: WriteCondition = {}): Promise<void> {
+    settle(await this.#users.delete(id, condition.expectedVersion), 'User', id);
+  }
 }

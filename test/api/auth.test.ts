@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/http/app.js';
-import { buildTestApp, TEST_JWT_SECRET } from '../helpers/app.js';
+import { buildTestApp, composeTestApp, TEST_JWT_SECRET } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { productInput, userInput } from '../helpers/factories.js';
 import { token } from '../helpers/tokens.js';
@@ -14,7 +14,7 @@ let userId: string;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = await buildTestApp(db, { auth: { mode: 'jwt', secret: TEST_JWT_SECRET } });
+  app = await buildTestApp(db, { env: { AUTH_MODE: 'jwt', AUTH_JWT_SECRET: TEST_JWT_SECRET } });
   const headers = { authorization: `Bearer ${await token()}` };
   productId = (await app.inject({ method: 'POST', url: '/api/v1/products', headers, payload: productInput() })).json<{
     id: string;
@@ -177,7 +177,12 @@ describe('bad tokens', () => {
 
   it('checks issuer and audience when configured', async () => {
     const strict = await buildTestApp(db, {
-      auth: { mode: 'jwt', secret: TEST_JWT_SECRET, issuer: 'https://issuer.example', audience: 'product-api' },
+      env: {
+        AUTH_MODE: 'jwt',
+        AUTH_JWT_SECRET: TEST_JWT_SECRET,
+        AUTH_ISSUER: 'https://issuer.example',
+        AUTH_AUDIENCE: 'product-api',
+      },
     });
     try {
       const sign = (iss: string, aud: string) =>
@@ -229,7 +234,9 @@ describe('JWKS (RS256/ES256) with key rotation', () => {
     const rsa = await generateKeyPair('RS256', { extractable: true });
     const ec = await generateKeyPair('ES256', { extractable: true });
     served = [{ ...(await exportJWK(rsa.publicKey)), kid: 'key-1', alg: 'RS256', use: 'sig' }];
-    const jwksApp = await buildTestApp(db, { auth: { mode: 'jwt', jwksUrl, jwksCooldownMs: 0 } });
+    const jwksApp = await buildTestApp(db, {
+      env: { AUTH_MODE: 'jwt', AUTH_JWKS_URL: jwksUrl, AUTH_JWKS_COOLDOWN_MS: '0' },
+    });
     // A jti per token: RS256 signatures are deterministic, and an identical token would be
     // answered from the verification cache (which honours a removed key for up to a minute).
     const sign = (alg: 'RS256' | 'ES256', kid: string, key: Parameters<SignJWT['sign']>[0]) =>
@@ -261,6 +268,51 @@ describe('JWKS (RS256/ES256) with key rotation', () => {
       expect(await get(confused)).toBe(401);
     } finally {
       await jwksApp.close();
+    }
+  });
+});
+
+describe('a route added under /api/v1 later, by any plugin', () => {
+  it('is authenticated, scoped and rate limited without asking for it', async () => {
+    const extended = await composeTestApp(db, {
+      env: { AUTH_MODE: 'jwt', AUTH_JWT_SECRET: TEST_JWT_SECRET, RATE_LIMIT_MAX: '2' },
+    });
+    extended.get('/api/v1/reports', { config: { scope: 'products:read' } }, () => ({ ok: true }));
+    await extended.register(
+      // eslint-disable-next-line @typescript-eslint/require-await -- Fastify plugins are async functions by contract.
+      async (plugin) => void plugin.get('/nested', { config: { scope: 'users:write' } }, () => ({ ok: true })),
+      { prefix: '/api/v1/more' },
+    );
+    await extended.ready();
+    try {
+      for (const url of ['/api/v1/reports', '/api/v1/more/nested']) {
+        const anonymous = await extended.inject({ method: 'GET', url });
+        expect(anonymous.statusCode, url).toBe(401);
+        expect(anonymous.headers['www-authenticate']).toMatch(/invalid_token/);
+        const head = await extended.inject({ method: 'HEAD', url });
+        expect(head.statusCode, `HEAD ${url}`).toBe(401);
+      }
+      const readOnly = { authorization: `Bearer ${await token({ scopes: ['users:read'] })}` };
+      expect((await extended.inject({ method: 'GET', url: '/api/v1/more/nested', headers: readOnly })).statusCode).toBe(
+        403,
+      );
+      const allowed = { authorization: `Bearer ${await token({ subject: 'reporter' })}` };
+      const statuses = [];
+      for (let i = 0; i < 3; i++) {
+        statuses.push((await extended.inject({ method: 'GET', url: '/api/v1/reports', headers: allowed })).statusCode);
+      }
+      expect(statuses).toEqual([200, 200, 429]);
+    } finally {
+      await extended.close();
+    }
+  });
+
+  it('is refused at start-up when it declares no scope', async () => {
+    const extended = await composeTestApp(db);
+    try {
+      expect(() => extended.get('/api/v1/open', () => ({ ok: true }))).toThrow(/has no scope/);
+    } finally {
+      await extended.close();
     }
   });
 });

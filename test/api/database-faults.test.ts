@@ -1,8 +1,11 @@
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnavailableError } from '../../src/domain/errors.js';
 import { translateDatabaseError } from '../../src/postgres/errors.js';
-import { createPool, queryWithin, statementDeadlineMs } from '../../src/postgres/pool.js';
-import { inTransaction } from '../../src/postgres/transaction.js';
+import { loadConfig } from '../../src/config.js';
+import { Database, type Sql } from '../../src/postgres/database.js';
+import { DatabaseGate } from '../../src/postgres/gate.js';
+import { createPool, queryWithin } from '../../src/postgres/pool.js';
 import { buildTestApp, capturingLogger } from '../helpers/app.js';
 import { createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
 import { freePort } from '../helpers/database-server.js';
@@ -14,6 +17,20 @@ beforeAll(async () => {
   db = await createTestDatabase();
 });
 afterAll(() => db.drop());
+
+/** The client-side deadline the service derives from a statement timeout (config.ts). */
+const deadlineFor = (statementTimeoutMs: number) =>
+  loadConfig({ DB_STATEMENT_TIMEOUT_MS: String(statementTimeoutMs) }).database.statementDeadlineMs;
+
+/** Transactions on `pool` as the service runs them, behind a breaker of their own. */
+async function inTransaction<T>(pool: pg.Pool, statementTimeoutMs: number, work: (sql: Sql) => Promise<T>): Promise<T> {
+  const gate = new DatabaseGate({ resetTimeoutMs: 1000, volumeThreshold: 5 }, silentLogger);
+  try {
+    return await new Database(pool, gate, deadlineFor(statementTimeoutMs)).transaction(work);
+  } finally {
+    gate.shutdown();
+  }
+}
 
 /** A pool of its own on the test database: one connection unless told otherwise. */
 const onePool = (settings: Partial<Parameters<typeof createPool>[0]> = {}) =>
@@ -31,7 +48,10 @@ describe('with the database unreachable', () => {
       silentLogger,
     );
     const logs = capturingLogger();
-    const app = await buildTestApp({ ...db, pool: deadPool }, { logger: logs.logger });
+    const app = await buildTestApp(
+      { url: deadUrl.toString(), pool: deadPool },
+      { logger: logs.logger, env: { DB_STATEMENT_TIMEOUT_MS: '1000', DB_CONNECT_TIMEOUT_MS: '1000' } },
+    );
     try {
       for (const request of [
         { method: 'GET' as const, url: '/api/v1/products' },
@@ -115,7 +135,7 @@ describe('with broken connections', () => {
         (err: unknown) => err,
       );
       expect(error).toMatchObject({ code: '57014' });
-      expect(translateDatabaseError(error, {})).toBeInstanceOf(UnavailableError);
+      expect(translateDatabaseError(error)).toBeInstanceOf(UnavailableError);
       expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows[0]?.one).toBe(1);
     } finally {
       await pool.end();
@@ -128,19 +148,19 @@ describe('with broken connections', () => {
     const pool = onePool({ statementTimeoutMs: 200, idleTimeoutMs: 1000 });
     const client = await pool.connect();
     try {
-      expect(statementDeadlineMs(pool)).toBe(1200);
+      expect(deadlineFor(200)).toBe(1200);
       // Not pg's query_timeout: its per-query closure got every row promoted to V8's old
       // generation (pool.ts, README "Performance").
       expect(pool.options).not.toHaveProperty('query_timeout');
       await client.query('SET statement_timeout = 0');
       const started = Date.now();
-      const error = await queryWithin(client, 'SELECT pg_sleep(5)', statementDeadlineMs(pool)).then(
+      const error = await queryWithin(client, 'SELECT pg_sleep(5)', deadlineFor(200)).then(
         () => null,
         (err: unknown) => err,
       );
       const waited = Date.now() - started;
       expect(String(error)).toMatch(/Query read timeout/);
-      expect(translateDatabaseError(error, {})).toBeInstanceOf(UnavailableError);
+      expect(translateDatabaseError(error)).toBeInstanceOf(UnavailableError);
       expect(waited).toBeGreaterThanOrEqual(1150);
       expect(waited).toBeLessThan(2500);
     } finally {
@@ -151,7 +171,7 @@ describe('with broken connections', () => {
 
   it('keeps a connection whose statement the server refused, and replaces one the server ended', async () => {
     const pool = onePool({ statementTimeoutMs: 300 });
-    const deadline = statementDeadlineMs(pool);
+    const deadline = deadlineFor(300);
     const run = (sql: string) => queryWithin<{ value: number }>(pool, sql, deadline);
     const refusal = (sql: string) =>
       run(sql).then(
@@ -189,7 +209,7 @@ describe('with broken connections', () => {
         const { stream } = (client as unknown as { connection: { stream: { destroy(err: Error): void } } }).connection;
         setTimeout(() => stream.destroy(new Error('reset by the test')), 100);
       });
-      const error = await queryWithin(pool, 'SELECT pg_sleep(2)', statementDeadlineMs(pool)).then(
+      const error = await queryWithin(pool, 'SELECT pg_sleep(2)', deadlineFor(5000)).then(
         () => null,
         (err: unknown) => err,
       );
@@ -206,17 +226,15 @@ describe('with broken connections', () => {
     const admin = onePool({ idleTimeoutMs: 1000 });
     try {
       let terminated = false;
-      const error = await inTransaction(pool, async (client) => {
-        const pid = (
-          await queryWithin<{ pid: number }>(client, 'SELECT pg_backend_pid() AS pid', statementDeadlineMs(pool))
-        ).rows[0]?.pid;
+      const error = await inTransaction(pool, 5000, async (sql) => {
+        const pid = (await sql.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
         terminated =
           (await admin.query<{ done: boolean }>('SELECT pg_terminate_backend($1) AS done', [pid])).rows[0]?.done ===
           true;
         // Let the FATAL message and the socket's end arrive: an unhandled 'error' event from
         // the checked-out client would end this test process here.
         await new Promise((resolve) => setTimeout(resolve, 200));
-        await queryWithin(client, 'SELECT 1', statementDeadlineMs(pool));
+        await sql.query('SELECT 1');
       }).then(
         () => null,
         (err: unknown) => err,
@@ -255,15 +273,16 @@ describe('with broken connections', () => {
     const pool = onePool({ statementTimeoutMs: 200 });
     try {
       const started = Date.now();
-      const error = await inTransaction(pool, async (client) => {
-        await client.query('SET LOCAL statement_timeout = 0');
-        await queryWithin(client, 'SELECT pg_sleep(10)', statementDeadlineMs(pool));
+      const error = await inTransaction(pool, 200, async (sql) => {
+        await sql.query('SET LOCAL statement_timeout = 0');
+        await sql.query('SELECT pg_sleep(10)');
       }).then(
         () => null,
         (err: unknown) => err,
       );
       // The statement's deadline, then the ROLLBACK's (queued behind it): 2 × 1.2 s.
-      expect(String(error)).toMatch(/Query read timeout/);
+      expect(error).toBeInstanceOf(UnavailableError);
+      expect(String((error as Error).cause)).toMatch(/Query read timeout/);
       expect(Date.now() - started).toBeLessThan(4000);
       expect(pool.totalCount).toBe(0);
       // The pool opens a fresh connection for the next caller.

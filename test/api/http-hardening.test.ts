@@ -13,7 +13,7 @@ let app: App;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = await buildTestApp(db, { corsOrigins: ['https://app.example'] });
+  app = await buildTestApp(db, { env: { CORS_ORIGINS: 'https://app.example' } });
 });
 afterAll(async () => {
   await app.close();
@@ -48,7 +48,7 @@ describe('conditional writes under concurrency', () => {
   });
 
   it('REQUIRE_IF_MATCH=true: writes without If-Match get 428, with it they proceed', async () => {
-    const strict = await buildTestApp(db, { requireIfMatch: true });
+    const strict = await buildTestApp(db, { env: { REQUIRE_IF_MATCH: 'true' } });
     try {
       const { id } = await createProduct(strict);
       for (const [method, payload] of [
@@ -76,8 +76,7 @@ describe('conditional writes under concurrency', () => {
 describe('rate limiting', () => {
   it('limits per token subject with 429 problem, Retry-After and RateLimit headers; others and probes unaffected', async () => {
     const limited = await buildTestApp(db, {
-      auth: { mode: 'jwt', secret: TEST_JWT_SECRET },
-      rateLimit: { max: 3, windowMs: 60_000 },
+      env: { AUTH_MODE: 'jwt', AUTH_JWT_SECRET: TEST_JWT_SECRET, RATE_LIMIT_MAX: '3' },
     });
     try {
       const alice = { authorization: `Bearer ${await token({ subject: 'alice' })}` };
@@ -106,7 +105,7 @@ describe('rate limiting', () => {
   });
 
   it('limits anonymous callers per client IP', async () => {
-    const limited = await buildTestApp(db, { rateLimit: { max: 2, windowMs: 60_000 } });
+    const limited = await buildTestApp(db, { env: { RATE_LIMIT_MAX: '2' } });
     try {
       const from = (remoteAddress: string) => limited.inject({ method: 'GET', url: '/api/v1/users', remoteAddress });
       expect([

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/http/app.js';
-import { idempotencyLockId, PostgresIdempotencyStore } from '../../src/postgres/idempotency-store.js';
+import { Database } from '../../src/postgres/database.js';
+import { deleteExpiredIdempotencyKeys, idempotencyLockId } from '../../src/postgres/idempotency-records.js';
 import { buildTestApp, TEST_JWT_SECRET } from '../helpers/app.js';
 import { DatabaseGate } from '../../src/postgres/gate.js';
 import { createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
@@ -14,7 +15,7 @@ let bob: string;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = await buildTestApp(db, { auth: { mode: 'jwt', secret: TEST_JWT_SECRET } });
+  app = await buildTestApp(db, { env: { AUTH_MODE: 'jwt', AUTH_JWT_SECRET: TEST_JWT_SECRET } });
   alice = `Bearer ${await token({ subject: 'alice' })}`;
   bob = `Bearer ${await token({ subject: 'bob' })}`;
 });
@@ -86,7 +87,7 @@ describe('POST with Idempotency-Key', () => {
     try {
       await holder.query('BEGIN');
       await holder.query('SELECT pg_advisory_xact_lock($1::bigint)', [
-        idempotencyLockId({ caller: 'alice', route: 'POST /api/v1/products', key }),
+        idempotencyLockId({ caller: 'alice', operation: 'products.create', key }),
       ]);
       const payload = productInput();
       const response = await post(key, payload);
@@ -134,12 +135,12 @@ describe('POST with Idempotency-Key', () => {
     );
     expect(Number(expires.rows[0]?.hours)).toBe(24);
     await db.pool.query(`UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE key = $1`, [key]);
-    expect(
-      await new PostgresIdempotencyStore(
-        db.pool,
-        new DatabaseGate({ resetTimeoutMs: 1000, volumeThreshold: 5 }, silentLogger),
-      ).deleteExpired(),
-    ).toBeGreaterThanOrEqual(1);
+    const gate = new DatabaseGate({ resetTimeoutMs: 1000, volumeThreshold: 5 }, silentLogger);
+    try {
+      expect(await deleteExpiredIdempotencyKeys(new Database(db.pool, gate, 6000))).toBeGreaterThanOrEqual(1);
+    } finally {
+      gate.shutdown();
+    }
     expect((await db.pool.query('SELECT 1 FROM idempotency_keys WHERE key = $1', [key])).rowCount).toBe(0);
   });
 

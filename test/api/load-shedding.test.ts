@@ -8,7 +8,7 @@ let app: App;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = await buildTestApp(db, { shedding: { maxEventLoopDelayMs: 100, maxHeapUsedBytes: 0 } });
+  app = await buildTestApp(db, { env: { SHED_MAX_EVENT_LOOP_DELAY_MS: '100' } });
 });
 afterAll(async () => {
   await app.close();

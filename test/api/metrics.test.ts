@@ -11,9 +11,7 @@ let app: App;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = await buildTestApp(db, {
-    poolStats: () => ({ total: db.pool.totalCount, idle: db.pool.idleCount, waiting: db.pool.waitingCount }),
-  });
+  app = await buildTestApp(db);
 });
 afterAll(async () => {
   await app.close();

@@ -1,56 +1,46 @@
 import type { Logger } from 'pino';
-import { buildApp, type App } from '../../src/http/app.js';
-import { Authenticator, type AuthSettings } from '../../src/http/auth.js';
-import type { Readiness } from '../../src/http/health.js';
-import type { PoolStats } from '../../src/http/metrics.js';
+import { composeService } from '../../src/compose.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import type { App } from '../../src/http/app.js';
 import { createLogger } from '../../src/logger.js';
-import { DatabaseGate } from '../../src/postgres/gate.js';
-import { PostgresIdempotencyStore } from '../../src/postgres/idempotency-store.js';
-import { pingDatabase } from '../../src/postgres/pool.js';
-import { createProductRepository } from '../../src/postgres/product-repository.js';
-import { createUserRepository } from '../../src/postgres/user-repository.js';
-import { createProductService } from '../../src/services/product-service.js';
-import { createUserService } from '../../src/services/user-service.js';
 import { silentLogger, type TestDatabase } from './database.js';
 
 export interface TestAppOptions {
   readonly logger?: Logger;
-  readonly readiness?: Readiness;
-  readonly poolStats?: () => PoolStats;
-  readonly requireIfMatch?: boolean;
-  readonly bodyLimitBytes?: number;
-  /** Defaults to AUTH_MODE=none; the auth tests pass real JWT settings. */
-  readonly auth?: AuthSettings;
-  readonly corsOrigins?: readonly string[];
-  readonly rateLimit?: { max: number; windowMs: number };
-  readonly shedding?: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number };
-  readonly gate?: DatabaseGate;
+  /** Environment variables over the test defaults (see testConfig). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export const TEST_JWT_SECRET = 'test-jwt-secret-that-is-at-least-32-characters';
 
-/** The real app over real services and a real database, wired as main.ts wires it. */
-export async function buildTestApp(db: TestDatabase, options: TestAppOptions = {}): Promise<App> {
-  const gate = options.gate ?? new DatabaseGate({ resetTimeoutMs: 2000, volumeThreshold: 5 }, silentLogger);
-  const app = await buildApp({
-    logger: options.logger ?? silentLogger,
-    products: createProductService(createProductRepository(db.pool, gate)),
-    users: createUserService(createUserRepository(db.pool, gate)),
-    authenticator: new Authenticator(options.auth ?? { mode: 'none' }),
-    idempotency: new PostgresIdempotencyStore(db.pool, gate),
-    readiness: options.readiness ?? { isAcceptingTraffic: () => true, pingDatabase: () => pingDatabase(db.pool, 1000) },
-    ...(options.poolStats !== undefined && { poolStats: options.poolStats }),
-    settings: {
-      bodyLimitBytes: options.bodyLimitBytes ?? 65536,
-      cursorSecret: 'test-cursor-secret-0123456789abcdef',
-      requireIfMatch: options.requireIfMatch ?? false,
-      corsOrigins: options.corsOrigins ?? [],
-      rateLimit: options.rateLimit ?? { max: 1_000_000, windowMs: 60_000 },
-      trustProxy: [],
-      shedding: options.shedding ?? { maxEventLoopDelayMs: 0, maxHeapUsedBytes: 0 },
-    },
+/**
+ * The configuration of a test app: the service's own defaults, but no authentication
+ * (AUTH_MODE=none), no load shedding and no rate limit to speak of, unless `env` says otherwise.
+ */
+export function testConfig(db: Pick<TestDatabase, 'url'>, env: Readonly<Record<string, string>> = {}): Config {
+  return loadConfig({
+    DATABASE_URL: db.url,
+    AUTH_MODE: 'none',
+    RATE_LIMIT_MAX: '1000000',
+    SHED_MAX_EVENT_LOOP_DELAY_MS: '0',
+    SHED_MAX_HEAP_USED_MB: '0',
+    ...env,
   });
-  app.addHook('onClose', () => gate.shutdown());
+}
+
+/** The real app over real services and a real database, wired by the service's own wiring; not ready yet. */
+export async function composeTestApp(
+  db: Pick<TestDatabase, 'url' | 'pool'>,
+  options: TestAppOptions = {},
+): Promise<App> {
+  const config = testConfig(db, options.env);
+  const { app } = await composeService({ config, pool: db.pool, logger: options.logger ?? silentLogger });
+  return app;
+}
+
+/** composeTestApp, ready to take requests through `inject`. */
+export async function buildTestApp(db: Pick<TestDatabase, 'url' | 'pool'>, options: TestAppOptions = {}): Promise<App> {
+  const app = await composeTestApp(db, options);
   await app.ready();
   return app;
 }

@@ -33,7 +33,7 @@ export function startChildService(
   const preload = options.preload === undefined ? [] : ['--import', options.preload];
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', '--import', './src/telemetry.ts', ...preload, 'src/main.ts'],
+    ['--import', 'tsx', '--import', './src/telemetry/preload.ts', ...preload, 'src/main.ts'],
     {
       cwd: ROOT,
       env: {

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { startEmbeddedPostgres } from '../../src/postgres/embedded.js';
+import { startEmbeddedPostgres } from '../../src/dev/embedded-postgres.js';
 
 export interface DatabaseServer {
   /** Superuser URL: the harness creates one database per test file from it. */

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import pino from 'pino';
 import { inject } from 'vitest';
+import { Database } from '../../src/postgres/database.js';
+import { DatabaseGate } from '../../src/postgres/gate.js';
 import { migrate } from '../../src/postgres/migrate.js';
 import { createPool } from '../../src/postgres/pool.js';
 
@@ -10,6 +12,8 @@ export const silentLogger = pino({ level: 'silent' });
 export interface TestDatabase {
   readonly url: string;
   readonly pool: pg.Pool;
+  /** The pool as the repositories use it: behind a circuit breaker, statements bounded (6 s). */
+  readonly database: Database;
   drop(): Promise<void>;
 }
 
@@ -38,10 +42,13 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
     { url: url.toString(), poolMax: 10, statementTimeoutMs: 5000, connectTimeoutMs: 2000, idleTimeoutMs: 10_000 },
     silentLogger,
   );
+  const gate = new DatabaseGate({ resetTimeoutMs: 1000, volumeThreshold: 5 }, silentLogger);
   return {
     url: url.toString(),
     pool,
+    database: new Database(pool, gate, 6000),
     drop: async () => {
+      gate.shutdown();
       await pool.end();
       await admin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
     },

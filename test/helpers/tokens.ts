@@ -1,4 +1,5 @@
-import { mintToken, SCOPES } from '../../src/http/auth.js';
+import { mintToken } from '../../src/dev/tokens.js';
+import { SCOPES } from '../../src/http/auth.js';
 import { TEST_JWT_SECRET } from './app.js';
 
 /** An HS256 token for TEST_JWT_SECRET: all scopes unless told otherwise. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { runMigrateCommand } from '../../src/postgres/migrate-cli.js';
+import { runMigrateCommand } from '../../src/cli/migrate.js';
 import { createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
 
 let db: TestDatabase;
@@ -13,11 +13,11 @@ const hasProducts = async () =>
   (await db.pool.query(`SELECT 1 FROM information_schema.tables WHERE table_name = 'products'`)).rowCount === 1;
 
 describe('npm run migrate', () => {
-  it('migrates up, then down by one, then up again', async () => {
+  it('migrates up, then all the way down, then up again', async () => {
     const env = { DATABASE_URL: db.url };
     expect(await runMigrateCommand(['up'], env, silentLogger)).toBe(0);
     expect(await hasProducts()).toBe(true);
-    expect(await runMigrateCommand(['down', '2'], env, silentLogger)).toBe(0);
+    expect(await runMigrateCommand(['down', '3'], env, silentLogger)).toBe(0);
     expect(await hasProducts()).toBe(false);
     expect(await runMigrateCommand([], env, silentLogger)).toBe(0);
     expect(await hasProducts()).toBe(true);

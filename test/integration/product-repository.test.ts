@@ -1,12 +1,11 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ConflictError } from '../../src/domain/errors.js';
+import { AlreadyExistsError } from '../../src/domain/errors.js';
 import { newId } from '../../src/domain/id.js';
 import type { ProductFields } from '../../src/domain/product.js';
-import { createProductRepository } from '../../src/postgres/product-repository.js';
+import { PostgresProductRepository } from '../../src/postgres/product-repository.js';
 import type { ProductRepository } from '../../src/services/product-service.js';
-import { DatabaseGate } from '../../src/postgres/gate.js';
-import { createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { unique } from '../helpers/factories.js';
 
 let db: TestDatabase;
@@ -14,10 +13,7 @@ let repository: ProductRepository;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  repository = createProductRepository(
-    db.pool,
-    new DatabaseGate({ resetTimeoutMs: 1000, volumeThreshold: 5 }, silentLogger),
-  );
+  repository = new PostgresProductRepository(db.database);
 });
 afterAll(() => db.drop());
 
@@ -70,7 +66,7 @@ describe('product repository (PostgreSQL)', () => {
     expect(new Set(rows.map((r) => r.createdAt.getTime())).size).toBe(1);
   });
 
-  it('in one batch, a SKU twice: one insert wins, the other gets a ConflictError; the rest are unharmed', async () => {
+  it('in one batch, a SKU twice: one insert wins, the other gets a AlreadyExistsError; the rest are unharmed', async () => {
     const sku = `Twice-${unique()}`;
     const outcomes = await Promise.allSettled([
       repository.insert(newId(), fields({ sku })),
@@ -79,7 +75,7 @@ describe('product repository (PostgreSQL)', () => {
       repository.insert(newId(), fields()),
     ]);
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
-    expect((outcomes[2] as PromiseRejectedResult).reason).toBeInstanceOf(ConflictError);
+    expect((outcomes[2] as PromiseRejectedResult).reason).toBeInstanceOf(AlreadyExistsError);
     const stored = await db.pool.query('SELECT 1 FROM products WHERE lower(sku) = lower($1)', [sku]);
     expect(stored.rowCount).toBe(1);
   });
@@ -95,16 +91,16 @@ describe('product repository (PostgreSQL)', () => {
     expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({ code: '23514' });
   });
 
-  it('rejects a SKU that differs only in case with a ConflictError, on insert and on update', async () => {
+  it('rejects a SKU that differs only in case with a AlreadyExistsError, on insert and on update', async () => {
     const sku = `Case-${unique()}`;
     await repository.insert(newId(), fields({ sku }));
     await expect(repository.insert(newId(), fields({ sku: sku.toUpperCase() }))).rejects.toMatchObject({
-      constructor: ConflictError,
+      constructor: AlreadyExistsError,
       field: 'sku',
     });
     const other = await repository.insert(newId(), fields());
     await expect(repository.update(other.id, { sku: sku.toLowerCase() }, undefined)).rejects.toBeInstanceOf(
-      ConflictError,
+      AlreadyExistsError,
     );
   });
 

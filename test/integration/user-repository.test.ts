@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConflictError } from '../../src/domain/errors.js';
+import { AlreadyExistsError } from '../../src/domain/errors.js';
 import { newId } from '../../src/domain/id.js';
-import { createUserRepository } from '../../src/postgres/user-repository.js';
+import { PostgresUserRepository } from '../../src/postgres/user-repository.js';
 import type { UserRepository } from '../../src/services/user-service.js';
-import { DatabaseGate } from '../../src/postgres/gate.js';
-import { createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { unique } from '../helpers/factories.js';
 
 let db: TestDatabase;
@@ -12,10 +11,7 @@ let repository: UserRepository;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  repository = createUserRepository(
-    db.pool,
-    new DatabaseGate({ resetTimeoutMs: 1000, volumeThreshold: 5 }, silentLogger),
-  );
+  repository = new PostgresUserRepository(db.database);
 });
 afterAll(() => db.drop());
 
@@ -25,7 +21,7 @@ describe('user repository (PostgreSQL)', () => {
     await repository.insert(newId(), { email, name: 'Ada' });
     await expect(
       repository.insert(newId(), { email: email.toUpperCase().toLowerCase(), name: 'Other' }),
-    ).rejects.toMatchObject({ constructor: ConflictError, field: 'email' });
+    ).rejects.toMatchObject({ constructor: AlreadyExistsError, field: 'email' });
   });
 
   it('refuses upper-case storage at the database level too (defence in depth)', async () => {

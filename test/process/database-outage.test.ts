@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/http/app.js';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/postgres/embedded.js';
-import { DatabaseGate } from '../../src/postgres/gate.js';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/dev/embedded-postgres.js';
 import { migrate } from '../../src/postgres/migrate.js';
 import { createPool } from '../../src/postgres/pool.js';
 import { buildTestApp } from '../helpers/app.js';
@@ -33,8 +32,10 @@ beforeAll(async () => {
     { url: server.url, poolMax: 10, statementTimeoutMs: 2000, connectTimeoutMs: 1000, idleTimeoutMs: 10_000 },
     silentLogger,
   );
-  const gate = new DatabaseGate({ resetTimeoutMs: 1000, volumeThreshold: 3 }, silentLogger);
-  app = await buildTestApp({ url: server.url, pool, drop: () => Promise.resolve() }, { gate });
+  app = await buildTestApp(
+    { url: server.url, pool },
+    { env: { DB_STATEMENT_TIMEOUT_MS: '2000', DB_BREAKER_RESET_MS: '1000', DB_BREAKER_VOLUME_THRESHOLD: '3' } },
+  );
 });
 afterAll(async () => {
   await app.close();

@@ -39,6 +39,7 @@ describe('two replicas, one database', () => {
     expect(migrations.rows.map((r: { name: string }) => r.name)).toEqual([
       '0001_products-and-users',
       '0002_idempotency-keys',
+      '0003_idempotency-records-hold-resources',
     ]);
   });
 

@@ -19,11 +19,27 @@ describe('loadConfig', () => {
       env: 'development',
       port: 8080,
       host: '127.0.0.1',
-      bodyLimitBytes: 65536,
-      database: { url: undefined, poolMax: 10, statementTimeoutMs: 5000, migrateOnStart: true },
-      shutdown: { delayMs: 0, timeoutMs: 10000 },
+      listenWaitMs: 3000,
+      database: {
+        url: undefined,
+        poolMax: 10,
+        statementTimeoutMs: 5000,
+        statementDeadlineMs: 6000,
+        startupPingTimeoutMs: 2000,
+        readinessTimeoutMs: 1000,
+        migrateOnStart: true,
+        breaker: { resetTimeoutMs: 2000, volumeThreshold: 5 },
+        idempotencySweepIntervalMs: 600_000,
+      },
+      http: { bodyLimitBytes: 65536, requireIfMatch: false, shedding: { maxEventLoopDelayMs: 1000 } },
+      shutdown: {
+        delayMs: 0,
+        timeoutMs: 10000,
+        deadlineMs: 10000,
+        primaryDeadlineMs: 12000,
+        telemetryFlushTimeoutMs: 2000,
+      },
       auth: { mode: 'jwt' },
-      requireIfMatch: false,
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.database)).toBe(true);
@@ -41,7 +57,7 @@ describe('loadConfig', () => {
     expect(config.port).toBe(9000);
     expect(config.host).toBe('0.0.0.0');
     expect(config.database.migrateOnStart).toBe(false);
-    expect(config.cors.origins).toEqual(['https://a.example', 'https://b.example']);
+    expect(config.http.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
   });
 
   it('reads WORKERS as a count or auto (one per available core)', () => {

@@ -40,9 +40,9 @@ describe('Dockerfile', () => {
     expect(command).toEqual([
       'node',
       '--import',
-      './dist/telemetry.js',
+      './dist/telemetry/preload.js',
       '--import',
-      './dist/source-maps.js',
+      './dist/telemetry/source-maps.js',
       'dist/main.js',
     ]);
     for (const built of command.filter((a) => a.endsWith('.js')))

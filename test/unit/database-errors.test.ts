@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { ConflictError, UnavailableError } from '../../src/domain/errors.js';
+import { AlreadyExistsError, UnavailableError } from '../../src/domain/errors.js';
 import { translateDatabaseError } from '../../src/postgres/errors.js';
 
 function databaseError(code: string, constraint?: string): pg.DatabaseError {
@@ -13,9 +13,9 @@ function databaseError(code: string, constraint?: string): pg.DatabaseError {
 const constraints = { things_key: { field: 'thing', message: 'A thing like that exists' } };
 
 describe('translateDatabaseError', () => {
-  it('turns a known unique violation into a ConflictError naming the field', () => {
+  it('turns a known unique violation into a AlreadyExistsError naming the field', () => {
     const translated = translateDatabaseError(databaseError('23505', 'things_key'), constraints);
-    expect(translated).toBeInstanceOf(ConflictError);
+    expect(translated).toBeInstanceOf(AlreadyExistsError);
     expect(translated).toMatchObject({ field: 'thing', message: 'A thing like that exists' });
   });
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { runTokenCommand } from '../../src/dev-token.js';
+import { runTokenCommand } from '../../src/cli/token.js';
 
 async function run(args: string[], env: Record<string, string>) {
   const lines: string[] = [];

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import pino from 'pino';
 import { describe, expect, it, vi } from 'vitest';
-import { exitOnSignals } from '../../src/main.js';
+import { exitOnSignals } from '../../src/process/signals.js';
 
 const logger = pino({ level: 'silent' });
 

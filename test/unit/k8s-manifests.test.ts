@@ -108,10 +108,6 @@ describe('Kubernetes manifests', () => {
     });
     expect(find('PodDisruptionBudget').spec.selector.matchLabels).toEqual(labels);
     expect(find('Service').spec.selector).toEqual(labels);
-    expect(find('Job').spec.template.spec.containers[0].command).toEqual([
-      'node',
-      'dist/postgres/migrate-cli.js',
-      'up',
-    ]);
+    expect(find('Job').spec.template.spec.containers[0].command).toEqual(['node', 'dist/cli/migrate.js', 'up']);
   });
 });

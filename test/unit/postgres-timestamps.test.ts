@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseUtcTimestamp } from '../../src/postgres/pool.js';
+import { parseUtcTimestamp } from '../../src/postgres/timestamps.js';
 
 /** What PostgreSQL sends for a timestamptz in a UTC session with ISO DateStyle. */
 function asPostgresText(date: Date, fractionDigits: number): string {

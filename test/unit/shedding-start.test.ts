@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { untilNotShedding } from '../../src/http/app.js';
+import { untilNotShedding } from '../../src/http/load-shedding.js';
 
 describe('untilNotShedding (waited for before the port opens)', () => {
   it('waits two sample periods, then until load shedding lets requests through', async () => {

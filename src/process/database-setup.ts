@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from './postgres/embedded.js';
+import type { Config } from '../config.js';
+import type { EmbeddedDatabase } from '../dev/embedded-postgres.js';
 
 export interface PreparedDatabase {
   readonly url: string;
@@ -22,6 +22,8 @@ export async function prepareDatabase(config: Config, logger: Logger): Promise<P
       { dir: config.embeddedPostgres.dir, port: config.embeddedPostgres.port },
       'DATABASE_URL is unset: starting embedded PostgreSQL',
     );
+    // Loaded only here: development code, and embedded-postgres is a development dependency.
+    const { startEmbeddedPostgres } = await import('../dev/embedded-postgres.js');
     embedded = await startEmbeddedPostgres({ ...config.embeddedPostgres, persistent: true, logger });
     url = embedded.url;
   }
@@ -30,7 +32,7 @@ export async function prepareDatabase(config: Config, logger: Logger): Promise<P
       // Imported only here: node-pg-migrate brings jiti and glob, whose code the heap holds
       // for the process's life (~2 MiB after a full collection), and pods that never migrate
       // on start (Kubernetes runs a Job) should not carry them.
-      const { migrate } = await import('./postgres/migrate.js');
+      const { migrate } = await import('../postgres/migrate.js');
       const ran = await migrate(url, logger);
       logger.info({ migrations: ran }, ran.length > 0 ? 'migrations applied' : 'schema is up to date');
     }

@@ -1,5 +1,11 @@
-import { describe, expect, it, vi } from 'vitest';
-import { ConflictError, NotFoundError, PreconditionFailedError } from '../../src/domain/errors.js';
+import { describe, expect, it } from 'vitest';
+import {
+  AlreadyExistsError,
+  IdempotencyKeyReusedError,
+  NotFoundError,
+  RequestInProgressError,
+  VersionMismatchError,
+} from '../../src/domain/errors.js';
 import {
   productSortValue,
   type Product,
@@ -7,16 +13,8 @@ import {
   type ProductFilter,
   type ProductSortField,
 } from '../../src/domain/product.js';
-import {
-  userSortValue,
-  type User,
-  type UserFields,
-  type UserFilter,
-  type UserSortField,
-} from '../../src/domain/user.js';
-import { createProductService } from '../../src/services/product-service.js';
-import { createUserService } from '../../src/services/user-service.js';
-import { InMemoryRepository } from '../helpers/in-memory-repository.js';
+import { ProductService, type ProductTransaction } from '../../src/services/product-service.js';
+import { InMemoryIdempotencyRecords, InMemoryRepository, inMemoryTransactions } from '../helpers/fakes.js';
 
 const fields = (sku: string, overrides: Partial<ProductFields> = {}): ProductFields => ({
   sku,
@@ -32,10 +30,14 @@ function products() {
     'sku',
     productSortValue,
   );
-  return { repository, service: createProductService(repository) };
+  const records = new InMemoryIdempotencyRecords<Product>();
+  const transaction: ProductTransaction = { products: repository, idempotency: records };
+  const service = new ProductService(repository, inMemoryTransactions(transaction, repository, records));
+  return { repository, records, service };
 }
 
 const sortByName = { field: 'name', direction: 'asc' } as const;
+const alice = { caller: 'alice', key: 'k-1' };
 
 describe('product service', () => {
   it('creates a product under a fresh time-ordered UUIDv7', async () => {
@@ -77,19 +79,18 @@ describe('product service', () => {
     expect(page.next).toBeNull();
   });
 
-  it('makes one page from a result the repository shared, and its own page from any other', async () => {
+  it('leaves the rows the repository returned as they were (they may be shared by concurrent callers)', async () => {
     const { service, repository } = products();
     for (const sku of ['a', 'b', 'c']) await service.create(fields(sku, { name: sku }));
-    const query = { sort: sortByName, after: null, limit: 2, filter: {} };
-    const shared = await repository.list({ ...query, limit: 3 });
-    const list = vi.spyOn(repository, 'list').mockResolvedValue(shared);
-    const [first, second] = await Promise.all([service.list(query), service.list(query)]);
-    expect(second).toBe(first);
+    const shared = Object.freeze(await repository.list({ sort: sortByName, after: null, limit: 3, filter: {} }));
+    repository.list = () => Promise.resolve(shared);
+    const [first, second] = await Promise.all([
+      service.list({ sort: sortByName, after: null, limit: 2, filter: {} }),
+      service.list({ sort: sortByName, after: null, limit: 2, filter: {} }),
+    ]);
+    expect(first).toEqual(second);
     expect(first.items.map((p) => p.name)).toEqual(['a', 'b']);
-    list.mockRestore();
-    const fresh = await service.list(query);
-    expect(fresh).not.toBe(first);
-    expect(fresh).toEqual(first);
+    expect(shared.map((p) => p.name)).toEqual(['a', 'b', 'c']);
   });
 
   it('updates only when the expected version still matches', async () => {
@@ -99,9 +100,9 @@ describe('product service', () => {
     expect(updated.version).toBe(2);
     expect(updated.price).toBe(12);
     await expect(service.update(created.id, { price: 13 }, { expectedVersion: 1 })).rejects.toBeInstanceOf(
-      PreconditionFailedError,
+      VersionMismatchError,
     );
-    await expect(service.delete(created.id, { expectedVersion: 1 })).rejects.toBeInstanceOf(PreconditionFailedError);
+    await expect(service.delete(created.id, { expectedVersion: 1 })).rejects.toBeInstanceOf(VersionMismatchError);
     await service.delete(created.id, { expectedVersion: 2 });
     await expect(service.get(created.id)).rejects.toBeInstanceOf(NotFoundError);
   });
@@ -113,26 +114,49 @@ describe('product service', () => {
     expect(replaced).toMatchObject({ sku: 'R-2', description: '', currency: 'USD', version: 2 });
   });
 
-  it('lets the repository’s ConflictError through for a taken key', async () => {
+  it('lets the repository’s AlreadyExistsError through for a taken key', async () => {
     const { service } = products();
     await service.create(fields('DUP'));
-    await expect(service.create(fields('dup'))).rejects.toBeInstanceOf(ConflictError);
+    await expect(service.create(fields('dup'))).rejects.toBeInstanceOf(AlreadyExistsError);
   });
 });
 
-describe('user service', () => {
-  function users() {
-    const repository = new InMemoryRepository<User, UserFields, UserSortField, UserFilter>('email', userSortValue);
-    return { repository, service: createUserService(repository) };
-  }
+describe('product service: create once per idempotency key', () => {
+  it('creates on the first request and replays the same product on a retry, creating nothing more', async () => {
+    const { service, repository } = products();
+    const first = await service.createOnce(alice, fields('I-1'));
+    const again = await service.createOnce(alice, fields('I-1'));
+    expect(first.replayed).toBe(false);
+    expect(again).toEqual({ resource: first.resource, replayed: true });
+    expect(repository.rows.size).toBe(1);
+  });
 
-  it('stores e-mail addresses lower-cased on create and on update', async () => {
-    const { service } = users();
-    const created = await service.create({ email: 'Ada.Lovelace@Example.COM', name: 'Ada' });
-    expect(created.email).toBe('ada.lovelace@example.com');
-    const updated = await service.update(created.id, { email: 'ADA@EXAMPLE.ORG' });
-    expect(updated.email).toBe('ada@example.org');
-    const renamed = await service.update(created.id, { name: 'Ada L.' });
-    expect(renamed).toMatchObject({ email: 'ada@example.org', name: 'Ada L.', version: 3 });
+  it('keys by caller: the same key from another caller creates again', async () => {
+    const { service, repository } = products();
+    await service.createOnce(alice, fields('I-2'));
+    const bob = await service.createOnce({ caller: 'bob', key: alice.key }, fields('I-3'));
+    expect(bob.replayed).toBe(false);
+    expect(repository.rows.size).toBe(2);
+  });
+
+  it('refuses the key with another request, creating nothing', async () => {
+    const { service, repository } = products();
+    await service.createOnce(alice, fields('I-4'));
+    await expect(service.createOnce(alice, fields('I-5'))).rejects.toBeInstanceOf(IdempotencyKeyReusedError);
+    expect(repository.rows.size).toBe(1);
+  });
+
+  it('tells a second request to retry while the first with its key is still running', async () => {
+    const { service, records } = products();
+    records.held.add('alice\nproducts.create\nk-1');
+    await expect(service.createOnce(alice, fields('I-6'))).rejects.toBeInstanceOf(RequestInProgressError);
+  });
+
+  it('records nothing when the create fails, so a corrected retry with the key works', async () => {
+    const { service, records } = products();
+    await service.create(fields('TAKEN'));
+    await expect(service.createOnce(alice, fields('taken'))).rejects.toBeInstanceOf(AlreadyExistsError);
+    expect(records.rows.size).toBe(0);
+    expect((await service.createOnce(alice, fields('FREE'))).replayed).toBe(false);
   });
 });

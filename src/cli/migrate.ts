@@ -2,8 +2,8 @@ import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
 import { loadConfigOrReport } from '../config.js';
 import { createLogger } from '../logger.js';
-import { startEmbeddedPostgres } from './embedded.js';
-import { migrate } from './migrate.js';
+import { startEmbeddedPostgres } from '../dev/embedded-postgres.js';
+import { migrate } from '../postgres/migrate.js';
 
 const USAGE = 'usage: npm run migrate -- [up|down] [count]';
 

@@ -1,8 +1,9 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadConfigOrReport } from './config.js';
-import { hmacSecret } from './dev-auth.js';
-import { mintToken, SCOPES } from './http/auth.js';
+import { loadConfigOrReport } from '../config.js';
+import { hmacSecret } from '../dev/development-auth.js';
+import { mintToken } from '../dev/tokens.js';
+import { SCOPES } from '../http/auth.js';
 
 const USAGE = 'usage: npm run token -- [--scope "products:read users:write"] [--sub name] [--ttl seconds]';
 

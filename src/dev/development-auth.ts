@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Config } from './config.js';
-import { SCOPES, mintToken } from './http/auth.js';
+import type { Config } from '../config.js';
+import { SCOPES } from '../http/auth.js';
+import { mintToken } from './tokens.js';
 
 /**
  * Development only: an HS256 secret kept in a git-ignored file, so that tokens minted by

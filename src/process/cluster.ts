@@ -2,9 +2,9 @@ import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, type Registry } from 'prom-client';
-import type { Config } from './config.js';
+import type { Config } from '../config.js';
+import { announceDevelopmentToken, hmacSecret } from '../dev/development-auth.js';
 import { prepareDatabase } from './database-setup.js';
-import { announceDevelopmentToken, hmacSecret } from './dev-auth.js';
 
 /**
  * WORKERS > 1: one primary process supervises that many HTTP workers (node:cluster), so
@@ -99,7 +99,7 @@ export async function startPrimary(config: Config, logger: Logger, count: number
         stopping = true;
         logger.info({ workers: Object.keys(cluster.workers ?? {}).length }, 'shutdown started: stopping workers');
         // Each worker runs its own graceful shutdown (readiness 503, delay, drain, pool end).
-        const codes = await stopWorkers(config.shutdown.delayMs + config.shutdown.timeoutMs);
+        const codes = await stopWorkers(config.shutdown.deadlineMs);
         await embedded?.stop();
         if (codes.some((code) => code !== 0))
           throw new Error(`a worker did not shut down cleanly (exit codes ${codes.join(', ')})`);

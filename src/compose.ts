@@ -1,0 +1,57 @@
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { hmacSecret } from './dev/development-auth.js';
+import { buildApp, type App, type AppDependencies } from './http/app.js';
+import { Authenticator } from './http/auth.js';
+import { Database } from './postgres/database.js';
+import { DatabaseGate } from './postgres/gate.js';
+import { pingDatabase } from './postgres/pool.js';
+import { PostgresProductRepository, productTransactions } from './postgres/product-repository.js';
+import { PostgresUserRepository, userTransactions } from './postgres/user-repository.js';
+import { ProductService } from './services/product-service.js';
+import { UserService } from './services/user-service.js';
+
+export interface ServiceParts {
+  readonly config: Config;
+  readonly pool: pg.Pool;
+  readonly logger: Logger;
+  /** False from the moment a shutdown starts (readiness then answers 503); always true by default. */
+  readonly isAcceptingTraffic?: () => boolean;
+  /** Set in a cluster worker: /metrics then adds up every worker's registry. */
+  readonly scrape?: AppDependencies['scrape'];
+}
+
+export interface ComposedService {
+  /** Built, not yet listening. Closing it also stops the database circuit breaker. */
+  readonly app: App;
+  readonly database: Database;
+  /** The HS256 key tokens are verified with: AUTH_JWT_SECRET, or development's own. */
+  readonly hmacSecret: string | undefined;
+}
+
+/**
+ * The wiring, written once for the server, the tests and the OpenAPI writer: the pool behind
+ * its circuit breaker → repositories → services → the HTTP app.
+ */
+export async function composeService(parts: ServiceParts): Promise<ComposedService> {
+  const { config, pool, logger } = parts;
+  const gate = new DatabaseGate(config.database.breaker, logger);
+  const database = new Database(pool, gate, config.database.statementDeadlineMs);
+  const secret = await hmacSecret(config);
+  const app = await buildApp({
+    logger,
+    products: new ProductService(new PostgresProductRepository(database), productTransactions(database)),
+    users: new UserService(new PostgresUserRepository(database), userTransactions(database)),
+    authenticator: new Authenticator({ ...config.auth, secret }),
+    readiness: {
+      isAcceptingTraffic: parts.isAcceptingTraffic ?? (() => true),
+      pingDatabase: () => pingDatabase(pool, config.database.readinessTimeoutMs),
+    },
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    scrape: parts.scrape,
+    settings: config.http,
+  });
+  app.addHook('onClose', () => gate.shutdown());
+  return { app, database, hmacSecret: secret };
+}

@@ -1,0 +1,30 @@
+import type { FastifyReply } from 'fastify';
+import { etagOf } from './conditional.js';
+
+/**
+ * The headers of a resource's representation. Responses depend on the caller's token, so
+ * shared caches must keep them apart (Vary) and revalidate them (no-cache).
+ */
+
+/** Adds a token to Vary without dropping what other hooks (CORS) put there. */
+function addVary(reply: FastifyReply, token: string): void {
+  const current = reply.getHeader('vary');
+  reply.header('vary', current === undefined ? token : `${String(current)}, ${token}`);
+}
+
+/** Private, revalidated, varying by Authorization: what every resource and page answer carries. */
+export function privateResponse(reply: FastifyReply): FastifyReply {
+  addVary(reply, 'Authorization');
+  return reply.header('cache-control', 'private, no-cache');
+}
+
+/** One resource at `version`: its ETag as well. */
+export function representation(reply: FastifyReply, version: number): FastifyReply {
+  return privateResponse(reply).header('etag', etagOf(version));
+}
+
+/** 201 with Location and ETag; a replayed idempotent create says so. */
+export function created(reply: FastifyReply, location: string, version: number, replayed: boolean): FastifyReply {
+  if (replayed) reply.header('idempotent-replayed', 'true');
+  return representation(reply, version).code(201).header('location', location);
+}
