@@ -100,8 +100,20 @@ export function nextPageLink(requestUrl: string, cursor: string): string {
   return `<${url.pathname}${url.search}>; rel="next"`;
 }
 
-/** A page of presented items, with `Link` to the next page when there is one. */
-export function sendPage(reply: FastifyReply, requestUrl: string, items: unknown[], next: string | null): FastifyReply {
-  if (next !== null) reply.header('link', nextPageLink(requestUrl, next));
-  return privateResponse(reply).send({ items, next_cursor: next });
+/** A page as the list routes answer it: the serialised body, and the cursor of the next page (null on the last). */
+export interface SerializedPage {
+  readonly body: string;
+  readonly next: string | null;
+}
+
+/** Serialises a page of presented items with the route's response schema. */
+export function serializePage(reply: FastifyReply, items: unknown[], next: string | null): SerializedPage {
+  // The serializer compiler (validation.ts) always produces a string.
+  return { body: reply.serialize({ items, next_cursor: next }) as string, next };
+}
+
+/** Sends a page; `Link` names the next page in the spelling of this request's own query. */
+export function sendPage(reply: FastifyReply, requestUrl: string, page: SerializedPage): FastifyReply {
+  if (page.next !== null) reply.header('link', nextPageLink(requestUrl, page.next));
+  return privateResponse(reply).type('application/json; charset=utf-8').send(page.body);
 }

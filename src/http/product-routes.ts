@@ -3,7 +3,8 @@ import type { ProductService } from '../services/product-service.js';
 import { caller } from './auth.js';
 import { isNotModified, writeCondition } from './conditional.js';
 import { problems } from './openapi.js';
-import { cursorScope, sendPage, type CursorCodec } from './pagination.js';
+import { TurnCoalescer } from './coalesce.js';
+import { cursorScope, sendPage, serializePage, type CursorCodec, type SerializedPage } from './pagination.js';
 import {
   presentProduct,
   ProductCreate,
@@ -31,6 +32,8 @@ const WRITE_PROBLEMS = problems(400, 401, 403, 404, 409, 412, 413, 415, 428, 429
 /** /products: create and list; get, update, replace and delete by id. Registered under /api/v1. */
 export function productRoutes(products: ProductService, options: ProductRouteOptions): FastifyPluginAsyncZod {
   const { cursors, requireIfMatch } = options;
+  // Identical list requests of one event-loop turn share one query and one serialised page.
+  const pages = new TurnCoalescer<SerializedPage>();
   // eslint-disable-next-line @typescript-eslint/require-await -- Fastify plugins are async functions by contract.
   return async (app) => {
     app.post(
@@ -70,11 +73,15 @@ export function productRoutes(products: ProductService, options: ProductRouteOpt
         },
       },
       async (request, reply) => {
-        const { cursor, ...query } = request.query;
-        const scope = cursorScope('/products', query.sort, query.filter);
-        const after = cursors.decode(scope, cursor, productSortValuePatterns[query.sort.field]);
-        const page = await products.list({ ...query, after });
-        return sendPage(reply, request.url, page.items.map(presentProduct), cursors.encode(scope, page.next));
+        // Keyed by the validated query, so that every spelling of one query shares it.
+        const page = await pages.share(JSON.stringify(request.query), async () => {
+          const { cursor, ...query } = request.query;
+          const scope = cursorScope('/products', query.sort, query.filter);
+          const after = cursors.decode(scope, cursor, productSortValuePatterns[query.sort.field]);
+          const found = await products.list({ ...query, after });
+          return serializePage(reply, found.items.map(presentProduct), cursors.encode(scope, found.next));
+        });
+        return sendPage(reply, request.url, page);
       },
     );
 

@@ -35,16 +35,15 @@ const UNIQUE: UniqueConstraints = {
 };
 
 /**
- * Products in PostgreSQL, one statement per call. On the pool, the reads, lists and inserts
- * of one event-loop turn share statements: reads by id become one `WHERE id = ANY($1)`,
- * identical lists one SELECT, inserts one multi-row INSERT.
+ * Products in PostgreSQL. On the pool, the reads by id and the inserts of one event-loop turn
+ * are batched: one `WHERE id = ANY($1)` and one multi-row INSERT; every other call, and every
+ * call inside a transaction, is a statement of its own.
  */
 export class PostgresProductRepository implements ProductRepository {
   readonly #sql: Sql;
   readonly #batches:
     | {
         readonly reads: TurnBatcher<string, Product | null>;
-        readonly lists: TurnBatcher<pg.QueryConfig, Product[]>;
         readonly inserts: TurnBatcher<readonly unknown[], Product>;
       }
     | undefined;
@@ -54,7 +53,6 @@ export class PostgresProductRepository implements ProductRepository {
     this.#batches = sql.shared
       ? {
           reads: new TurnBatcher((ids) => this.#findMany(ids)),
-          lists: new TurnBatcher((statements) => statements.map((statement) => this.#select(statement))),
           inserts: new TurnBatcher((rows) => this.#insertMany(rows)),
         }
       : undefined;
@@ -82,8 +80,7 @@ export class PostgresProductRepository implements ProductRepository {
       ...query,
       direction: sort.direction,
     });
-    const key = `${select.text}\0${JSON.stringify(select.values)}`;
-    return this.#batches?.lists.load(key, select) ?? this.#select(select);
+    return this.#select(select);
   }
 
   async update(id: string, changes: Partial<ProductFields>, expectedVersion?: number): Promise<WriteOutcome<Product>> {

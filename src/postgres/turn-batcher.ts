@@ -4,9 +4,9 @@ interface Waiter<Out> {
 }
 
 /**
- * Collects the calls made during one turn of the event loop and answers them together: at
- * the turn's end `run` gets the input of each distinct key once, and returns one answer per
- * input, in order. Callers that asked with the same key share its answer.
+ * Batches the calls made during one turn of the event loop: at the turn's end `run` gets the
+ * input of each distinct key once, and returns one answer per input, in order. Callers that
+ * asked with the same key share its answer.
  *
  * Nothing is sent before every caller of the turn has asked, so each answer still reflects
  * every write acknowledged before its caller asked, as a statement of its own would.

@@ -30,15 +30,14 @@ const UNIQUE: UniqueConstraints = {
 };
 
 /**
- * Users in PostgreSQL, one statement per call. On the pool, the reads, lists and inserts of
- * one event-loop turn share statements, as for products (product-repository.ts).
+ * Users in PostgreSQL. On the pool, the reads by id and the inserts of one event-loop turn are
+ * batched, as for products (product-repository.ts).
  */
 export class PostgresUserRepository implements UserRepository {
   readonly #sql: Sql;
   readonly #batches:
     | {
         readonly reads: TurnBatcher<string, User | null>;
-        readonly lists: TurnBatcher<pg.QueryConfig, User[]>;
         readonly inserts: TurnBatcher<readonly unknown[], User>;
       }
     | undefined;
@@ -48,7 +47,6 @@ export class PostgresUserRepository implements UserRepository {
     this.#batches = sql.shared
       ? {
           reads: new TurnBatcher((ids) => this.#findMany(ids)),
-          lists: new TurnBatcher((statements) => statements.map((statement) => this.#select(statement))),
           inserts: new TurnBatcher((rows) => this.#insertMany(rows)),
         }
       : undefined;
@@ -72,8 +70,7 @@ export class PostgresUserRepository implements UserRepository {
       ...query,
       direction: sort.direction,
     });
-    const key = `${select.text}\0${JSON.stringify(select.values)}`;
-    return this.#batches?.lists.load(key, select) ?? this.#select(select);
+    return this.#select(select);
   }
 
   async update(id: string, changes: Partial<UserFields>, expectedVersion?: number): Promise<WriteOutcome<User>> {

@@ -129,8 +129,9 @@ describe('GET /api/v1/products (keyset pagination)', () => {
     const statements = vi.spyOn(pg.Client.prototype, 'query');
     let pages: Awaited<ReturnType<typeof list>>[];
     try {
-      pages = await Promise.all(spellings.map(list));
-      expect(statements).toHaveBeenCalledTimes(1);
+      [, ...pages] = await Promise.all([list(`q=${tag}&limit=3&sort=price`), ...spellings.map(list)]);
+      // One statement for the three spellings, one for the other query.
+      expect(statements).toHaveBeenCalledTimes(2);
     } finally {
       statements.mockRestore();
     }
@@ -143,6 +144,42 @@ describe('GET /api/v1/products (keyset pagination)', () => {
         `</api/v1/products?${spellings[i] ?? ''}&cursor=${first?.body.next_cursor ?? ''}>; rel="next"`,
       );
     });
+  });
+
+  it('never answers a list request with work started before a write it saw acknowledged', async () => {
+    const tag = `Late${unique()}`;
+    // The earlier request's statement is held in flight (its answer withheld) until the end,
+    // so a design that let later requests join work already started would hang here.
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    type Callback = (err: Error | null, result: unknown) => void;
+    const realQuery = pg.Client.prototype.query as unknown as (
+      this: pg.Client,
+      config: unknown,
+      callback: Callback,
+    ) => void;
+    const answerWhenReleased = function (this: pg.Client, config: unknown, callback: Callback): void {
+      realQuery.call(this, config, (err, result) => void held.then(() => callback(err, result)));
+    } as unknown as typeof pg.Client.prototype.query;
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- query() also has promise overloads; the repository uses the callback form, which this serves.
+    const statements = vi.spyOn(pg.Client.prototype, 'query').mockImplementationOnce(answerWhenReleased);
+    try {
+      const earlier = list(`q=${tag}`);
+      await new Promise((resolve) => setTimeout(resolve, 20)); // the earlier request's statement is on its way
+      const written = await app.inject({
+        method: 'POST',
+        url: '/api/v1/products',
+        payload: productInput({ name: tag }),
+      });
+      expect(written.statusCode).toBe(201);
+      const later = await list(`q=${tag}`);
+      expect(later.body.items.map((i) => i.id)).toEqual([written.json<Item>().id]);
+      release();
+      expect((await earlier).status).toBe(200);
+    } finally {
+      release();
+      statements.mockRestore();
+    }
   });
 
   it('filters by currency, price range and exact SKU ignoring case', async () => {
