@@ -12,7 +12,7 @@ async function run(args: string[], env: Record<string, string>) {
 }
 
 describe('npm run token', () => {
-  it('mints a token with the asked scopes, verifiable with AUTH_JWT_SECRET, honouring issuer and audience', async () => {
+  it('mints a token with the asked scopes, verifiable with AUTH_JWT_SECRET, with issuer and audience', async () => {
     const secret = 's'.repeat(40);
     const { code, output } = await run(['--scope', 'products:read users:write', '--sub', 'ci', '--ttl', '120'], {
       AUTH_JWT_SECRET: secret,

@@ -73,7 +73,7 @@ describe('CursorCodec', () => {
     expect(() => codec.decode('scope-a', cursor, none)).toThrow(RequestValidationError);
   });
 
-  it('once it has accepted a cursor, still refuses it for another scope or value, and accepts it again after forgetting it', () => {
+  it('once it accepted a cursor, refuses it for another scope or value; accepts it again after forgetting it', () => {
     const fresh = new CursorCodec('a-secret-of-at-least-thirty-two-chars');
     const cursor = fresh.encode('scope-a', position);
     expect(fresh.decode('scope-a', cursor, any)).toEqual(position);

@@ -109,7 +109,7 @@ describe('isoTimeField', () => {
 });
 
 describe('trace correlation', () => {
-  // What telemetry.ts registers in the service; here without the SDK, nothing exported.
+  // What telemetry/preload.ts registers in the service; here without the SDK, nothing exported.
   const manager = new AsyncLocalStorageContextManager();
   beforeAll(() => void context.setGlobalContextManager(manager.enable()));
   afterAll(() => {
@@ -117,7 +117,7 @@ describe('trace correlation', () => {
     context.disable();
   });
 
-  it('puts the active span’s ids on every line written inside it, the access line too, and none outside', async () => {
+  it('puts the active span’s ids on every line written inside it, the access line too; none outside', async () => {
     const { logger, lines } = capture();
     const span = trace.wrapSpanContext({
       traceId: '4bf92f3577b34da6a3ce929d0e0e4736',

@@ -49,11 +49,11 @@ describe('Dockerfile', () => {
       expect(existsSync(built.replace(/^(\.\/)?dist\//, 'src/').replace(/\.js$/, '.ts'))).toBe(true);
   });
 
-  it("caps the V8 heap, young generation included, and malloc's arenas by default (the benchmark runs with the same)", () => {
+  it("caps the V8 heap, young generation included, and malloc's arenas (the benchmark runs with the same)", () => {
     // Node 24 defaults to 64 MiB semi-spaces, which starve a small old space: both are set.
     expect(sizeFlag(env.NODE_OPTIONS, 'max-old-space-size')).toBe(256);
     expect(sizeFlag(env.NODE_OPTIONS, 'max-semi-space-size')).toBe(8);
-    // glibc's default (8 arenas per core) gave V8's and libuv's helper threads arenas of their own, 15-20 MiB between them.
+    // glibc's default (8 arenas per core) gives V8's and libuv's helper threads arenas of their own.
     expect(env.MALLOC_ARENA_MAX).toBe('2');
   });
 

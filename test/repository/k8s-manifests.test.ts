@@ -1,4 +1,5 @@
-/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument -- manifests are arbitrary YAML documents, inspected by path */
+/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return,
+   @typescript-eslint/no-unsafe-argument -- manifests are arbitrary YAML documents, inspected by path */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,7 +8,8 @@ import { runtimeImage, sizeFlag } from '../helpers/dockerfile.js';
 import { manifestProblems } from '../helpers/kubernetes-schema.js';
 
 const DIR = 'deploy/k8s';
-type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- manifests are arbitrary YAML, inspected by path below
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- manifests are arbitrary YAML, inspected by path
+type Doc = Record<string, any>;
 
 function load(file: string): Doc[] {
   return parseAllDocuments(readFileSync(join(DIR, file), 'utf8')).map((d) => d.toJS() as Doc);
@@ -79,10 +81,11 @@ describe('Kubernetes manifests', () => {
     const semiSpace = sizeFlag(imageOptions, 'max-semi-space-size');
     // Node 24 defaults to 64 MiB semi-spaces, which starve a small old space: both are set.
     expect(semiSpace).toBeLessThanOrEqual(oldSpace / 8);
-    // Measured (README "RSS") at 1e96e82: ~104 MiB of code, OpenTelemetry and native memory
-    // besides the heap on Node 24 (idle RSS 227 MiB, 143–147 MiB since); 64 MiB more as a margin.
+    // Code, OpenTelemetry and native memory besides the heap, as measured on Node 24
+    // (docs/performance.md, "Memory"), and 64 MiB more as a margin.
     expect(oldSpace + 2 * semiSpace + 104 + 64).toBeLessThanOrEqual(mebibytes(app.resources.limits.memory));
-    expect(mebibytes(app.resources.requests.memory)).toBeGreaterThanOrEqual(227); // idle RSS on Node 24 at 1e96e82, an upper bound now
+    // The request covers the idle RSS once measured on Node 24 (docs/performance.md), an upper bound now.
+    expect(mebibytes(app.resources.requests.memory)).toBeGreaterThanOrEqual(227);
   });
 
   it('run every container unprivileged with a read-only root filesystem', () => {
