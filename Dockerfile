@@ -14,13 +14,11 @@ RUN npm run build \
 
 # ---- runtime: production dependencies, compiled code, migrations; no compiler, no tests --
 FROM node:24-bookworm-slim AS runtime
-# Heap caps (README "RSS"): left to size its heap from the machine, V8 lets one process grow
-# to 430-710 MiB under load on Node 24, collecting late, and its default 64 MiB semi-spaces
-# leave a small old space no room to promote into. 8 MiB semi-spaces and at most two malloc
-# arenas for all threads took one Node 24 process from 167-187 to 150-165 MiB in interleaved
-# bench runs, for ~1 us per request more in scavenges (--trace-gc), within the noise of the
-# bench's CPU figures. The benchmark starts the server with this same ENV; override it with
-# the container's NODE_OPTIONS.
+# Heap caps: left to size its heap from the machine, V8 lets a process grow far past what it
+# needs before collecting, and its default 64 MiB semi-spaces leave a small old space no room
+# to promote into; two malloc arenas keep helper threads from holding arenas of their own
+# (docs/performance.md, "Memory"). The benchmark starts the server with this same ENV;
+# override it with the container's NODE_OPTIONS.
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080 \

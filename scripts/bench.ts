@@ -65,7 +65,9 @@ function scenarios(deepCursor: string): Scenario[] {
   return [
     {
       name: 'W1',
-      lua: 'request = function() return wrk.format("GET", "/api/v1/products/" .. product_id(math.random(1, 10000))) end',
+      lua: `request = function()
+  return wrk.format("GET", "/api/v1/products/" .. product_id(math.random(1, 10000)))
+end`,
       next: () => ({ method: 'GET', path: productPath() }),
     },
     {
@@ -80,7 +82,10 @@ function scenarios(deepCursor: string): Scenario[] {
     },
     {
       name: 'W3',
-      lua: 'request = function() return wrk.format("POST", "/api/v1/products", nil, \'{"sku":"\' .. unique_sku() .. \'","name":"Bench product","price":19.99}\') end',
+      lua: `request = function()
+  local body = '{"sku":"' .. unique_sku() .. '","name":"Bench product","price":19.99}'
+  return wrk.format("POST", "/api/v1/products", nil, body)
+end`,
       next: () => ({ method: 'POST', path: '/api/v1/products', body: newProduct() }),
     },
     {
@@ -92,7 +97,8 @@ function scenarios(deepCursor: string): Scenario[] {
       name: 'W5',
       lua: `request = function()
   if math.random() < 0.9 then return wrk.format("GET", "/api/v1/products/" .. product_id(math.random(1, 10000))) end
-  return wrk.format("POST", "/api/v1/products", nil, '{"sku":"' .. unique_sku() .. '","name":"Bench product","price":19.99}')
+  local body = '{"sku":"' .. unique_sku() .. '","name":"Bench product","price":19.99}'
+  return wrk.format("POST", "/api/v1/products", nil, body)
 end`,
       next: () =>
         Math.random() < 0.9
@@ -229,7 +235,8 @@ async function main(): Promise<void> {
     const generator = (await hasWrk()) ? 'wrk' : 'autocannon';
     const pgbench = findPgbench();
     progress(
-      `machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; load generator: ${generator}; pgbench: ${pgbench ?? 'not found'}`,
+      `machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), ` +
+        `${(totalmem() / 2 ** 30).toFixed(0)} GiB; load generator: ${generator}; pgbench: ${pgbench ?? 'not found'}`,
     );
 
     let databaseUrl = process.env.BENCH_DATABASE_URL;
@@ -275,7 +282,9 @@ async function main(): Promise<void> {
       ),
     };
     progress(
-      `starting the production server (NODE_ENV=production, NODE_OPTIONS=${serverEnv.NODE_OPTIONS || '(none)'}, MALLOC_ARENA_MAX=${serverEnv.MALLOC_ARENA_MAX || '(unset)'}, WORKERS=${WORKERS}, auth, logging, metrics, tracing → OTLP sink) on 127.0.0.1:${port}`,
+      `starting the production server (NODE_ENV=production, NODE_OPTIONS=${serverEnv.NODE_OPTIONS || '(none)'}, ` +
+        `MALLOC_ARENA_MAX=${serverEnv.MALLOC_ARENA_MAX || '(unset)'}, WORKERS=${WORKERS}, ` +
+        `auth, logging, metrics, tracing → OTLP sink) on 127.0.0.1:${port}`,
     );
     const server = await startServer(image.command, serverEnv);
     cleanups.push(async () => {
@@ -321,12 +330,14 @@ async function main(): Promise<void> {
       const results: Measured[] = [];
       for (const scenario of chosen) {
         progress(
-          `round ${round}/${ROUNDS}: ${scenario.name} (${WARMUP} s warm-up, ${DURATION} s measured, ${CONNECTIONS} connections)`,
+          `round ${round}/${ROUNDS}: ${scenario.name} ` +
+            `(${WARMUP} s warm-up, ${DURATION} s measured, ${CONNECTIONS} connections)`,
         );
         const result = await measure(generator, url, scenario, token, server.pid ?? 0, dir);
         results.push(result);
         progress(
-          `round ${round}/${ROUNDS}: ${scenario.name} ${fmt(result.rps)} req/s, p99 ${fmt(result.p99Ms, 1)} ms, ${fmt(result.cpuUsPerRequest)} µs CPU/req`,
+          `round ${round}/${ROUNDS}: ${scenario.name} ${fmt(result.rps)} req/s, ` +
+            `p99 ${fmt(result.p99Ms, 1)} ms, ${fmt(result.cpuUsPerRequest)} µs CPU/req`,
         );
       }
       rounds.push({ pg, results });
@@ -364,7 +375,8 @@ function report(
   });
   const lines = [
     '',
-    `scenario   req/s    p50 ms   p99 ms   errors   CPU µs/req   RSS MiB   ratio to pgbench (${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, median)`,
+    'scenario   req/s    p50 ms   p99 ms   errors   CPU µs/req   RSS MiB   ' +
+      `ratio to pgbench (${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, median)`,
     ...rows.map((r) =>
       [
         r.name.padEnd(9),
@@ -378,7 +390,8 @@ function report(
       ].join(' '),
     ),
     `pgbench    W1 ${fmt(pgW1)} tps, W3 ${fmt(pgW3)} tps   (span exports received by the OTLP sink: ${spanExports})`,
-    `non-2xx answers by the server's own count since it started, readiness polls included (status method route: n): ${refused}`,
+    "non-2xx answers by the server's own count since it started, readiness polls included " +
+      `(status method route: n): ${refused}`,
   ];
   const get = (name: string) => rows.find((r) => r.name === name);
   const targets: [string, boolean | null][] = [
@@ -415,7 +428,17 @@ async function saveResults(data: unknown): Promise<void> {
   const file = join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   await writeFile(
     file,
-    `${JSON.stringify({ date: new Date().toISOString(), duration: DURATION, connections: CONNECTIONS, workers: WORKERS, ...(data as object) }, null, 2)}\n`,
+    `${JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        duration: DURATION,
+        connections: CONNECTIONS,
+        workers: WORKERS,
+        ...(data as object),
+      },
+      null,
+      2,
+    )}\n`,
   );
   process.stdout.write(`results written to ${file}\n`);
 }
@@ -472,7 +495,9 @@ async function soak(
     const heap = range((i - 1) * chunk, i * chunk, 'heapMiB');
     const rss = range((i - 1) * chunk, i * chunk, 'rssMiB');
     progress(
-      `soak ${i * chunk}/${chunks * chunk} s: ${fmt(result.rps)} req/s, heap ${fmt(heap.floor, 1)}–${fmt(heap.peak, 1)} MiB, RSS ${fmt(rss.floor, 1)}–${fmt(rss.peak, 1)} MiB, errors ${errors}${errors > 0 ? ` (non-2xx ${result.non2xx}, socket ${result.socketErrors})` : ''}`,
+      `soak ${i * chunk}/${chunks * chunk} s: ${fmt(result.rps)} req/s, ` +
+        `heap ${fmt(heap.floor, 1)}–${fmt(heap.peak, 1)} MiB, RSS ${fmt(rss.floor, 1)}–${fmt(rss.peak, 1)} MiB, ` +
+        `errors ${errors}${errors > 0 ? ` (non-2xx ${result.non2xx}, socket ${result.socketErrors})` : ''}`,
     );
   }
   clearInterval(sampler);
@@ -489,13 +514,18 @@ async function soak(
   process.stdout.write(
     [
       '',
-      `soak     window s    heap MiB floor / peak   RSS MiB floor / peak   (${points.length} samples, heap summed over processes, RSS of the largest)`,
+      'soak     window s    heap MiB floor / peak   RSS MiB floor / peak   ' +
+        `(${points.length} samples, heap summed over processes, RSS of the largest)`,
       ...thirds.map(
         (t) =>
-          `${t.label.padEnd(8)} ${`${fmt(t.from)}–${fmt(t.to)}`.padEnd(10)}  ${span(t.heap).padEnd(22)}  ${span(t.rss)}`,
+          `${t.label.padEnd(8)} ${`${fmt(t.from)}–${fmt(t.to)}`.padEnd(10)}  ` +
+          `${span(t.heap).padEnd(22)}  ${span(t.rss)}`,
       ),
-      `growth of the floor, start→end: heap ${fmt(growth(first?.heap.floor, last?.heap.floor), 1)} %, RSS ${fmt(growth(first?.rss.floor, last?.rss.floor), 1)} % (target ≤ 10 %); errors ${chunkResults.reduce((n, c) => n + c.errors, 0)}`,
-      `non-2xx answers by the server's own count since it started, readiness polls included (status method route: n): ${refused}`,
+      `growth of the floor, start→end: heap ${fmt(growth(first?.heap.floor, last?.heap.floor), 1)} %, ` +
+        `RSS ${fmt(growth(first?.rss.floor, last?.rss.floor), 1)} % (target ≤ 10 %); ` +
+        `errors ${chunkResults.reduce((n, c) => n + c.errors, 0)}`,
+      "non-2xx answers by the server's own count since it started, readiness polls included " +
+        `(status method route: n): ${refused}`,
       '',
     ].join('\n'),
   );

@@ -134,7 +134,7 @@ function toConfig(env: z.output<typeof environment>) {
     // In a container the probes come from outside the pod, so production listens on all
     // interfaces; a developer's laptop keeps the service on loopback.
     host: env.HOST ?? (production ? '0.0.0.0' : '127.0.0.1'),
-    // HTTP worker processes (node:cluster); 1 = a single process, no primary (see cluster.ts).
+    // HTTP worker processes (node:cluster); 1 = a single process, no primary (see process/cluster.ts).
     workers: env.WORKERS,
     logLevel: env.LOG_LEVEL,
     /** The longest the port waits, at start-up, for load shedding to let requests through. */

@@ -62,12 +62,10 @@ export interface LineDestination extends pino.DestinationStream {
  * one turn go out together when it ends, in writes of whole lines of at most PIPE_BUF (4 KiB)
  * each: a write as soon as another line would not fit. It holds at most 4 KiB (or one longer line).
  *
- * Why not pino's asynchronous destination: it sends one write of at most 4 KiB to the thread
- * pool and the next only when the event loop comes back for its callback. Under load a turn
- * serves dozens of requests, so the lines piled up in the heap: after 15 s of W1 on one
- * process 50,000 of 120,000 access lines were still in memory (~15 MB in 15 s: the climb of
- * one process's heap through a bench run) and came out late.
- * Why not one write per line: a syscall per request where one per 4 KiB does.
+ * Not pino's asynchronous destination: it sends one write of at most 4 KiB to the thread pool
+ * and the next only when the event loop comes back for its callback, so under load, where a
+ * turn serves dozens of requests, lines pile up in the heap and come out late.
+ * Not one write per line either: a syscall per request where one per 4 KiB does.
  * Whole lines of at most 4 KiB are atomic on a pipe, so cluster workers sharing stdout never
  * interleave inside a line (unless one line exceeds 4 KiB). A full pipe blocks the writer:
  * back-pressure from the log collector, instead of memory growing without bound.
@@ -112,7 +110,7 @@ let isoTime = '';
 
 /**
  * pino's `isoTime`, formatted once per millisecond: under load a millisecond has a dozen
- * lines, and `toISOString` was ~1 % of a W1 request's CPU in the profile.
+ * lines, and `toISOString` is slow enough to show in a profile.
  */
 export function isoTimeField(): string {
   const now = Date.now();
@@ -139,10 +137,9 @@ export function mergeTraceFields(line: object, fields: object): object {
  * Trace correlation for a line written inside a traced request: the fields (and keys)
  * OpenTelemetry's pino instrumentation adds. Done here because that instrumentation can only
  * patch pino, which this service loads as an ES module, through Node's module loader hook:
- * a second thread with its own V8 isolate, ~30 MiB of idle RSS (123–128 against 155–158 MiB,
- * three starts each) for three fields. Untraced requests and a disabled SDK have no active
- * span, and get none. A new object for each traced line: mergeTraceFields adds the line's own
- * fields to it.
+ * a second thread with its own V8 isolate, tens of MiB of idle RSS for three fields.
+ * Untraced requests and a disabled SDK have no active span, and get none. A new object for
+ * each traced line: mergeTraceFields adds the line's own fields to it.
  */
 export function traceFields(): Record<string, string> {
   const spanContext = trace.getSpan(context.active())?.spanContext();
@@ -167,8 +164,8 @@ export interface AccessLine {
 /**
  * Writes the per-request line through a child that skips redaction. No path in
  * REDACTED_PATHS can match these fields, yet with wildcard paths pino runs the redactor on
- * every field of every line: 2.3 % of a W1 request's CPU in the profile, on the busiest line.
- * The line is otherwise the same as one written through request.log.
+ * every field of every line, and this is the busiest line. It is otherwise the same as one
+ * written through request.log.
  */
 export function accessLogger(logger: Logger): (line: AccessLine) => void {
   const child = logger.child({}, { redact: [] });

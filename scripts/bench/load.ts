@@ -44,7 +44,10 @@ wrk.headers["Content-Type"] = "application/json"
 function product_id(n) return string.format("01900000-0000-7000-8000-%012x", n) end
 function user_id(n) return string.format("01900000-0000-7000-9000-%012x", n) end
 counter = 0
-function unique_sku() counter = counter + 1; return string.format("W-%d-%d-%d", os.time(), math.random(1, 1000000000), counter) end
+function unique_sku()
+  counter = counter + 1
+  return string.format("W-%d-%d-%d", os.time(), math.random(1, 1000000000), counter)
+end
 `;
 }
 

@@ -20,10 +20,13 @@ export function findPgbench(): string | null {
 /** The same statements the service runs for W1 (read by id) and W3 (insert), as custom scripts. */
 export const PGBENCH_SCRIPTS = {
   W1: `\\set n random(1, 10000)
-SELECT id, sku, name, description, price, currency, created_at, updated_at, version FROM products WHERE id = ('01900000-0000-7000-8000-' || lpad(to_hex(:n::bigint), 12, '0'))::uuid;
+SELECT id, sku, name, description, price, currency, created_at, updated_at, version FROM products
+  WHERE id = ('01900000-0000-7000-8000-' || lpad(to_hex(:n::bigint), 12, '0'))::uuid;
 `,
   W3: `\\set n random(1, 1000000000000)
-INSERT INTO products (id, sku, name, description, price, currency) VALUES (gen_random_uuid(), 'PGB-' || :client_id::text || '-' || :n::text, 'pgbench product', '', 19.99, 'USD') RETURNING id, sku, name, description, price, currency, created_at, updated_at, version;
+INSERT INTO products (id, sku, name, description, price, currency)
+  VALUES (gen_random_uuid(), 'PGB-' || :client_id::text || '-' || :n::text, 'pgbench product', '', 19.99, 'USD')
+  RETURNING id, sku, name, description, price, currency, created_at, updated_at, version;
 `,
 };
 

@@ -12,14 +12,16 @@ export async function seed(databaseUrl: string, count = 10_000): Promise<void> {
     await client.query(
       `INSERT INTO products (id, sku, name, description, price, currency, created_at, updated_at)
        SELECT ('01900000-0000-7000-8000-' || lpad(to_hex(n), 12, '0'))::uuid, 'SEED-' || n, 'Seeded product ' || n,
-              'A product made by the benchmark seed', round((1 + random() * 999)::numeric, 2), CASE WHEN n % 3 = 0 THEN 'EUR' ELSE 'USD' END,
+              'A product made by the benchmark seed', round((1 + random() * 999)::numeric, 2),
+              CASE WHEN n % 3 = 0 THEN 'EUR' ELSE 'USD' END,
               now() - make_interval(secs => n), now() - make_interval(secs => n)
        FROM generate_series(1, $1) AS n ON CONFLICT DO NOTHING`,
       [count],
     );
     await client.query(
       `INSERT INTO users (id, email, name, created_at, updated_at)
-       SELECT ('01900000-0000-7000-9000-' || lpad(to_hex(n), 12, '0'))::uuid, 'seed-' || n || '@example.com', 'Seeded User ' || n,
+       SELECT ('01900000-0000-7000-9000-' || lpad(to_hex(n), 12, '0'))::uuid, 'seed-' || n || '@example.com',
+              'Seeded User ' || n,
               now() - make_interval(secs => n), now() - make_interval(secs => n)
        FROM generate_series(1, $1) AS n ON CONFLICT DO NOTHING`,
       [count],

@@ -3,8 +3,8 @@
  * B-tree inserts on the right-hand edge of the primary-key index. Generated here rather
  * than in SQL because uuidv7() only exists from PostgreSQL 18 on.
  */
-// Random bytes are drawn 4 KiB at a time: one getRandomValues call per id was a visible
-// cost (a kernel round trip each) in the insert benchmark.
+// Random bytes are drawn 4 KiB at a time: a getRandomValues call per id would be a kernel
+// round trip per insert.
 const POOL = new Uint8Array(4096);
 let poolOffset = POOL.length;
 

@@ -4,7 +4,9 @@ import type { OpenAPIV3_1 } from 'openapi-types';
 import { Problem } from './schemas.js';
 
 const PROBLEM_DESCRIPTIONS: Readonly<Record<number, string>> = {
-  400: 'Validation failed: `errors` names every failing field (JSON Pointer into the body, or query.<name> / path.<name>)',
+  400:
+    'Validation failed: `errors` names every failing field ' +
+    '(JSON Pointer into the body, or query.<name> / path.<name>)',
   401: 'Missing, malformed, expired or badly signed token (WWW-Authenticate: Bearer error="invalid_token")',
   403: 'The token lacks the scope this operation needs (WWW-Authenticate: Bearer error="insufficient_scope")',
   404: 'No such resource',
@@ -40,7 +42,8 @@ const header = (description: string, type: 'string' | 'integer' = 'string'): Ope
 
 const HEADERS = {
   requestId: header(
-    'The caller’s X-Request-ID when it matches ^[A-Za-z0-9._:-]{1,128}$, else a new UUID; also in logs and error bodies',
+    'The caller’s X-Request-ID when it matches ^[A-Za-z0-9._:-]{1,128}$, else a new UUID; ' +
+      'also in logs and error bodies',
   ),
   etag: header('Strong entity tag of the returned version, e.g. "3"; send it back in If-Match / If-None-Match'),
   location: header('URL of the created resource'),
@@ -106,8 +109,10 @@ export const openApiOptions: FastifyDynamicSwaggerOptions = {
       title: 'Product and user service',
       version: '1.0.0',
       description:
-        'Products and users over PostgreSQL. Errors are RFC 9457 problem details. Lists use keyset pagination with opaque cursors; ' +
-        'single-resource reads and writes carry strong ETags; POST accepts Idempotency-Key. Rate limits are per caller (token subject, else client IP) and per replica.',
+        'Products and users over PostgreSQL. Errors are RFC 9457 problem details. ' +
+        'Lists use keyset pagination with opaque cursors; ' +
+        'single-resource reads and writes carry strong ETags; POST accepts Idempotency-Key. ' +
+        'Rate limits are per caller (token subject, else client IP) and per replica.',
       license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' },
     },
     servers: [{ url: '/', description: 'This server' }],
@@ -123,7 +128,9 @@ export const openApiOptions: FastifyDynamicSwaggerOptions = {
           scheme: 'bearer',
           bearerFormat: 'JWT',
           description:
-            'HS256 (AUTH_JWT_SECRET) or RS256/ES256 (AUTH_JWKS_URL). Scopes in `scope` (space-separated) or `scp` (array): products:read, products:write, users:read, users:write; :write implies :read.',
+            'HS256 (AUTH_JWT_SECRET) or RS256/ES256 (AUTH_JWKS_URL). ' +
+            'Scopes in `scope` (space-separated) or `scp` (array): ' +
+            'products:read, products:write, users:read, users:write; :write implies :read.',
         },
       },
     },

@@ -5,7 +5,7 @@ import { rememberBounded } from './bounded-memory.js';
 import { privateResponse } from './representation.js';
 import { RequestValidationError } from './validation.js';
 
-/** How many verified cursors are remembered (~300 bytes each). */
+/** How many verified cursors are remembered (a few hundred bytes each). */
 const VERIFIED_CURSORS = 10_000;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -21,9 +21,8 @@ const DEFAULT_CALLERS = 10_000;
 
 /**
  * Fixed-window request counts per caller, in this process's memory (per replica and per
- * worker; the README says so). Synchronous on purpose: `@fastify/rate-limit` awaited its
- * in-memory store, which made 8 of a W1 request's 34 promises and async resources, each
- * of them a context copy for OpenTelemetry's AsyncLocalStorage on Node 20.
+ * worker; docs/operations.md says so). Synchronous on purpose: a store behind a promise adds
+ * promises and async resources to every request, each a context copy for OpenTelemetry.
  */
 export class RateLimiter {
   readonly #max: number;

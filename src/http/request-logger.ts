@@ -4,9 +4,8 @@ import type { Bindings, ChildLoggerOptions, LogFn } from 'pino';
 /**
  * `request.log`, made when something first logs through it. Fastify builds a child logger
  * for every request, and with wildcard redact paths pino runs its redactor over the child's
- * request-id binding while building it (~1.4 KB of allocation per request); this service
- * logs through `request.log` only for errors and load shedding (the per-request line has a
- * path of its own, logger.ts).
+ * request-id binding while building it; this service logs through `request.log` only for
+ * errors and load shedding (the per-request line has a path of its own, logger.ts).
  */
 export class DeferredChildLogger implements FastifyBaseLogger {
   readonly #parent: FastifyBaseLogger;

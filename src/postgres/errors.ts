@@ -52,8 +52,15 @@ const NETWORK_CODES = new Set([
 ]);
 // node-postgres reports its own connection failures as plain Errors with these messages:
 // pool checkout timeout, client query timeout, a backend killed mid-query, a closed pool.
-const DRIVER_CONNECTION_MESSAGES =
-  /timeout exceeded when trying to connect|Query read timeout|Connection terminated|not queryable|after calling end on the pool/;
+const DRIVER_CONNECTION_MESSAGES = new RegExp(
+  [
+    'timeout exceeded when trying to connect',
+    'Query read timeout',
+    'Connection terminated',
+    'not queryable',
+    'after calling end on the pool',
+  ].join('|'),
+);
 
 function isConnectionFailure(err: unknown): boolean {
   if (!(err instanceof Error)) return false;

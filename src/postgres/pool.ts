@@ -49,7 +49,7 @@ export async function pingDatabase(pool: pg.Pool, timeoutMs: number): Promise<vo
  * On the pool, a connection that failed (no answer in time, a reset, a FATAL from the
  * server) is destroyed instead of being handed to the next caller; one whose statement
  * the server merely refused goes back (see `connectionSurvives`). A checked-out client is
- * its holder's to destroy (inTransaction does).
+ * its holder's to destroy (Database.transaction does).
  *
  * Not pg's own `query_timeout`: with it, V8 kept nearly every result row alive into the old
  * generation (docs/performance.md). Statements are sent with a callback, not as promises,

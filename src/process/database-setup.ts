@@ -30,8 +30,8 @@ export async function prepareDatabase(config: Config, logger: Logger): Promise<P
   try {
     if (config.database.migrateOnStart) {
       // Imported only here: node-pg-migrate brings jiti and glob, whose code the heap holds
-      // for the process's life (~2 MiB after a full collection), and pods that never migrate
-      // on start (Kubernetes runs a Job) should not carry them.
+      // for the process's life, and pods that never migrate on start (Kubernetes runs a Job)
+      // should not carry them.
       const { migrate } = await import('../postgres/migrate.js');
       const ran = await migrate(url, logger);
       logger.info({ migrations: ran }, ran.length > 0 ? 'migrations applied' : 'schema is up to date');

@@ -1,5 +1,5 @@
 /**
- * OpenTelemetry, preloaded before the application: `node --import ./dist/telemetry.js dist/main.js`.
+ * OpenTelemetry, preloaded before the application: `node --import ./dist/telemetry/preload.js dist/main.js`.
  * Nothing imports this file; main.ts flushes the tracer provider through the public API on
  * shutdown. Configuration is the standard OTEL_* environment only (OTEL_SDK_DISABLED,
  * OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER, OTEL_SERVICE_NAME, …), which is why
@@ -9,7 +9,7 @@ import type { Attributes } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 // No ES module loader hook (`@opentelemetry/instrumentation/hook.mjs`): it runs in a thread
-// of its own with its own V8 isolate, 32 MiB of RSS. The instrumentations used here do not
+// of its own with its own V8 isolate, tens of MiB of RSS. The instrumentations used here do not
 // need it: pg is patched in place when first required, Fastify announces itself on a
 // diagnostics channel (server spans, below), and log lines get their trace ids from
 // logger.ts's mixin.
@@ -21,8 +21,8 @@ process.env.OTEL_METRICS_EXPORTER ??= 'none';
 process.env.OTEL_LOGS_EXPORTER ??= 'none';
 process.env.OTEL_SERVICE_NAME ??= 'product-user-service';
 // Trace one request in ten unless the caller's traceparent decides: exporting every span
-// cost ~25 µs of CPU per request in the benchmark, and a 10 % sample still shows every
-// route's behaviour. OTEL_TRACES_SAMPLER / _ARG override it.
+// costs more CPU than the rest of a read, and a tenth still shows every route's behaviour.
+// OTEL_TRACES_SAMPLER / _ARG override it.
 process.env.OTEL_TRACES_SAMPLER ??= 'parentbased_traceidratio';
 process.env.OTEL_TRACES_SAMPLER_ARG ??= '0.1';
 // With no collector named, export nothing rather than retrying against localhost:4318 (the
@@ -81,10 +81,9 @@ async function start(): Promise<void> {
   /**
    * The server span of each traced request, made here rather than by
    * `@opentelemetry/instrumentation-http`. That instrumentation wraps the server's 'request'
-   * event: even a request it was told to skip ran inside a context of its own, one with
-   * tracing suppressed, and that cost every untraced request ~5 µs of CPU (W1, one process,
-   * median of eight interleaved 8 s pairs against `disableIncomingRequestInstrumentation`;
-   * README, "What the profile said"). Here an untraced request costs one sampling decision.
+   * event: even a request it was told to skip ran inside a context of its own, with tracing
+   * suppressed, at a cost to every untraced request. Here an untraced request costs one
+   * sampling decision.
    *
    * A Fastify hook, on each instance as it is built (announced on this channel), makes the span
    * once the route is known, with the attributes of the stable HTTP server conventions, and runs

@@ -120,8 +120,9 @@ describe('scopes', () => {
 describe('bad tokens', () => {
   const secret = new TextEncoder().encode(TEST_JWT_SECRET);
   const base = () => new SignJWT({ scope: 'products:read' }).setSubject('s');
+  const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
   const unsigned = (payload: Record<string, unknown>) =>
-    `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.`;
+    `${base64url({ alg: 'none', typ: 'JWT' })}.${base64url(payload)}.`;
 
   it.each([
     [
@@ -228,9 +229,10 @@ describe('JWKS (RS256/ES256) with key rotation', () => {
   });
   afterAll(() => jwksServer.close());
 
-  it('verifies with the published key, re-fetches on an unknown kid after rotation, and refuses HS/RS confusion', async () => {
+  it('verifies with the published key, re-fetches on an unknown kid (rotation), refuses HS/RS confusion', async () => {
     const address = jwksServer.address();
-    const jwksUrl = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/.well-known/jwks.json`;
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const jwksUrl = `http://127.0.0.1:${port}/.well-known/jwks.json`;
     const rsa = await generateKeyPair('RS256', { extractable: true });
     const ec = await generateKeyPair('ES256', { extractable: true });
     served = [{ ...(await exportJWK(rsa.publicKey)), kid: 'key-1', alg: 'RS256', use: 'sig' }];

@@ -109,7 +109,8 @@ describe('with broken connections', () => {
       await new Promise((resolve) => setTimeout(resolve, 300));
       const admin = onePool({ idleTimeoutMs: 1000 });
       const killed = await admin.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'product-user-service'`,
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'product-user-service'`,
       );
       await admin.end();
       await new Promise((resolve) => setTimeout(resolve, 500));
@@ -150,7 +151,7 @@ describe('with broken connections', () => {
     try {
       expect(deadlineFor(200)).toBe(1200);
       // Not pg's query_timeout: its per-query closure got every row promoted to V8's old
-      // generation (pool.ts, README "Performance").
+      // generation (pool.ts, docs/performance.md).
       expect(pool.options).not.toHaveProperty('query_timeout');
       await client.query('SET statement_timeout = 0');
       const started = Date.now();

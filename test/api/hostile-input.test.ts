@@ -23,8 +23,22 @@ afterAll(async () => {
 });
 
 /** Anything in a problem's prose that would reveal the stack, the database or the code. */
-const LEAK =
-  /\bat \S+ \(|node_modules|\/work\/|\.ts:\d|SELECT |INSERT |UPDATE |relation "|syntax error|ZodError|pg-protocol|Fastify|invalid input syntax/i;
+const LEAK = new RegExp(
+  [
+    String.raw`\bat \S+ \(`,
+    'node_modules',
+    '/work/',
+    String.raw`\.ts:\d`,
+    'SELECT |INSERT |UPDATE ',
+    'relation "',
+    'syntax error',
+    'ZodError',
+    'pg-protocol',
+    'Fastify',
+    'invalid input syntax',
+  ].join('|'),
+  'i',
+);
 
 interface Problem {
   title?: string;
@@ -34,7 +48,8 @@ interface Problem {
 
 async function snapshot(): Promise<string> {
   const result = await db.pool.query<{ state: string }>(
-    `SELECT (SELECT count(*) FROM products)::text || '/' || (SELECT count(*) FROM users)::text || '/' || (SELECT version FROM products WHERE id = $1)::text AS state`,
+    `SELECT (SELECT count(*) FROM products)::text || '/' || (SELECT count(*) FROM users)::text || '/'
+            || (SELECT version FROM products WHERE id = $1)::text AS state`,
     [productId],
   );
   return result.rows[0]?.state ?? '';

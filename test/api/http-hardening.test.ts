@@ -74,7 +74,7 @@ describe('conditional writes under concurrency', () => {
 });
 
 describe('rate limiting', () => {
-  it('limits per token subject with 429 problem, Retry-After and RateLimit headers; others and probes unaffected', async () => {
+  it('limits per subject: 429 problem, Retry-After, RateLimit headers; others and probes unaffected', async () => {
     const limited = await buildTestApp(db, {
       env: { AUTH_MODE: 'jwt', AUTH_JWT_SECRET: TEST_JWT_SECRET, RATE_LIMIT_MAX: '3' },
     });
@@ -243,7 +243,8 @@ describe('security headers and CORS', () => {
 });
 
 describe('API description', () => {
-  /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-argument -- an OpenAPI document, inspected by path */
+  /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access,
+     @typescript-eslint/no-unsafe-argument -- an OpenAPI document, inspected by path */
   it('serves OpenAPI 3.1 with every route, bearer security, problem responses and headers', async () => {
     const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json<Record<string, any>>();
     expect(doc.openapi).toBe('3.1.0');
@@ -266,7 +267,8 @@ describe('API description', () => {
     expect(doc.paths['/healthz'].get.security).toEqual([]);
     expect(doc.components.schemas.NewProductInput.example).toMatchObject({ sku: 'MUG-001' });
   });
-  /* eslint-enable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-argument */
+  /* eslint-enable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access,
+     @typescript-eslint/no-unsafe-argument */
 
   it('serves Swagger UI at /docs', async () => {
     const page = await app.inject({ method: 'GET', url: '/docs/' });

@@ -121,7 +121,7 @@ describe('GET /api/v1/products (keyset pagination)', () => {
     expect(next.json<PageBody>().next_cursor).toBeNull();
   });
 
-  it('answers the same query asked at once, however it is spelled, with one statement and each its own Link', async () => {
+  it('answers one query asked at once, however spelled, with one statement, each with its own Link', async () => {
     const tag = `Same${unique()}`;
     await seed(tag, 3);
     const spellings = [`q=${tag}&limit=2&sort=price`, `sort=price&q=${tag}&limit=2`, `limit=2&sort=price&q=${tag}`];
@@ -161,7 +161,7 @@ describe('GET /api/v1/products (keyset pagination)', () => {
     const answerWhenReleased = function (this: pg.Client, config: unknown, callback: Callback): void {
       realQuery.call(this, config, (err, result) => void held.then(() => callback(err, result)));
     } as unknown as typeof pg.Client.prototype.query;
-    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- query() also has promise overloads; the repository uses the callback form, which this serves.
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the callback form, which queryWithin uses
     const statements = vi.spyOn(pg.Client.prototype, 'query').mockImplementationOnce(answerWhenReleased);
     try {
       const earlier = list(`q=${tag}`);

@@ -94,7 +94,7 @@ describe('startService with DATABASE_URL', () => {
 });
 
 describe('startService without DATABASE_URL (development)', () => {
-  it('starts embedded PostgreSQL, prints a working token, keeps data across restarts, and leaves the signal handlers alone', async () => {
+  it('starts embedded PostgreSQL, prints a working token, keeps data on restart, leaves signals alone', async () => {
     const parent = await mkdtemp(join(tmpdir(), 'pus-dev-'));
     await chmod(parent, 0o755);
     const env = {

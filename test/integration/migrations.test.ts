@@ -44,7 +44,7 @@ describe('migrations', () => {
     );
   });
 
-  it('0003 keeps the records of 0002 replayable, and its down migration gives them back their HTTP answer', async () => {
+  it('0003 keeps the records of 0002 replayable; its down migration gives them their HTTP answer back', async () => {
     await migrate(db.url, silentLogger, 'down', 1);
     const product = {
       id: '01900000-0000-7000-8000-00000000abcd',

@@ -66,7 +66,7 @@ describe('product repository (PostgreSQL)', () => {
     expect(new Set(rows.map((r) => r.createdAt.getTime())).size).toBe(1);
   });
 
-  it('in one batch, a SKU twice: one insert wins, the other gets a AlreadyExistsError; the rest are unharmed', async () => {
+  it('one batch, a SKU twice: one insert wins, the other gets AlreadyExistsError, the rest are unharmed', async () => {
     const sku = `Twice-${unique()}`;
     const outcomes = await Promise.allSettled([
       repository.insert(newId(), fields({ sku })),
@@ -176,7 +176,7 @@ describe('product repository (PostgreSQL)', () => {
         void held.then(() => callback(err, result));
       });
     } as unknown as typeof pg.Client.prototype.query;
-    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- query() also has promise overloads; the repository uses the callback form, which this serves.
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the callback form, which queryWithin uses
     const statements = vi.spyOn(pg.Client.prototype, 'query').mockImplementationOnce(answerWhenReleased);
     try {
       const earlier = repository.list(query);
@@ -222,7 +222,8 @@ describe('product repository (PostgreSQL)', () => {
         ]) {
           const value = column === 'created_at' ? '2026-01-01T00:00:00.000Z' : column === 'price' ? '10.00' : 'M';
           const plan = await client.query<{ 'QUERY PLAN': string }>(
-            `EXPLAIN SELECT id FROM products WHERE (${column}, id) ${op} ($1::${type}, $2::uuid) ORDER BY ${column} ${dir}, id ${dir} LIMIT 21`,
+            `EXPLAIN SELECT id FROM products WHERE (${column}, id) ${op} ($1::${type}, $2::uuid)
+             ORDER BY ${column} ${dir}, id ${dir} LIMIT 21`,
             [value, newId()],
           );
           const text = plan.rows.map((r) => r['QUERY PLAN']).join('\n');

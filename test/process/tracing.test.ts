@@ -56,7 +56,7 @@ const intAttribute = (span: OtlpSpan, key: string) => {
   const value = span.attributes.find((a) => a.key === key)?.value.intValue;
   return value === undefined ? undefined : Number(value);
 };
-/** The instrumentation scope of the server spans telemetry.ts makes. */
+/** The instrumentation scope of the server spans telemetry/preload.ts makes. */
 const SERVER_SCOPE = 'product-user-service/http-server';
 
 /** The service in a child process, exporting OTLP/HTTP JSON to the receiver above. */
@@ -119,7 +119,7 @@ async function abandonPost(url: string, path: string, headers: Record<string, st
 }
 
 describe('OpenTelemetry preload', () => {
-  it('continues the caller’s traceparent; one trace holds the server span and its pg query span; the log line carries the trace id', async () => {
+  it('continues the caller’s traceparent: one trace has server and pg spans, the log line its id', async () => {
     const service = await startExporting();
     const traceId = randomBytes(16).toString('hex');
     const parentSpanId = randomBytes(8).toString('hex');
@@ -202,7 +202,7 @@ describe('OpenTelemetry preload', () => {
   });
 
   it('traces a request without a body whole as well: its route, its query, the trace id on its log line', async () => {
-    // The span's context is entered by a Fastify hook (telemetry.ts): what runs after it, in
+    // The span's context is entered by a Fastify hook (telemetry/preload.ts): what runs after it, in
     // continuations and in the request's and response's listeners, must still see it.
     const service = await startExporting({ OTEL_TRACES_SAMPLER_ARG: '0' });
     const created = await fetch(`${service.url}/api/v1/products`, {
@@ -276,7 +276,7 @@ describe('OpenTelemetry preload', () => {
     expect(intAttribute(server as OtlpSpan, 'http.response.status_code')).toBeUndefined();
   });
 
-  it('decides at the door: the caller’s sampled flag is followed, and untraced requests are not exported at all', async () => {
+  it('decides at the door: the caller’s sampled flag is followed; untraced requests are not exported', async () => {
     // No request without a traceparent is traced: only the caller's flag can turn tracing on.
     const service = await startExporting({ OTEL_TRACES_SAMPLER_ARG: '0' });
     const sampled = randomBytes(16).toString('hex');
