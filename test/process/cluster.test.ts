@@ -91,9 +91,12 @@ describe('WORKERS=2 (node:cluster)', () => {
     expect(service.process.exitCode).toBeNull();
     // The replacement serves too: both live workers answer.
     const seen = new Set<unknown>();
+    const probeLines = () => service.logs.filter((l) => l.msg === 'request completed' && l.route === '/healthz');
+    const probesBefore = probeLines().length;
     for (let i = 0; i < 6; i++) await getOnNewConnection(`${service.url}/healthz`);
-    await sleep(200); // log lines are written asynchronously
-    const recent = service.logs.filter((l) => l.msg === 'request completed' && l.route === '/healthz').slice(-6);
+    // Log lines are written asynchronously, by each worker at the end of its event-loop turn.
+    await until(() => (probeLines().length >= probesBefore + 6 ? true : undefined));
+    const recent = probeLines().slice(-6);
     for (const line of recent) seen.add(line.worker);
     expect(seen.has(3)).toBe(true); // the replacement
     expect(seen.size).toBe(2);

@@ -22,10 +22,14 @@ describe.each(['1', '2'])('SIGTERM under write load, WORKERS=%s', (workers) => {
       DATABASE_URL: db.url,
       AUTH_JWT_SECRET: TEST_JWT_SECRET,
       PORT: String(await freePort()),
-      SHUTDOWN_DELAY_MS: '800',
+      // Long enough to watch readiness through it however slowly this machine runs the test;
+      // the assertions are about the order of events, not their timing.
+      SHUTDOWN_DELAY_MS: '3000',
       OTEL_SDK_DISABLED: 'true',
       WORKERS: workers,
     });
+    let exited = false;
+    void service.exited.then(() => (exited = true));
     const acknowledged: { id: string; at: number }[] = [];
     const otherStatuses: number[] = [];
     let running = true;
@@ -50,13 +54,19 @@ describe.each(['1', '2'])('SIGTERM under write load, WORKERS=%s', (workers) => {
 
     const signalledAt = Date.now();
     service.process.kill('SIGTERM');
-    // Signal delivery is asynchronous: wait for the process to act on it, then watch readiness
-    // for the rest of the delay, during which the listener is still open.
-    while ((await fetch(`${service.url}/readyz`)).status !== 503 && Date.now() - signalledAt < 500) await sleep(5);
-    const reactedAfterMs = Date.now() - signalledAt;
+    // Signal delivery is asynchronous: wait for the process to act on it. A listener that
+    // closed before readiness said 503 fails this fetch, and the test with it.
+    while ((await fetch(`${service.url}/readyz`)).status !== 503) await sleep(5);
+    const turnedAt = Date.now();
+    // Then watch readiness until the listener closes: it must say 503 all along.
     const readiness: number[] = [];
-    while (Date.now() - signalledAt < 600) {
-      readiness.push((await fetch(`${service.url}/readyz`)).status);
+    while (!exited) {
+      const status = await fetch(`${service.url}/readyz`).then(
+        (response) => response.status,
+        () => null,
+      );
+      if (status === null) break;
+      readiness.push(status);
       await sleep(50);
     }
     const exitCode = await service.exited;
@@ -64,12 +74,11 @@ describe.each(['1', '2'])('SIGTERM under write load, WORKERS=%s', (workers) => {
     await Promise.all(writers);
 
     expect(exitCode).toBe(0);
-    expect(reactedAfterMs).toBeLessThan(500);
     expect(readiness.length).toBeGreaterThan(3);
     expect(readiness.every((status) => status === 503)).toBe(true);
     expect(acknowledged.filter((a) => a.at < signalledAt).length).toBeGreaterThan(0);
-    // Writes kept being accepted during the delay, after the signal.
-    expect(acknowledged.filter((a) => a.at > signalledAt).length).toBeGreaterThan(0);
+    // Writes kept being accepted during the delay, after readiness had turned.
+    expect(acknowledged.filter((a) => a.at > turnedAt).length).toBeGreaterThan(0);
     expect(otherStatuses.filter((s) => s >= 500 && s !== 503)).toEqual([]);
     const stored = await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM products WHERE id = ANY($1::uuid[])', [
       acknowledged.map((a) => a.id),
@@ -93,7 +102,8 @@ describe.each(['1', '2'])('SIGTERM under write load, WORKERS=%s', (workers) => {
     await sleep(200);
     const secondAt = Date.now();
     service.process.kill('SIGINT');
+    // A graceful exit would be 0, and only after the 5 s delay.
     expect(await service.exited).toBe(1);
-    expect(Date.now() - secondAt).toBeLessThan(2000);
+    expect(Date.now() - secondAt).toBeLessThan(4500);
   });
 });

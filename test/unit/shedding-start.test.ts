@@ -17,8 +17,8 @@ describe('untilNotShedding (waited for before the port opens)', () => {
 
   it('gives up after the timeout if shedding never stops', async () => {
     const started = Date.now();
+    // Only the deadline ends the wait: without it this would never resolve.
     expect(await untilNotShedding(() => true, 150, 10)).toBe(false);
     expect(Date.now() - started).toBeGreaterThanOrEqual(150);
-    expect(Date.now() - started).toBeLessThan(1000);
   });
 });
