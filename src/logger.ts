@@ -10,7 +10,7 @@ export interface LoggerSettings {
 }
 
 /** Paths that may hold credentials wherever a request, header set or error is logged. */
-export const REDACTED_PATHS = [
+const REDACTED_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'req.headers["x-api-key"]',

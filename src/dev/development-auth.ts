@@ -10,7 +10,7 @@ import { mintToken } from './tokens.js';
  * `npm run token` keep working across restarts. Production must set AUTH_JWT_SECRET or
  * AUTH_JWKS_URL (config.ts refuses to start otherwise).
  */
-export async function developmentSecret(file: string): Promise<string> {
+async function developmentSecret(file: string): Promise<string> {
   try {
     const existing = (await readFile(file, 'utf8')).trim();
     if (existing.length >= 32) return existing;

@@ -101,7 +101,7 @@ function toHttpProblem(error: FastifyError | Error, bodyLimit: number): HttpProb
   return null;
 }
 
-export function sendProblem(
+function sendProblem(
   request: FastifyRequest,
   reply: FastifyReply,
   problem: HttpProblem,

@@ -40,10 +40,6 @@ export class DatabaseGate {
     this.#breaker.on('close', () => logger.info('database circuit closed: database reachable again'));
   }
 
-  get isOpen(): boolean {
-    return this.#breaker.opened;
-  }
-
   async run<T>(work: () => Promise<T>): Promise<T> {
     try {
       return (await this.#breaker.fire(work)) as T;
