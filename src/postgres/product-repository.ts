@@ -102,7 +102,7 @@ export class PostgresProductRepository implements ProductRepository {
     return toProduct(firstRow(result));
   }
 
-  #insertMany(rows: readonly (readonly unknown[])[]): Promise<Product>[] {
+  #insertMany(rows: readonly (readonly unknown[])[]): Promise<(Product | Error)[]> {
     return insertEach(
       rows,
       (row) => this.#insertOne(row),
@@ -120,7 +120,7 @@ export class PostgresProductRepository implements ProductRepository {
     return row === undefined ? null : toProduct(row);
   }
 
-  #findMany(ids: readonly string[]): Promise<Product | null>[] {
+  #findMany(ids: readonly string[]): Promise<(Product | null)[]> {
     return findEach(
       ids,
       (id) => this.#findOne(id),

@@ -5,17 +5,18 @@ interface Waiter<Out> {
 
 /**
  * Batches the calls made during one turn of the event loop: at the turn's end `run` gets the
- * input of each distinct key once, and returns one answer per input, in order. Callers that
- * asked with the same key share its answer.
+ * input of each distinct key once and answers with one value per input, in order; an answer
+ * that is an Error fails the callers of its input, a rejection fails every caller of the
+ * batch. Callers that asked with the same key share its answer.
  *
  * Nothing is sent before every caller of the turn has asked, so each answer still reflects
  * every write acknowledged before its caller asked, as a statement of its own would.
  */
 export class TurnBatcher<In, Out> {
-  readonly #run: (inputs: readonly In[]) => readonly Promise<Out>[];
+  readonly #run: (inputs: readonly In[]) => Promise<readonly (Out | Error)[]>;
   #pending: Map<string, { readonly input: In; readonly waiters: Waiter<Out>[] }> | null = null;
 
-  constructor(run: (inputs: readonly In[]) => readonly Promise<Out>[]) {
+  constructor(run: (inputs: readonly In[]) => Promise<readonly (Out | Error)[]>) {
     this.#run = run;
   }
 
@@ -36,24 +37,25 @@ export class TurnBatcher<In, Out> {
     this.#pending = null;
     if (batch === null) return;
     const entries = [...batch.values()];
-    let answers: readonly Promise<Out>[];
+    let answers: Promise<readonly (Out | Error)[]>;
     try {
       answers = this.#run(entries.map((entry) => entry.input));
     } catch (err) {
-      const failure = err instanceof Error ? err : new Error(String(err));
-      answers = entries.map(() => Promise.reject(failure));
+      answers = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
-    entries.forEach(({ waiters }, i) => {
-      const answer = answers[i] ?? Promise.reject(new Error('the batch gave no answer for a call'));
-      answer.then(
-        (value) => {
-          for (const waiter of waiters) waiter.resolve(value);
-        },
-        (err: unknown) => {
-          for (const waiter of waiters) waiter.reject(err);
-        },
-      );
-    });
+    answers.then(
+      (answers) => {
+        entries.forEach(({ waiters }, i) => {
+          const answer = answers[i];
+          if (answer instanceof Error) for (const waiter of waiters) waiter.reject(answer);
+          else if (answer === undefined) for (const waiter of waiters) waiter.reject(new Error('no answer'));
+          else for (const waiter of waiters) waiter.resolve(answer);
+        });
+      },
+      (err: unknown) => {
+        for (const { waiters } of entries) for (const waiter of waiters) waiter.reject(err);
+      },
+    );
   }
 }
 
@@ -61,14 +63,14 @@ export class TurnBatcher<In, Out> {
  * Each id's row from one statement for the batch (`many`), or from `one` when the batch holds
  * a single id: a statement of its own, named and planned once per connection.
  */
-export function findEach<T>(
+export async function findEach<T>(
   ids: readonly string[],
   one: (id: string) => Promise<T | null>,
   many: (ids: readonly string[]) => Promise<ReadonlyMap<string, T>>,
-): Promise<T | null>[] {
-  if (ids.length === 1) return ids.map(one);
-  const found = many(ids);
-  return ids.map((id) => found.then((rows) => rows.get(id) ?? null));
+): Promise<(T | null)[]> {
+  if (ids.length === 1) return [await one(ids[0] ?? '')];
+  const rows = await many(ids);
+  return ids.map((id) => rows.get(id) ?? null);
 }
 
 /**
@@ -77,12 +79,17 @@ export function findEach<T>(
  * gets the precise error, and so is every row of a batch that failed as a whole (a bad value
  * in one row), so no caller pays for another's error.
  */
-export function insertEach<T>(
+export async function insertEach<T>(
   rows: readonly (readonly unknown[])[],
   one: (row: readonly unknown[]) => Promise<T>,
   many: (rows: readonly (readonly unknown[])[]) => Promise<ReadonlyMap<string, T>>,
-): Promise<T>[] {
-  if (rows.length === 1) return rows.map(one);
-  const inserted = many(rows).catch(() => new Map<string, T>());
-  return rows.map((row) => inserted.then((created) => created.get(row[0] as string) ?? one(row)));
+): Promise<(T | Error)[]> {
+  const created = rows.length === 1 ? new Map<string, T>() : await many(rows).catch(() => new Map<string, T>());
+  return Promise.all(
+    rows.map(async (row) => {
+      const inserted = created.get(row[0] as string);
+      if (inserted !== undefined) return inserted;
+      return one(row).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+    }),
+  );
 }

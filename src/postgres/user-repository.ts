@@ -91,7 +91,7 @@ export class PostgresUserRepository implements UserRepository {
     return toUser(firstRow(result));
   }
 
-  #insertMany(rows: readonly (readonly unknown[])[]): Promise<User>[] {
+  #insertMany(rows: readonly (readonly unknown[])[]): Promise<(User | Error)[]> {
     return insertEach(
       rows,
       (row) => this.#insertOne(row),
@@ -109,7 +109,7 @@ export class PostgresUserRepository implements UserRepository {
     return row === undefined ? null : toUser(row);
   }
 
-  #findMany(ids: readonly string[]): Promise<User | null>[] {
+  #findMany(ids: readonly string[]): Promise<(User | null)[]> {
     return findEach(
       ids,
       (id) => this.#findOne(id),
