@@ -1,12 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 import type { Position, Sort } from '../domain/page.js';
-import { rememberBounded } from './bounded-memory.js';
 import { privateResponse } from './representation.js';
 import { RequestValidationError } from './validation.js';
-
-/** How many verified cursors are remembered (a few hundred bytes each). */
-const VERIFIED_CURSORS = 10_000;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -18,12 +14,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  */
 export class CursorCodec {
   readonly #secret: string;
-  /**
-   * Cursors already verified, by scope: paging clients and hot pages send the same cursor
-   * again and again, and HMAC, base64 and JSON are a visible share of such a request.
-   * Only genuine (scope, cursor) pairs enter, so a hit proves what verification would.
-   */
-  readonly #verified = new Map<string, Position>();
 
   constructor(secret: string) {
     this.#secret = secret;
@@ -44,13 +34,8 @@ export class CursorCodec {
    */
   decode(scope: string, cursor: string | undefined, sortValue: RegExp): Position | null {
     if (cursor === undefined) return null;
-    const key = `${scope}\n${cursor}`;
-    const remembered = this.#verified.get(key);
-    const position = remembered ?? this.#verify(scope, cursor);
-    if (position !== null && sortValue.test(position.value)) {
-      if (remembered === undefined) rememberBounded(this.#verified, key, position, VERIFIED_CURSORS);
-      return position;
-    }
+    const position = this.#verify(scope, cursor);
+    if (position !== null && sortValue.test(position.value)) return position;
     throw new RequestValidationError(
       [
         {

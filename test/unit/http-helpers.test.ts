@@ -73,20 +73,12 @@ describe('CursorCodec', () => {
     expect(() => codec.decode('scope-a', cursor, none)).toThrow(RequestValidationError);
   });
 
-  it('once it accepted a cursor, refuses it for another scope or value; accepts it again after forgetting it', () => {
-    const fresh = new CursorCodec('a-secret-of-at-least-thirty-two-chars');
-    const cursor = fresh.encode('scope-a', position);
-    expect(fresh.decode('scope-a', cursor, any)).toEqual(position);
-    expect(fresh.decode('scope-a', cursor, any)).toEqual(position);
-    expect(() => fresh.decode('scope-b', cursor, any)).toThrow(RequestValidationError);
-    expect(() => fresh.decode('scope-a', cursor, none)).toThrow(RequestValidationError);
-    // More genuine cursors than it remembers push the first one out; it is verified anew.
-    for (let i = 0; i < 10_050; i++) {
-      const other = { value: String(i), id: position.id };
-      expect(fresh.decode('scope-c', fresh.encode('scope-c', other), any)).toEqual(other);
-    }
-    expect(fresh.decode('scope-a', cursor, any)).toEqual(position);
-    expect(() => fresh.decode('scope-b', cursor, any)).toThrow(RequestValidationError);
+  it('once it accepted a cursor, still refuses it for another scope or value', () => {
+    const cursor = codec.encode('scope-a', position);
+    expect(codec.decode('scope-a', cursor, any)).toEqual(position);
+    expect(() => codec.decode('scope-b', cursor, any)).toThrow(RequestValidationError);
+    expect(() => codec.decode('scope-a', cursor, none)).toThrow(RequestValidationError);
+    expect(codec.decode('scope-a', cursor, any)).toEqual(position);
   });
 });
 
