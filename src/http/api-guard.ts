@@ -1,10 +1,8 @@
-import type { FastifyInstance, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
+import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import { hasScope, insufficientScope, type Authenticator, type Principal, type Scope } from './auth.js';
 import { rateLimitHook, type RateLimiter } from './rate-limit.js';
 
 export const API_PREFIX = '/api/v1';
-
-type Hook = (request: FastifyRequest, reply: unknown, done: HookHandlerDoneFunction) => void;
 
 /**
  * Guards everything under /api/v1, in one place: each route registered there, by whatever
@@ -14,19 +12,19 @@ type Hook = (request: FastifyRequest, reply: unknown, done: HookHandlerDoneFunct
  * config is refused at start-up. Call before registering the API's routes.
  */
 export function guardApi(app: FastifyInstance, authenticator: Authenticator, limiter: RateLimiter): void {
-  const rateLimit = rateLimitHook(limiter) as Hook;
+  const rateLimit = rateLimitHook(limiter);
   app.addHook('onRoute', (route) => {
     if (route.url !== API_PREFIX && !route.url.startsWith(`${API_PREFIX}/`)) return;
     const scope = route.config?.scope;
     if (scope === undefined)
       throw new Error(`${String(route.method)} ${route.url} is under ${API_PREFIX} but has no scope`);
-    route.onRequest = [authenticate(authenticator, scope), ...hooks(route.onRequest)];
-    route.preHandler = [rateLimit, ...hooks(route.preHandler)];
+    route.onRequest = [authenticate(authenticator, scope), ...asArray(route.onRequest)];
+    route.preHandler = [rateLimit, ...asArray(route.preHandler)];
   });
 }
 
 /** Callback style: a remembered token is admitted without a promise (auth.ts). */
-function authenticate(authenticator: Authenticator, scope: Scope): Hook {
+function authenticate(authenticator: Authenticator, scope: Scope): onRequestHookHandler {
   return (request, _reply, done) => {
     const admit = (principal: Principal): void => {
       if (!hasScope(principal, scope)) return done(insufficientScope(scope));
@@ -39,7 +37,7 @@ function authenticate(authenticator: Authenticator, scope: Scope): Hook {
   };
 }
 
-function hooks(existing: RouteOptions['onRequest'] | RouteOptions['preHandler']): Hook[] {
-  if (existing === undefined) return [];
-  return (Array.isArray(existing) ? existing : [existing]) as Hook[];
+function asArray<T>(hooks: T | T[] | undefined): T[] {
+  if (hooks === undefined) return [];
+  return Array.isArray(hooks) ? hooks : [hooks];
 }
