@@ -1,6 +1,7 @@
 # The front door: `make help` lists the targets; npm scripts do the work.
 .DEFAULT_GOAL := help
-.PHONY: help install dev start build test lint typecheck check migrate migrate-down image up down bench soak
+.PHONY: help install dev start build test test-unit lint format typecheck check migrate migrate-down image up down \
+	bench soak
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-13s\033[0m %s\n", $$1, $$2}'
@@ -17,11 +18,17 @@ start: ## Build and run the production server on :8080
 build: ## Compile TypeScript to dist/
 	npm run build
 
-test: ## Unit, integration and API tests against real PostgreSQL, with coverage
+test: ## Every test (unit, repository checks, and those against real PostgreSQL), with coverage
 	npm test
 
-lint: ## ESLint, layer rules included, zero warnings
+test-unit: ## The tests that need no database
+	npm run test:unit
+
+lint: ## Prettier, ESLint (layer rules included, zero warnings), container files, the OpenAPI document
 	npm run lint
+
+format: ## Format the tree with Prettier
+	npm run format
 
 typecheck: ## tsc --noEmit over src and test
 	npm run typecheck
