@@ -54,6 +54,12 @@ const zones = [
     message: 'cli/ holds command-line entry points: nothing imports them.',
   },
   {
+    target: ['./src/dev', './src/cli'],
+    from: './src/http',
+    except: ['./auth.ts'],
+    message: 'dev/ and cli/ need only the scopes of http/auth.ts: the HTTP app is composed by compose.ts.',
+  },
+  {
     target: './src/dev',
     from: ['./src/postgres', './src/services', './src/process', './src/cli', './src/compose.ts', './src/main.ts'],
     message: 'dev/ is development-only help for the process (tokens, embedded PostgreSQL), not a layer.',
