@@ -4,6 +4,7 @@ import type { App } from '../../src/http/app.js';
 import { buildTestApp } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { productInput, unique } from '../helpers/factories.js';
+import { holdNextStatement } from '../helpers/held-statement.js';
 
 let db: TestDatabase;
 let app: App;
@@ -150,22 +151,10 @@ describe('GET /api/v1/products (keyset pagination)', () => {
     const tag = `Late${unique()}`;
     // The earlier request's statement is held in flight (its answer withheld) until the end,
     // so a design that let later requests join work already started would hang here.
-    let release = (): void => undefined;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    type Callback = (err: Error | null, result: unknown) => void;
-    const realQuery = pg.Client.prototype.query as unknown as (
-      this: pg.Client,
-      config: unknown,
-      callback: Callback,
-    ) => void;
-    const answerWhenReleased = function (this: pg.Client, config: unknown, callback: Callback): void {
-      realQuery.call(this, config, (err, result) => void held.then(() => callback(err, result)));
-    } as unknown as typeof pg.Client.prototype.query;
-    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the callback form, which queryWithin uses
-    const statements = vi.spyOn(pg.Client.prototype, 'query').mockImplementationOnce(answerWhenReleased);
+    const held = holdNextStatement();
     try {
       const earlier = list(`q=${tag}`);
-      await new Promise((resolve) => setTimeout(resolve, 20)); // the earlier request's statement is on its way
+      await held.sent;
       const written = await app.inject({
         method: 'POST',
         url: '/api/v1/products',
@@ -174,11 +163,10 @@ describe('GET /api/v1/products (keyset pagination)', () => {
       expect(written.statusCode).toBe(201);
       const later = await list(`q=${tag}`);
       expect(later.body.items.map((i) => i.id)).toEqual([written.json<Item>().id]);
-      release();
+      held.release();
       expect((await earlier).status).toBe(200);
     } finally {
-      release();
-      statements.mockRestore();
+      held.restore();
     }
   });
 

@@ -7,6 +7,7 @@ import { PostgresProductRepository } from '../../src/postgres/product-repository
 import type { ProductRepository } from '../../src/services/product-service.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { unique } from '../helpers/factories.js';
+import { holdNextStatement } from '../helpers/held-statement.js';
 
 let db: TestDatabase;
 let repository: ProductRepository;
@@ -160,36 +161,17 @@ describe('product repository (PostgreSQL)', () => {
     const query = { sort: { field: 'name', direction: 'asc' }, after: null, limit: 5, filter: { q: tag } } as const;
     // The earlier list's statement is held in flight (its answer withheld) until the end, so
     // a design that let later callers join a statement already sent would hang here.
-    let release = (): void => undefined;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    // The repository sends statements with a callback (queryWithin); this one's is called late.
-    type Callback = (err: Error | null, result: unknown) => void;
-    const realQuery = pg.Client.prototype.query as unknown as (
-      this: pg.Client,
-      config: unknown,
-      callback: Callback,
-    ) => void;
-    let heldStatements = 0;
-    const answerWhenReleased = function (this: pg.Client, config: unknown, callback: Callback): void {
-      heldStatements += 1;
-      realQuery.call(this, config, (err, result) => {
-        void held.then(() => callback(err, result));
-      });
-    } as unknown as typeof pg.Client.prototype.query;
-    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the callback form, which queryWithin uses
-    const statements = vi.spyOn(pg.Client.prototype, 'query').mockImplementationOnce(answerWhenReleased);
+    const held = holdNextStatement();
     try {
       const earlier = repository.list(query);
-      await new Promise((resolve) => setImmediate(resolve)); // the earlier list's statement is on its way
+      await held.sent;
       const written = await repository.insert(newId(), fields({ name: `late ${tag}` }));
       const later = await repository.list(query);
       expect(later.map((r) => r.id)).toEqual([written.id]);
-      expect(heldStatements).toBe(1);
-      release();
+      held.release();
       await earlier;
     } finally {
-      release();
-      statements.mockRestore();
+      held.restore();
     }
   });
 
