@@ -56,6 +56,7 @@ const environment = z
     DB_POOL_MAX: withDefault(integer(1, 1000), '10'),
     DB_STATEMENT_TIMEOUT_MS: withDefault(integer(100, 600_000), '5000'),
     DB_CONNECT_TIMEOUT_MS: withDefault(integer(100, 60_000), '1000'),
+    DB_ACQUIRE_TIMEOUT_MS: optional(integer(100, 600_000)),
     DB_IDLE_TIMEOUT_MS: withDefault(integer(1000, 3_600_000), '30000'),
     MIGRATE_ON_START: withDefault(boolean, 'true'),
     DB_BREAKER_RESET_MS: withDefault(integer(100, 600_000), '2000'),
@@ -75,6 +76,8 @@ const environment = z
       'info',
     ),
     BODY_LIMIT_BYTES: withDefault(integer(1024, 10 * 1024 * 1024), '65536'),
+    HTTP_HEADERS_TIMEOUT_MS: withDefault(integer(100, 600_000), '10000'),
+    HTTP_REQUEST_TIMEOUT_MS: withDefault(integer(100, 600_000), '30000'),
     SHUTDOWN_DELAY_MS: withDefault(integer(0, 300_000), '0'),
     SHUTDOWN_TIMEOUT_MS: withDefault(integer(100, 600_000), '10000'),
     CORS_ORIGINS: withDefault(csv, ''),
@@ -147,6 +150,8 @@ function toConfig(env: z.output<typeof environment>) {
       /** The client stops waiting a second later, for a server that stopped answering at all. */
       statementDeadlineMs: env.DB_STATEMENT_TIMEOUT_MS + 1000,
       connectTimeoutMs: env.DB_CONNECT_TIMEOUT_MS,
+      /** Waiting for a pooled connection: by default as long as one statement may run, so a burst queues. */
+      acquireTimeoutMs: env.DB_ACQUIRE_TIMEOUT_MS ?? env.DB_STATEMENT_TIMEOUT_MS,
       idleTimeoutMs: env.DB_IDLE_TIMEOUT_MS,
       /** The first ping at start-up may also wait for a connection. */
       startupPingTimeoutMs: env.DB_CONNECT_TIMEOUT_MS + 1000,
@@ -159,6 +164,9 @@ function toConfig(env: z.output<typeof environment>) {
     },
     http: {
       bodyLimitBytes: env.BODY_LIMIT_BYTES,
+      // A client gets 408 when its headers, or its whole request, take longer than these.
+      headersTimeoutMs: Math.min(env.HTTP_HEADERS_TIMEOUT_MS, env.HTTP_REQUEST_TIMEOUT_MS),
+      requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS,
       cursorSecret: env.CURSOR_SECRET ?? derivedCursorSecret(env.DATABASE_URL, env.EMBEDDED_PG_PORT),
       requireIfMatch: env.REQUIRE_IF_MATCH,
       corsOrigins: env.CORS_ORIGINS,

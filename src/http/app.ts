@@ -12,7 +12,12 @@ import type { UserService } from '../services/user-service.js';
 import { API_PREFIX, guardApi } from './api-guard.js';
 import type { Authenticator } from './auth.js';
 import { corsOptions } from './cors.js';
-import { createErrorHandler, HttpProblem, notFoundHandler } from './error-handler.js';
+import {
+  createClientErrorHandler,
+  createErrorHandler,
+  createFrameworkErrorHandler,
+  notFoundHandler,
+} from './error-handler.js';
 import { healthRoutes, type Readiness } from './health.js';
 import { registerLoadShedding, type SheddingLimits } from './load-shedding.js';
 import { HttpMetrics, metricsRoutes, UNMATCHED_ROUTE, type PoolStats } from './metrics.js';
@@ -22,12 +27,17 @@ import { productRoutes } from './product-routes.js';
 import { RateLimiter, type RateLimitSettings } from './rate-limit.js';
 import { DeferredChildLogger } from './request-logger.js';
 import { API_SECURITY, DOCS_SECURITY, securityHeaders } from './security-headers.js';
+import { ID_LENGTH } from './schemas.js';
+import { parseQuery, registerBodyParsers } from './text-input.js';
 import { userRoutes } from './user-routes.js';
 import { serializerCompiler, validatorCompiler } from './validation.js';
 
 /** The HTTP slice of the configuration (config.ts). */
 export interface HttpSettings {
   readonly bodyLimitBytes: number;
+  /** A client still sending its headers, or its whole request, after these gets 408. */
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
   /** Key for the cursor HMAC; the same on every replica so cursors work across them. */
   readonly cursorSecret: string;
   /** REQUIRE_IF_MATCH: writes to an existing resource must say which version they change. */
@@ -55,7 +65,6 @@ export interface AppDependencies {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const MERGE_PATCH = 'application/merge-patch+json';
 /** Where Swagger UI is served, and the URLs under it (not "/docsearch"). */
 const DOCS_PREFIX = '/docs';
 const DOCS_URL = /^\/docs(?:[/?]|$)/;
@@ -71,6 +80,10 @@ export async function buildApp(deps: AppDependencies) {
   const { settings } = deps;
   // Typed as Fastify's base logger: request.log is a DeferredChildLogger, not a pino Logger.
   const loggerInstance: FastifyBaseLogger = deps.logger;
+  // Helmet's protective headers on every response: the page set for Swagger UI, the API set
+  // for everything else (security-headers.ts).
+  const apiSecurity = securityHeaders(API_SECURITY);
+  const docsSecurity = securityHeaders(DOCS_SECURITY);
   const app = Fastify({
     loggerInstance,
     childLoggerFactory: (logger, bindings, options) => new DeferredChildLogger(logger, bindings, options),
@@ -78,6 +91,13 @@ export async function buildApp(deps: AppDependencies) {
     // Fastify's own per-request lines are off: the onResponse hook below writes one richer line.
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     bodyLimit: settings.bodyLimitBytes,
+    // A path id longer than a UUID is refused by the router, before any route work (414).
+    routerOptions: { maxParamLength: ID_LENGTH, querystringParser: parseQuery },
+    frameworkErrors: createFrameworkErrorHandler(apiSecurity),
+    clientErrorHandler: createClientErrorHandler(apiSecurity, deps.logger),
+    requestTimeout: settings.requestTimeoutMs,
+    // Node checks the two timeouts on this interval (30 s by default), so it bounds how late a 408 comes.
+    http: { headersTimeout: settings.headersTimeoutMs, connectionsCheckingInterval: 1000 },
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
@@ -90,25 +110,9 @@ export async function buildApp(deps: AppDependencies) {
   app.setNotFoundHandler(notFoundHandler);
   app.decorateRequest('principal', null);
 
-  // JSON only: without the text/plain parser such bodies are refused with 415.
-  app.removeContentTypeParser('text/plain');
-  // A merge patch only means something on PATCH; refused in the parser rather than by a
-  // hook, which every request (bodyless GETs included) would run.
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.addContentTypeParser(MERGE_PATCH, { parseAs: 'string' }, (request, body, done) => {
-    if (request.method === 'PATCH') {
-      // parseAs 'string': the body is a string (the type allows a Buffer); the parser calls done.
-      void parseJson(request, String(body), done);
-      return;
-    }
-    const detail = `${MERGE_PATCH} is accepted on PATCH only; send application/json`;
-    done(new HttpProblem(415, 'unsupported-media-type', 'Unsupported media type', detail), undefined);
-  });
+  // JSON only (text-input.ts): without the text/plain parser such bodies are refused with 415.
+  registerBodyParsers(app);
 
-  // Helmet's protective headers on every response: the page set for Swagger UI, the API set
-  // for everything else (security-headers.ts).
-  const apiSecurity = securityHeaders(API_SECURITY);
-  const docsSecurity = securityHeaders(DOCS_SECURITY);
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(DOCS_URL.test(request.url) ? docsSecurity : apiSecurity);
     reply.header('x-request-id', request.id);

@@ -1,11 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { Duplex } from 'node:stream';
+import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, UnavailableError, type DomainErrorCode } from '../domain/errors.js';
 import type { Problem } from './schemas.js';
 import { RequestValidationError, type FieldIssue } from './validation.js';
 
 const PROBLEM_BASE = 'https://problems.example.dev/';
 const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
+/** A problem lists at most this many invalid fields, and counts them all in `error_count`. */
+export const MAX_FIELD_ERRORS = 100;
 
 /** An HTTP-level failure (401, 403, 415, 428, 429 …) raised by hooks, not by the domain. */
 export class HttpProblem extends Error {
@@ -70,16 +74,21 @@ function fieldPath(context: string | undefined, path: readonly (string | number)
   return path.map((s) => `/${String(s).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
 }
 
-function validationProblem(error: RequestValidationError): {
-  problem: HttpProblem;
-  errors: { path: string; message: string }[];
-} {
-  const errors = error.issues.map((issue: FieldIssue) => ({
+/** The invalid fields of a 400: the first MAX_FIELD_ERRORS, and how many there were. */
+interface FieldErrors {
+  readonly errors: NonNullable<Problem['errors']>;
+  readonly count: number;
+}
+
+function validationProblem(error: RequestValidationError): { problem: HttpProblem; fields: FieldErrors } {
+  const errors = error.issues.slice(0, MAX_FIELD_ERRORS).map((issue: FieldIssue) => ({
     path: fieldPath(error.validationContext, issue.path),
     message: issue.message,
   }));
-  const detail = errors.length === 1 ? '1 field is invalid' : `${errors.length} fields are invalid`;
-  return { problem: new HttpProblem(400, 'validation-error', 'Request validation failed', detail), errors };
+  const count = error.issues.length;
+  const detail = count === 1 ? '1 field is invalid' : `${count} fields are invalid`;
+  const problem = new HttpProblem(400, 'validation-error', 'Request validation failed', detail);
+  return { problem, fields: { errors, count } };
 }
 
 function toHttpProblem(error: FastifyError | Error, bodyLimit: number): HttpProblem | null {
@@ -101,21 +110,21 @@ function toHttpProblem(error: FastifyError | Error, bodyLimit: number): HttpProb
   return null;
 }
 
-function sendProblem(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  problem: HttpProblem,
-  errors?: Problem['errors'],
-): FastifyReply {
-  const body: Problem = {
+/** `instance` is left out where the path itself is what was wrong, so that no input is echoed. */
+function problemBody(problem: HttpProblem, requestId: string, instance?: string, fields?: FieldErrors): Problem {
+  return {
     type: `${PROBLEM_BASE}${problem.type}`,
     title: problem.title,
     status: problem.status,
     detail: problem.message,
-    instance: request.url.split('?')[0] ?? request.url,
-    request_id: request.id,
-    ...(errors !== undefined && { errors }),
+    ...(instance !== undefined && { instance }),
+    request_id: requestId,
+    ...(fields !== undefined && { errors: fields.errors, error_count: fields.count }),
   };
+}
+
+function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: HttpProblem, fields?: FieldErrors) {
+  const body = problemBody(problem, request.id, request.url.split('?')[0] ?? request.url, fields);
   return reply.code(problem.status).headers(problem.headers).type(PROBLEM_CONTENT_TYPE).send(body);
 }
 
@@ -127,8 +136,8 @@ export function createErrorHandler(bodyLimit: number) {
     reply: FastifyReply,
   ): FastifyReply {
     if (error instanceof RequestValidationError) {
-      const { problem, errors } = validationProblem(error);
-      return sendProblem(request, reply, problem, errors);
+      const { problem, fields } = validationProblem(error);
+      return sendProblem(request, reply, problem, fields);
     }
     const problem = toHttpProblem(error, bodyLimit);
     if (problem !== null) {
@@ -150,11 +159,82 @@ export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): F
   return sendProblem(
     request,
     reply,
-    new HttpProblem(
-      404,
-      'not-found',
-      'Not found',
-      `No route matches ${request.method} ${request.url.split('?')[0] ?? ''}`,
-    ),
+    new HttpProblem(404, 'not-found', 'Not found', 'No route matches this method and path'),
   );
+}
+
+/**
+ * Errors Fastify raises before routing (its `frameworkErrors` option): a path that is not
+ * valid percent-encoded UTF-8, or a path segment longer than any id. No hook has run, so the
+ * headers every response carries are set here.
+ */
+export function createFrameworkErrorHandler(headers: Readonly<Record<string, string>>) {
+  return function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+    reply.headers(headers).header('x-request-id', request.id);
+    const problem =
+      error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? new HttpProblem(414, 'uri-too-long', 'URI too long', 'A path segment is longer than any resource id')
+        : error.code === 'FST_ERR_BAD_URL'
+          ? new HttpProblem(400, 'malformed-path', 'Malformed path', 'The path is not valid percent-encoded UTF-8')
+          : null;
+    if (problem === null) {
+      request.log.error({ err: error }, 'unhandled framework error');
+      const masked = new HttpProblem(500, 'internal-error', 'Internal server error', 'An unexpected error occurred');
+      void reply.code(500).type(PROBLEM_CONTENT_TYPE).send(problemBody(masked, request.id));
+      return;
+    }
+    void reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(problemBody(problem, request.id));
+  };
+}
+
+/** Node's HTTP parser codes that have a status of their own; every other parse failure is 400. */
+const CLIENT_ERRORS: Readonly<Record<string, HttpProblem>> = {
+  ERR_HTTP_REQUEST_TIMEOUT: new HttpProblem(
+    408,
+    'request-timeout',
+    'Request timeout',
+    'The request was not received in time',
+  ),
+  HPE_HEADER_OVERFLOW: new HttpProblem(
+    431,
+    'header-fields-too-large',
+    'Request header fields too large',
+    'The request line and headers exceed the size limit',
+  ),
+};
+const MALFORMED_REQUEST = new HttpProblem(
+  400,
+  'malformed-request',
+  'Malformed request',
+  'The request is not valid HTTP/1.1',
+);
+
+/**
+ * Node's `clientError`: a request the HTTP parser refused, or one that timed out, before
+ * Fastify saw it. The answer is written on the socket as a problem document, then the
+ * connection closes; nothing is written once a response has started on it.
+ */
+export function createClientErrorHandler(headers: Readonly<Record<string, string>>, log: FastifyBaseLogger) {
+  const fixed = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  return function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex): void {
+    // ECONNRESET: the client is gone, there is no one to answer.
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const response = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (!socket.writable || response?.headersSent === true) {
+      socket.destroy(error);
+      return;
+    }
+    const problem = CLIENT_ERRORS[error.code ?? ''] ?? MALFORMED_REQUEST;
+    const requestId = randomUUID();
+    log.info({ request_id: requestId, status: problem.status, code: error.code }, 'request refused by the HTTP parser');
+    const body = JSON.stringify(problemBody(problem, requestId));
+    socket.end(
+      `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}\r\n` +
+        `content-type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\n` +
+        `x-request-id: ${requestId}\r\n${fixed}connection: close\r\n\r\n${body}`,
+    );
+  };
 }

@@ -3,6 +3,8 @@ import type { Sort, SortDirection } from '../domain/page.js';
 
 /** Building blocks shared by the product and user schemas. */
 
+/** The length of a UUID in text: no path id can be longer. */
+export const ID_LENGTH = 36;
 export const IdParams = z.strictObject({ id: z.uuid() });
 
 /** POST may carry an Idempotency-Key (1–255 printable ASCII characters); other headers pass. */
@@ -76,9 +78,10 @@ export const Problem = z
     title: z.string(),
     status: z.number().int(),
     detail: z.string(),
-    instance: z.string(),
+    instance: z.string().optional().describe('The path of the request; absent when the path itself was refused'),
     request_id: z.string(),
-    errors: z.array(FieldError).optional(),
+    errors: z.array(FieldError).max(100).optional().describe('The first 100 invalid fields'),
+    error_count: z.number().int().min(1).optional().describe('How many fields are invalid in all'),
   })
   .describe('RFC 9457 problem details');
 export type Problem = z.infer<typeof Problem>;

@@ -71,9 +71,20 @@ function toFieldIssues(issues: readonly z.core.$ZodIssue[]): FieldIssue[] {
 
 const toSegment = (segment: PropertyKey): string | number => (typeof segment === 'symbol' ? String(segment) : segment);
 
+/** Set by parseQuery (text-input.ts) on a query whose percent-encoding is not UTF-8: those parameters. */
+export const INVALID_QUERY_TEXT = Symbol('invalid query text');
+
+function invalidQueryText(data: unknown): RequestValidationError | undefined {
+  if (data === null || typeof data !== 'object' || !(INVALID_QUERY_TEXT in data)) return undefined;
+  const names = (data as Record<symbol, readonly string[]>)[INVALID_QUERY_TEXT] ?? [];
+  return new RequestValidationError(names.map((name) => ({ path: [name], message: 'is not valid UTF-8 text' })));
+}
+
 export const validatorCompiler: FastifySchemaCompiler<z.ZodType> =
-  ({ schema }) =>
+  ({ schema, httpPart }) =>
   (data) => {
+    const invalid = httpPart === 'querystring' ? invalidQueryText(data) : undefined;
+    if (invalid !== undefined) return { error: invalid };
     const result = schema.safeParse(data, { error: describe });
     return result.success
       ? { value: result.data }

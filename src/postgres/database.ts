@@ -36,7 +36,7 @@ export class Database implements Sql {
   }
 
   query<R extends pg.QueryResultRow = Row>(statement: string | pg.QueryConfig): Promise<pg.QueryResult<R>> {
-    return this.#gate.run(() => queryWithin<R>(this.#pool, statement, this.#deadlineMs));
+    return this.#gate.run(() => queryWithin<R>(this.#pool, statement, this.#deadlineMs, 'from checkout'));
   }
 
   /**

@@ -10,11 +10,38 @@ export interface UniqueConstraint {
 /** A table's unique constraints by name, for turning a unique violation (23505) into an AlreadyExistsError. */
 export type UniqueConstraints = Readonly<Record<string, UniqueConstraint>>;
 
-// SQLSTATE classes that say "the database cannot serve right now", not "your query is wrong":
-// 08 connection exception, 53 insufficient resources, 57 operator intervention
-// (57014 statement timeout, 57P01 admin shutdown, 57P03 cannot connect now),
-// 40 transaction rollback (serialization failure, deadlock): all worth a retry.
-const TRANSIENT_CLASSES = new Set(['08', '53', '57', '40']);
+/*
+ * How a failure counts (docs/decisions.md, "Database failures"). An *outage* says the database
+ * cannot serve anyone: it answers 503 and counts towards opening the circuit breaker. A *busy*
+ * failure is about one statement (a lock held from outside, a statement timeout, a conflict
+ * between transactions, a full pool queue): it answers 503 with Retry-After too, but never
+ * opens the breaker, so one slow row cannot take every other request down with it.
+ */
+// 08 connection exception (but 08P01, a protocol violation, is our bug), 53 insufficient resources.
+const OUTAGE_CLASSES = new Set(['08', '53']);
+// 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now.
+const OUTAGE_CODES = new Set(['57P01', '57P02', '57P03']);
+// 40 transaction rollback (serialization failure, deadlock).
+const BUSY_CLASSES = new Set(['40']);
+// 57014 statement timeout or cancel, 55P03 lock not available, 25P03 idle-in-transaction timeout.
+const BUSY_CODES = new Set(['57014', '55P03', '25P03']);
+
+function sqlState(err: unknown): string | undefined {
+  return err instanceof pg.DatabaseError ? (err.code ?? '') : undefined;
+}
+
+/** True for a failure that says the database is unreachable or cannot serve: the breaker counts only these. */
+export function isOutage(err: unknown): boolean {
+  const code = sqlState(err);
+  if (code !== undefined) return (OUTAGE_CLASSES.has(code.slice(0, 2)) && code !== '08P01') || OUTAGE_CODES.has(code);
+  return isConnectionFailure(err);
+}
+
+function isBusy(err: unknown): boolean {
+  const code = sqlState(err);
+  if (code !== undefined) return BUSY_CLASSES.has(code.slice(0, 2)) || BUSY_CODES.has(code);
+  return err instanceof Error && err.message === POOL_WAIT_TIMEOUT;
+}
 
 /**
  * Translates a driver error into a domain error, or returns it unchanged when it is a bug
@@ -27,14 +54,10 @@ export function translateDatabaseError(err: unknown, uniqueConstraints: UniqueCo
       const known = uniqueConstraints[err.constraint];
       if (known !== undefined) return new AlreadyExistsError(known.message, known.field);
     }
-    // 08P01 (protocol violation) is our bug, e.g. a wrong parameter count, not an outage.
-    if (TRANSIENT_CLASSES.has(code.slice(0, 2)) && code !== '08P01') {
-      return new UnavailableError('The database is unavailable or too slow; retry shortly', 1, { cause: err });
-    }
-    return err;
   }
-  if (isConnectionFailure(err)) {
-    return new UnavailableError('The database is unavailable; retry shortly', 1, { cause: err });
+  if (isOutage(err)) return new UnavailableError('The database is unavailable; retry shortly', 1, { cause: err });
+  if (isBusy(err)) {
+    return new UnavailableError('The database could not serve this request in time; retry shortly', 1, { cause: err });
   }
   return err;
 }
@@ -50,16 +73,13 @@ const NETWORK_CODES = new Set([
   'ENETUNREACH',
   'ECONNABORTED',
 ]);
+/** pg-pool's error when no connection came free within the acquire timeout: busy, not down. */
+const POOL_WAIT_TIMEOUT = 'timeout exceeded when trying to connect';
 // node-postgres reports its own connection failures as plain Errors with these messages:
-// pool checkout timeout, client query timeout, a backend killed mid-query, a closed pool.
+// no answer to a statement in time (queryWithin), a backend killed mid-query or a connection
+// attempt that timed out ("Connection terminated due to connection timeout"), a closed pool.
 const DRIVER_CONNECTION_MESSAGES = new RegExp(
-  [
-    'timeout exceeded when trying to connect',
-    'Query read timeout',
-    'Connection terminated',
-    'not queryable',
-    'after calling end on the pool',
-  ].join('|'),
+  ['Query read timeout', 'Connection terminated', 'not queryable', 'after calling end on the pool'].join('|'),
 );
 
 function isConnectionFailure(err: unknown): boolean {

@@ -1,7 +1,7 @@
 import CircuitBreaker from 'opossum';
 import type { Logger } from 'pino';
 import { UnavailableError } from '../domain/errors.js';
-import { translateDatabaseError } from './errors.js';
+import { isOutage } from './errors.js';
 
 export interface GateSettings {
   /** How long the circuit stays open before one probing query may pass. */
@@ -15,8 +15,8 @@ export interface GateSettings {
  * would otherwise wait out a connection attempt; once failures pile up the circuit opens
  * and requests fail at once with a 503 (Retry-After), sparing the pool, the database on its
  * way back, and the callers. After `resetTimeoutMs` one query probes; success closes the
- * circuit, so the service recovers by itself. Only connection-level failures count: a taken
- * SKU or a statement bug never opens it.
+ * circuit, so the service recovers by itself. Only outages count (errors.ts): a taken SKU, a
+ * statement bug, or a statement timed out behind a locked row never opens it.
  */
 export class DatabaseGate {
   readonly #breaker: CircuitBreaker<[() => Promise<unknown>], unknown>;
@@ -30,8 +30,8 @@ export class DatabaseGate {
       volumeThreshold: settings.volumeThreshold,
       errorThresholdPercentage: 50,
       rollingCountTimeout: 5000,
-      // Returning true means "not a failure of the database".
-      errorFilter: (err: unknown) => !(translateDatabaseError(err, {}) instanceof UnavailableError),
+      // Returning true means "not a failure of the database": only outages count (errors.ts).
+      errorFilter: (err: unknown) => !isOutage(err),
     });
     this.#breaker.on('open', () =>
       logger.warn({ reset_timeout_ms: settings.resetTimeoutMs }, 'database circuit opened: failing fast'),

@@ -6,23 +6,35 @@ export interface PoolSettings {
   readonly url: string;
   readonly poolMax: number;
   readonly statementTimeoutMs: number;
+  /** Opening one new connection. */
   readonly connectTimeoutMs: number;
+  /** Waiting for a connection from the pool, queue included: a burst waits this long before a 503. */
+  readonly acquireTimeoutMs: number;
   readonly idleTimeoutMs: number;
 }
 
 export function createPool(settings: PoolSettings, logger: Logger): pg.Pool {
+  // pg-pool applies its connectionTimeoutMillis to the wait in its queue as well as to a new
+  // connection; the client's own connect timeout keeps a connection attempt on its shorter bound.
+  const connectTimeoutMs = settings.connectTimeoutMs;
+  class Client extends pg.Client {
+    constructor(config?: pg.ClientConfig) {
+      super({ ...config, connectionTimeoutMillis: connectTimeoutMs });
+    }
+  }
   const pool = new pg.Pool({
+    Client,
     connectionString: settings.url,
     options: '-c TimeZone=UTC',
     types: typeParsers,
     max: settings.poolMax,
     application_name: 'product-user-service',
-    // Bounded waits everywhere, so a sick database yields a fast 503 instead of a hang:
-    // the server cancels long statements (57014); queryWithin gives up a second later in
-    // case the server itself stopped answering; a connection attempt is capped too.
+    // Bounded waits everywhere, so a sick database yields a 503 instead of a hang: the server
+    // cancels long statements (57014); queryWithin gives up a second later in case the server
+    // itself stopped answering; a connection attempt and the wait for a connection are capped too.
     statement_timeout: settings.statementTimeoutMs,
     idle_in_transaction_session_timeout: settings.statementTimeoutMs * 2,
-    connectionTimeoutMillis: settings.connectTimeoutMs,
+    connectionTimeoutMillis: settings.acquireTimeoutMs,
     idleTimeoutMillis: settings.idleTimeoutMs,
     keepAlive: true,
   });
@@ -59,16 +71,25 @@ export function queryWithin<R extends pg.QueryResultRow>(
   runner: pg.Pool | pg.PoolClient,
   statement: string | pg.QueryConfig,
   deadlineMs: number,
+  waitCounts: WaitCounts = 'wait counts',
 ): Promise<pg.QueryResult<R>> {
   return runner instanceof pg.Pool
-    ? queryOnPool(runner, statement, deadlineMs)
+    ? queryOnPool(runner, statement, deadlineMs, waitCounts)
     : queryOnClient(runner, statement, deadlineMs);
 }
+
+/**
+ * Whether the deadline also covers the wait for a pooled connection: yes for a readiness
+ * ping, which promises an answer within its time whatever the pool is doing; no for the
+ * service's statements, whose wait the pool's acquire timeout bounds, so that a burst queues.
+ */
+export type WaitCounts = 'wait counts' | 'from checkout';
 
 function queryOnPool<R extends pg.QueryResultRow>(
   pool: pg.Pool,
   statement: string | pg.QueryConfig,
   deadlineMs: number,
+  waitCounts: WaitCounts,
 ): Promise<pg.QueryResult<R>> {
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -83,14 +104,14 @@ function queryOnPool<R extends pg.QueryResultRow>(
       }
       settle(resolve, reject, err, result);
     };
-    // The deadline covers the wait for a connection too (a readiness ping promises an answer
-    // within its time, whatever the pool is doing).
-    const timer = setTimeout(() => finish(readTimeout(deadlineMs)), deadlineMs);
+    const expire = () => finish(readTimeout(deadlineMs));
+    let timer = waitCounts === 'wait counts' ? setTimeout(expire, deadlineMs) : undefined;
     pool.connect().then(
       (checkedOut) => {
         // Too late for this caller, but the connection is unused and healthy.
         if (settled) return checkedOut.release();
         client = checkedOut;
+        timer ??= setTimeout(expire, deadlineMs);
         // A checked-out client has no listener of the pool's: a connection that dies under
         // it would emit an unhandled 'error' and end the process.
         client.on('error', finish);

@@ -36,7 +36,15 @@ async function inTransaction<T>(pool: pg.Pool, statementTimeoutMs: number, work:
 /** A pool of its own on the test database: one connection unless told otherwise. */
 const onePool = (settings: Partial<Parameters<typeof createPool>[0]> = {}) =>
   createPool(
-    { url: db.url, poolMax: 1, statementTimeoutMs: 5000, connectTimeoutMs: 2000, idleTimeoutMs: 10_000, ...settings },
+    {
+      url: db.url,
+      poolMax: 1,
+      statementTimeoutMs: 5000,
+      connectTimeoutMs: 2000,
+      acquireTimeoutMs: 5000,
+      idleTimeoutMs: 10_000,
+      ...settings,
+    },
     silentLogger,
   );
 
@@ -45,7 +53,14 @@ describe('with the database unreachable', () => {
     const deadUrl = new URL(db.url);
     deadUrl.port = String(await freePort());
     const deadPool = createPool(
-      { url: deadUrl.toString(), poolMax: 2, statementTimeoutMs: 1000, connectTimeoutMs: 1000, idleTimeoutMs: 1000 },
+      {
+        url: deadUrl.toString(),
+        poolMax: 2,
+        statementTimeoutMs: 1000,
+        connectTimeoutMs: 1000,
+        acquireTimeoutMs: 1000,
+        idleTimeoutMs: 1000,
+      },
       silentLogger,
     );
     const logs = capturingLogger();

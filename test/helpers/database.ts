@@ -39,7 +39,14 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
   url.pathname = `/${name}`;
   if (options.migrate !== false) await migrate(url.toString(), silentLogger);
   const pool = createPool(
-    { url: url.toString(), poolMax: 10, statementTimeoutMs: 5000, connectTimeoutMs: 2000, idleTimeoutMs: 10_000 },
+    {
+      url: url.toString(),
+      poolMax: 10,
+      statementTimeoutMs: 5000,
+      connectTimeoutMs: 2000,
+      acquireTimeoutMs: 5000,
+      idleTimeoutMs: 10_000,
+    },
     silentLogger,
   );
   const gate = new DatabaseGate({ resetTimeoutMs: 1000, volumeThreshold: 5 }, silentLogger);

@@ -29,7 +29,14 @@ beforeAll(async () => {
   server = await start();
   await migrate(server.url, silentLogger);
   pool = createPool(
-    { url: server.url, poolMax: 10, statementTimeoutMs: 2000, connectTimeoutMs: 1000, idleTimeoutMs: 10_000 },
+    {
+      url: server.url,
+      poolMax: 10,
+      statementTimeoutMs: 2000,
+      connectTimeoutMs: 1000,
+      acquireTimeoutMs: 2000,
+      idleTimeoutMs: 10_000,
+    },
     silentLogger,
   );
   app = await buildTestApp(

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { AlreadyExistsError, UnavailableError } from '../../src/domain/errors.js';
-import { translateDatabaseError } from '../../src/postgres/errors.js';
+import { isOutage, translateDatabaseError } from '../../src/postgres/errors.js';
 
 function databaseError(code: string, constraint?: string): pg.DatabaseError {
   const error = new pg.DatabaseError('server message', 0, 'error');
@@ -53,5 +53,45 @@ describe('translateDatabaseError', () => {
     const bug = new TypeError('x is not a function');
     expect(translateDatabaseError(bug, constraints)).toBe(bug);
     expect(translateDatabaseError('a string', constraints)).toBe('a string');
+  });
+});
+
+describe('isOutage: what may open the circuit breaker', () => {
+  it('counts failures that say the database is unreachable or cannot serve anyone', () => {
+    for (const error of [
+      databaseError('08006'),
+      databaseError('08001'),
+      databaseError('53300'),
+      databaseError('53100'),
+      databaseError('57P01'),
+      databaseError('57P02'),
+      databaseError('57P03'),
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+      new Error('Connection terminated unexpectedly'),
+      new Error('Connection terminated due to connection timeout'),
+      new Error('Query read timeout'),
+    ]) {
+      expect(isOutage(error), String(error)).toBe(true);
+    }
+  });
+
+  it('never counts what concerns one statement: timeouts, cancels, locks, conflicts, a busy pool, bugs', () => {
+    for (const error of [
+      databaseError('57014'),
+      databaseError('55P03'),
+      databaseError('40001'),
+      databaseError('40P01'),
+      databaseError('25P03'),
+      databaseError('23505', 'things_key'),
+      databaseError('23503'),
+      databaseError('22001'),
+      databaseError('42P01'),
+      databaseError('08P01'),
+      databaseError('XX000'),
+      new Error('timeout exceeded when trying to connect'),
+      new TypeError('x is not a function'),
+    ]) {
+      expect(isOutage(error), String(error.message) + String((error as { code?: string }).code)).toBe(false);
+    }
   });
 });
