@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { context, isSpanContextValid, trace } from '@opentelemetry/api';
 import pino, { type Logger } from 'pino';
 
@@ -151,14 +152,92 @@ export function traceFields(): Record<string, string> {
   };
 }
 
+/** The trace fields of a request for which no span was made (not sampled, or tracing off). */
+export interface UntracedFields {
+  readonly trace_id: string;
+  /** Always 00: this request's spans are not recorded, whatever the caller's flag said. */
+  readonly trace_flags: '00';
+}
+
+// version-traceid-parentid-flags (W3C Trace Context); the same rule as telemetry/head-sampling.ts.
+const TRACEPARENT_ID = /^(?!ff)[\da-f]{2}-(?!0{32})([\da-f]{32})-(?!0{16})[\da-f]{16}-[\da-f]{2}(?:-|$)/;
+
+/**
+ * The trace id every log line of a request carries, for a request without a span: the
+ * caller's from `traceparent`, else a new one, so that lines of one request can be found
+ * together in a log store whether or not its trace was kept. Undefined inside a span, whose
+ * ids traceFields writes. Nothing is exported for these.
+ */
+export function untracedFields(traceparent: string | string[] | undefined): UntracedFields | undefined {
+  if (traceFields() !== NO_TRACE) return undefined;
+  const given = typeof traceparent === 'string' ? TRACEPARENT_ID.exec(traceparent)?.[1] : undefined;
+  return { trace_id: given ?? randomUUID().replace(/-/g, ''), trace_flags: '00' };
+}
+
+// Query parameters that carry credentials by name; their values never reach a log line.
+const CREDENTIAL_PARAMETERS = new Set([
+  'access_token',
+  'id_token',
+  'refresh_token',
+  'token',
+  'key',
+  'api_key',
+  'apikey',
+  'password',
+  'passwd',
+  'pwd',
+  'secret',
+  'client_secret',
+  'auth',
+  'authorization',
+  'signature',
+  'sig',
+  'code',
+  'session',
+  'sessionid',
+]);
+
+function parameterName(pair: string): string {
+  const at = pair.indexOf('=');
+  const raw = (at === -1 ? pair : pair.slice(0, at)).replace(/\+/g, ' ');
+  try {
+    return decodeURIComponent(raw).toLowerCase();
+  } catch {
+    return raw.toLowerCase();
+  }
+}
+
+/**
+ * The request URL as logged: the values of credential-like query parameters are replaced,
+ * whatever their spelling (`ACCESS_TOKEN`, `access%5Ftoken`).
+ */
+export function redactUrl(url: string): string {
+  const query = url.indexOf('?');
+  if (query === -1) return url;
+  const pairs = url.slice(query + 1).split('&');
+  let redacted = false;
+  for (let i = 0; i < pairs.length; i++) {
+    const pair = pairs[i] ?? '';
+    if (CREDENTIAL_PARAMETERS.has(parameterName(pair))) {
+      const at = pair.indexOf('=');
+      pairs[i] = `${at === -1 ? pair : pair.slice(0, at)}=[redacted]`;
+      redacted = true;
+    }
+  }
+  return redacted ? `${url.slice(0, query + 1)}${pairs.join('&')}` : url;
+}
+
 /** The one line written per request: primitives only, none of them a credential. */
 export interface AccessLine {
   readonly request_id: string;
   readonly method: string;
   readonly route: string;
+  /** Through redactUrl. */
   readonly url: string;
   readonly status: number;
   readonly duration_ms: number;
+  readonly trace_id?: string | undefined;
+  readonly trace_flags?: string | undefined;
 }
 
 /**

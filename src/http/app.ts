@@ -6,7 +6,7 @@ import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { accessLogger } from '../logger.js';
+import { accessLogger, redactUrl, untracedFields, type UntracedFields } from '../logger.js';
 import type { ProductService } from '../services/product-service.js';
 import type { UserService } from '../services/user-service.js';
 import { API_PREFIX, guardApi } from './api-guard.js';
@@ -109,6 +109,7 @@ export async function buildApp(deps: AppDependencies) {
   app.setErrorHandler(createErrorHandler(settings.bodyLimitBytes));
   app.setNotFoundHandler(notFoundHandler);
   app.decorateRequest('principal', null);
+  app.decorateRequest('untraced', undefined);
 
   // JSON only (text-input.ts): without the text/plain parser such bodies are refused with 415.
   registerBodyParsers(app);
@@ -116,6 +117,11 @@ export async function buildApp(deps: AppDependencies) {
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(DOCS_URL.test(request.url) ? docsSecurity : apiSecurity);
     reply.header('x-request-id', request.id);
+    const untraced = untracedFields(request.headers.traceparent);
+    if (untraced !== undefined) {
+      request.untraced = untraced;
+      if (request.log instanceof DeferredChildLogger) request.log.bind(untraced);
+    }
     done();
   });
   // One log line and one metrics observation per request, both labelled with the route
@@ -130,9 +136,10 @@ export async function buildApp(deps: AppDependencies) {
       request_id: request.id,
       method: request.method,
       route,
-      url: request.url,
+      url: redactUrl(request.url),
       status: reply.statusCode,
       duration_ms: Math.round(elapsedMs * 100) / 100,
+      ...request.untraced,
     });
     done();
   });
@@ -157,3 +164,10 @@ export async function buildApp(deps: AppDependencies) {
 }
 
 export type App = Awaited<ReturnType<typeof buildApp>>;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The trace fields of a request without a span, for its log lines (logger.ts). */
+    untraced: UntracedFields | undefined;
+  }
+}

@@ -91,10 +91,12 @@ export class Authenticator {
     const token = bearerToken(authorization);
     if (token === undefined) throw invalidToken('A bearer token is required');
     const payload = await this.#verify(token);
-    const principal: Principal = {
-      subject: typeof payload.sub === 'string' ? payload.sub : 'unknown',
-      scopes: scopesOf(payload),
-    };
+    // The subject is who the caller is (RFC 9068 §2.2): rate limits and idempotency keys are
+    // kept per subject, so a token without one would share them with every other such token.
+    if (typeof payload.sub !== 'string' || payload.sub.trim().length === 0) {
+      throw invalidToken('The token names no subject (sub)');
+    }
+    const principal: Principal = { subject: payload.sub, scopes: scopesOf(payload) };
     if (payload.exp !== undefined)
       rememberBounded(
         this.#cache,

@@ -9,7 +9,7 @@ import type { Bindings, ChildLoggerOptions, LogFn } from 'pino';
  */
 export class DeferredChildLogger implements FastifyBaseLogger {
   readonly #parent: FastifyBaseLogger;
-  readonly #bindings: Bindings;
+  #bindings: Bindings;
   readonly #options: ChildLoggerOptions;
   #child: FastifyBaseLogger | undefined;
 
@@ -17,6 +17,12 @@ export class DeferredChildLogger implements FastifyBaseLogger {
     this.#parent = parent;
     this.#bindings = bindings;
     this.#options = options;
+  }
+
+  /** Adds fields to every line of this request (its trace id, when it has no span). */
+  bind(bindings: Bindings): void {
+    if (this.#child === undefined) this.#bindings = { ...this.#bindings, ...bindings };
+    else this.#child = this.#child.child(bindings);
   }
 
   get #logger(): FastifyBaseLogger {

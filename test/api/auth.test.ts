@@ -155,6 +155,34 @@ describe('bad tokens', () => {
       'none',
     ],
     ['garbage', () => Promise.resolve('not.a.jwt'), 'malformed'],
+    [
+      'without sub',
+      async () =>
+        new SignJWT({ scope: 'products:read' })
+          .setProtectedHeader({ alg: 'HS256' })
+          .setExpirationTime('5m')
+          .sign(secret),
+      'subject',
+    ],
+    [
+      'with an empty sub',
+      async () => base().setSubject('').setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(secret),
+      'subject',
+    ],
+    [
+      'with a blank sub',
+      async () => base().setSubject('  ').setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(secret),
+      'subject',
+    ],
+    [
+      'with a numeric sub',
+      async () =>
+        new SignJWT({ scope: 'products:read', sub: 42 } as unknown as Record<string, unknown>)
+          .setProtectedHeader({ alg: 'HS256' })
+          .setExpirationTime('5m')
+          .sign(secret),
+      'subject',
+    ],
     ['HS384', async () => base().setProtectedHeader({ alg: 'HS384' }).setExpirationTime('5m').sign(secret), 'HS384'],
   ])('%s → 401 with a reason', async (_name, make, reason) => {
     const response = await app.inject({
@@ -165,6 +193,26 @@ describe('bad tokens', () => {
     expect(response.statusCode).toBe(401);
     expect(response.headers['www-authenticate']).toMatch(/^Bearer error="invalid_token"/);
     expect(response.json<{ detail: string }>().detail).toContain(reason);
+  });
+
+  it('keeps idempotency keys apart per subject: one caller never replays another’s response', async () => {
+    const key = `shared-key-${Date.now()}`;
+    const post = async (subject: string, payload: Record<string, unknown>) =>
+      app.inject({
+        method: 'POST',
+        url: '/api/v1/products',
+        headers: { authorization: `Bearer ${await token({ subject })}`, 'idempotency-key': key },
+        payload,
+      });
+    const same = productInput();
+    const alice = await post('alice', same);
+    const mallory = await post('mallory', { ...same, sku: `${same['sku'] as string}-M` });
+    const aliceAgain = await post('alice', same);
+    expect([alice.statusCode, mallory.statusCode, aliceAgain.statusCode]).toEqual([201, 201, 201]);
+    expect(mallory.headers['idempotent-replayed']).toBeUndefined();
+    expect(mallory.json<{ id: string }>().id).not.toBe(alice.json<{ id: string }>().id);
+    expect(aliceAgain.headers['idempotent-replayed']).toBe('true');
+    expect(aliceAgain.json<{ id: string }>().id).toBe(alice.json<{ id: string }>().id);
   });
 
   it('refuses a non-Bearer scheme', async () => {

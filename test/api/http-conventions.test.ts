@@ -121,3 +121,48 @@ describe('internal errors', () => {
     }
   });
 });
+
+describe('log lines', () => {
+  it('never hold a credential sent in the query string', async () => {
+    const secret = 'eyJhbGciOiJIUzI1NiJ9.secret-part.signature';
+    for (const name of ['access_token', 'ACCESS_TOKEN', 'access%5Ftoken', 'token', 'api_key', 'key', 'password']) {
+      const response = await app.inject({
+        method: 'GET',
+        url: `/api/v1/products?limit=1&${name}=${secret}&sort=name`,
+        headers: { 'x-request-id': `cred-${name.replace(/%/g, '')}` },
+      });
+      const line = logs.lines.find((l) => l.request_id === `cred-${name.replace(/%/g, '')}`);
+      expect(line, name).toBeDefined();
+      expect(JSON.stringify(line)).not.toContain('secret-part');
+      expect(line?.['url']).toBe(`/api/v1/products?limit=1&${name}=[redacted]&sort=name`);
+      expect(response.statusCode).toBeGreaterThanOrEqual(200);
+    }
+    expect(JSON.stringify(logs.lines)).not.toContain('secret-part');
+  });
+
+  it('carry a trace id on every line of a request without a span: the caller’s, else a new one', async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const broken = await createTestDatabase();
+    const brokenApp = await buildTestApp(broken, { logger: logs.logger });
+    try {
+      await broken.pool.query('ALTER TABLE products RENAME TO products_gone');
+      await brokenApp.inject({
+        method: 'GET',
+        url: '/api/v1/products',
+        headers: { 'x-request-id': 'traced-by-caller', traceparent: `00-${traceId}-00f067aa0ba902b7-00` },
+      });
+      await brokenApp.inject({ method: 'GET', url: '/api/v1/products', headers: { 'x-request-id': 'no-parent' } });
+    } finally {
+      await brokenApp.close();
+      await broken.drop();
+    }
+    const caller = logs.lines.filter((l) => l.request_id === 'traced-by-caller');
+    expect(caller.map((l) => l.msg)).toEqual(['unhandled error', 'request completed']);
+    for (const line of caller) expect(line).toMatchObject({ trace_id: traceId, trace_flags: '00' });
+    const fresh = logs.lines.filter((l) => l.request_id === 'no-parent');
+    expect(fresh).toHaveLength(2);
+    expect(fresh[0]?.['trace_id']).toMatch(/^[0-9a-f]{32}$/);
+    expect(fresh[1]?.['trace_id']).toBe(fresh[0]?.['trace_id']);
+    expect(fresh[0]?.['trace_id']).not.toBe(traceId);
+  });
+});

@@ -310,8 +310,13 @@ describe('OpenTelemetry preload', () => {
     expect(service.logs.find((l) => l.request_id === 'head-01' && l.msg === 'request completed')?.trace_id).toBe(
       sampled,
     );
-    expect(service.logs.find((l) => l.request_id === 'head-00' && l.msg === 'request completed')).not.toHaveProperty(
-      'trace_id',
+    // Not exported, yet logged with the caller's trace id (and a new one without a traceparent).
+    expect(service.logs.find((l) => l.request_id === 'head-00' && l.msg === 'request completed')).toMatchObject({
+      trace_id: unsampled,
+      trace_flags: '00',
+    });
+    expect(service.logs.find((l) => l.request_id === 'head-none' && l.msg === 'request completed')?.trace_id).toMatch(
+      /^[0-9a-f]{32}$/,
     );
   });
 

@@ -10,7 +10,9 @@ import {
   isoTimeField,
   lineBatchingDestination,
   mergeTraceFields,
+  redactUrl,
   traceFields,
+  untracedFields,
 } from '../../src/logger.js';
 
 function capture() {
@@ -220,5 +222,55 @@ describe('lineBatchingDestination', () => {
     destination.flushSync();
     expect(written()).toBe(line(1));
     close();
+  });
+});
+
+describe('redactUrl', () => {
+  it('replaces the values of credential-like parameters, whatever their spelling', () => {
+    expect(redactUrl('/a?access_token=abc&limit=5')).toBe('/a?access_token=[redacted]&limit=5');
+    expect(redactUrl('/a?limit=5&API_KEY=abc')).toBe('/a?limit=5&API_KEY=[redacted]');
+    expect(redactUrl('/a?access%5Ftoken=abc')).toBe('/a?access%5Ftoken=[redacted]');
+    expect(redactUrl('/a?password')).toBe('/a?password=[redacted]');
+    expect(redactUrl('/a?token=1&token=2')).toBe('/a?token=[redacted]&token=[redacted]');
+  });
+
+  it('leaves other URLs as they are', () => {
+    for (const url of ['/a', '/a?limit=5&sort=-name', '/a?q=token', '/a?tokenish=1', '/a?q=%FF']) {
+      expect(redactUrl(url)).toBe(url);
+    }
+  });
+});
+
+describe('untracedFields', () => {
+  const manager = new AsyncLocalStorageContextManager();
+  beforeAll(() => void context.setGlobalContextManager(manager.enable()));
+  afterAll(() => {
+    manager.disable();
+    context.disable();
+  });
+
+  it('takes the caller’s trace id from a valid traceparent, flagged as not recorded', () => {
+    expect(untracedFields('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')).toEqual({
+      trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+      trace_flags: '00',
+    });
+  });
+
+  it('makes a new trace id without one, or for an invalid one', () => {
+    for (const header of [undefined, 'garbage', `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`, ['a', 'b']]) {
+      const fields = untracedFields(header);
+      expect(fields?.trace_id).toMatch(/^[0-9a-f]{32}$/);
+      expect(fields?.trace_id).not.toBe('0'.repeat(32));
+    }
+    expect(untracedFields(undefined)?.trace_id).not.toBe(untracedFields(undefined)?.trace_id);
+  });
+
+  it('is undefined inside a span, whose own ids the mixin writes', () => {
+    const span = trace.wrapSpanContext({
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: '00f067aa0ba902b7',
+      traceFlags: TraceFlags.SAMPLED,
+    });
+    expect(context.with(trace.setSpan(ROOT_CONTEXT, span), () => untracedFields(undefined))).toBeUndefined();
   });
 });
