@@ -23,6 +23,7 @@ const Price = z
   .gt(0, 'must be greater than 0')
   .max(99999999.99, 'must be at most 99999999.99')
   .refine((v) => Number(v.toFixed(2)) === v, 'must have at most 2 decimal places')
+  .meta({ multipleOf: 0.01 })
   .describe('Greater than 0, at most 99999999.99, at most 2 decimal places; stored as an exact decimal');
 const Currency = z
   .string()
@@ -58,6 +59,7 @@ export const ProductPatch = z
     currency: Currency.nullable().optional(),
   })
   .refine((patch) => Object.keys(patch).length > 0, 'must contain at least one field')
+  .meta({ minProperties: 1 })
   .transform(({ description, currency, ...rest }) => ({
     ...rest,
     ...(description !== undefined && { description: description ?? PRODUCT_DEFAULTS.description }),
@@ -84,7 +86,9 @@ export const ProductPage = pageOf(ProductResponse).meta({ id: 'ProductPage' });
 const Decimal = z
   .string()
   .regex(/^\d{1,8}(\.\d{1,2})?$/, 'must be a decimal number with at most 2 decimal places')
-  .transform(Number);
+  .transform(Number)
+  // A query value is text; the document says which text: a price-like number.
+  .meta({ type: 'number', minimum: 0, maximum: 99999999.99, multipleOf: 0.01, pattern: undefined });
 
 export const ProductListQuery = z
   .strictObject({

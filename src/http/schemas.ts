@@ -28,15 +28,59 @@ export const NO_CONTROL_CHARACTERS = /^[^\p{Cc}]*$/u;
 export const withoutControlCharacters = (text: z.ZodString) =>
   text.regex(NO_CONTROL_CHARACTERS, 'must not contain control characters');
 
-/** Single-line text: names must not smuggle in control characters. */
-export const singleLine = (min: number, max: number) => withoutControlCharacters(z.string().trim().min(min).max(max));
+/** Length in characters (code points), as JSON Schema's minLength/maxLength and PostgreSQL's char_length count. */
+function characters(text: string): number {
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    // A high surrogate followed by a low one is one character.
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+    }
+    count++;
+  }
+  return count;
+}
+
+/** A string of min–max characters (not UTF-16 units), reported in the words of the other length checks. */
+function lengthBetween(text: z.ZodString, min: number, max: number) {
+  return text.superRefine((value, ctx) => {
+    // Units bound characters from above, so only a string longer than max units needs counting.
+    const count = value.length <= max && value.length >= 2 * min ? value.length : characters(value);
+    if (count < min) ctx.addIssue({ code: 'too_small', origin: 'string', minimum: min, inclusive: true, input: value });
+    if (count > max) ctx.addIssue({ code: 'too_big', origin: 'string', maximum: max, inclusive: true, input: value });
+  });
+}
+
+// What "at least min characters once trimmed" means as a pattern: so many characters that are
+// neither white space nor control characters (trimmed text starts and ends with one).
+const TRIMMED_PATTERNS: Readonly<Record<number, string>> = {
+  0: '^[^\\p{Cc}]*$',
+  1: '^[^\\p{Cc}]*[^\\s\\p{Cc}][^\\p{Cc}]*$',
+  2: '^[^\\p{Cc}]*[^\\s\\p{Cc}][^\\p{Cc}]*[^\\s\\p{Cc}][^\\p{Cc}]*$',
+};
+
+/**
+ * Single-line text, trimmed: names must not smuggle in control characters. The document
+ * states exactly what is accepted before trimming (min ≤ 2, which the patterns express).
+ */
+export const singleLine = (min: 0 | 1 | 2, max: number) =>
+  lengthBetween(withoutControlCharacters(z.string().trim()), min, max).meta({
+    minLength: min,
+    maxLength: max,
+    pattern: TRIMMED_PATTERNS[min],
+  });
 
 /** Multi-line text: tabs and line breaks are fine, other control characters are not. */
 export const multiLine = (max: number) =>
-  z
-    .string()
-    .max(max)
-    .regex(/^(?:[\t\n\r]|[^\p{Cc}])*$/u, 'must not contain control characters other than tab and line breaks');
+  lengthBetween(
+    z
+      .string()
+      .regex(/^(?:[\t\n\r]|[^\p{Cc}])*$/u, 'must not contain control characters other than tab and line breaks'),
+    0,
+    max,
+  ).meta({ maxLength: max });
 
 export const Limit = z
   .string()
@@ -46,9 +90,15 @@ export const Limit = z
     z.number().int().min(1, 'must be an integer between 1 and 100').max(100, 'must be an integer between 1 and 100'),
   )
   .default(20)
+  // A query value is text; the document says which text: an integer in range.
+  .meta({ type: 'integer', minimum: 1, maximum: 100, default: 20, pattern: undefined })
   .describe('Page size, 1–100 (default 20). Out-of-range values are rejected, never clamped.');
 
-export const Cursor = z.string().min(1).max(2048).describe('Opaque cursor from the previous page’s next_cursor');
+export const Cursor = z
+  .string()
+  .min(1)
+  .max(2048)
+  .describe('Opaque cursor from the previous page’s next_cursor; one this service did not issue is refused (400)');
 
 export const SearchText = singleLine(1, 200).describe(
   'Case-insensitive substring of the name; % and _ match themselves',

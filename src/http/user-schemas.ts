@@ -24,7 +24,7 @@ export const UserReplace = UserCreate;
 export const UserPatch = z
   .strictObject({ email: Email.optional(), name: Name.optional() })
   .refine((patch) => Object.keys(patch).length > 0, 'must contain at least one field')
-  .meta({ id: 'UserPatch' });
+  .meta({ id: 'UserPatch', minProperties: 1 });
 
 export const UserResponse = z
   .object({

@@ -209,6 +209,26 @@ describe('text is stored as sent, or refused', () => {
     expect(stored.rows[0]?.name).toBe(name);
   });
 
+  it('lengths count characters, as the document and PostgreSQL do, not UTF-16 units', async () => {
+    const astral = '😀'.repeat(200); // 200 characters, 400 UTF-16 units
+    const fits = await app.inject({ method: 'POST', url: '/api/v1/products', payload: productInput({ name: astral }) });
+    expect(fits.statusCode).toBe(201);
+    expect(fits.json()).toMatchObject({ name: astral });
+    const over = await app.inject({
+      method: 'POST',
+      url: '/api/v1/products',
+      payload: productInput({ name: `${astral}x` }),
+    });
+    expect(over.statusCode).toBe(400);
+    expect(over.json()).toMatchObject({ errors: [{ path: '/name', message: 'must be at most 200 characters' }] });
+    const blank = await app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      payload: { email: 'b@x.example', name: ' a ' },
+    });
+    expect(blank.json()).toMatchObject({ errors: [{ path: '/name', message: 'must be at least 2 characters' }] });
+  });
+
   it('a query value that is not UTF-8 → 400 naming the parameter', async () => {
     for (const q of ['%FF', '%ED%A0%80', '%C3']) {
       const response = await app.inject({ method: 'GET', url: `/api/v1/products?limit=5&q=${q}` });
