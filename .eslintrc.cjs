@@ -38,6 +38,31 @@ const zones = [
     message: 'http/ calls services/ only: compose.ts wires the adapters in.',
   },
   {
+    target: './src/grpc',
+    from: './src',
+    except: [
+      './domain',
+      './services',
+      './grpc',
+      './logger.ts',
+      // The request rules both transports share: token checks, body schemas, cursors.
+      './http/auth.ts',
+      './http/error-handler.ts',
+      './http/validation.ts',
+      './http/pagination.ts',
+      './http/product-schemas.ts',
+      './http/user-schemas.ts',
+      './http/schemas.ts',
+    ],
+    message:
+      'grpc/ calls services/ only, with the request rules it shares with http/: compose.ts wires the adapters in.',
+  },
+  {
+    target: './src/http',
+    from: './src/grpc',
+    message: 'http/ and grpc/ are peers: neither imports the other’s handlers.',
+  },
+  {
     target: './src/telemetry',
     from: './src',
     except: ['./telemetry'],
@@ -98,7 +123,7 @@ module.exports = {
     'import/resolver': { typescript: { project: './tsconfig.json' }, node: true },
   },
   env: { node: true, es2023: true },
-  ignorePatterns: ['dist/', 'coverage/', 'node_modules/', '*.cjs', '.data/'],
+  ignorePatterns: ['dist/', 'coverage/', 'node_modules/', '*.cjs', '.data/', 'src/grpc/gen/'],
   rules: {
     '@typescript-eslint/consistent-type-imports': 'error',
     '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],

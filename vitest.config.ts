@@ -27,7 +27,12 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'database',
-          include: ['test/integration/**/*.test.ts', 'test/api/**/*.test.ts', 'test/process/**/*.test.ts'],
+          include: [
+            'test/integration/**/*.test.ts',
+            'test/api/**/*.test.ts',
+            'test/grpc/**/*.test.ts',
+            'test/process/**/*.test.ts',
+          ],
           // One PostgreSQL server for the run; each file makes a database of its own on it, so
           // files run in parallel without seeing each other's rows.
           globalSetup: ['test/helpers/global-setup.ts'],

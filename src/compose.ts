@@ -2,8 +2,12 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { hmacSecret } from './dev/development-auth.js';
+import { fastifyConnectPlugin } from '@connectrpc/connect-fastify';
+import type { ConnectRouter } from '@connectrpc/connect';
+import { rpcRoutes } from './grpc/routes.js';
 import { buildApp, type App, type AppDependencies } from './http/app.js';
 import { Authenticator } from './http/auth.js';
+import { CursorCodec } from './http/pagination.js';
 import { Database } from './postgres/database.js';
 import { DatabaseGate } from './postgres/gate.js';
 import { pingDatabase } from './postgres/pool.js';
@@ -28,6 +32,8 @@ export interface ComposedService {
   readonly database: Database;
   /** The HS256 key tokens are verified with: AUTH_JWT_SECRET, or development's own. */
   readonly hmacSecret: string | undefined;
+  /** The RPC services: already on the app (Connect, gRPC-Web); main.ts serves native gRPC with them. */
+  readonly rpc: (router: ConnectRouter) => void;
 }
 
 /**
@@ -39,11 +45,13 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
   const gate = new DatabaseGate(config.database.breaker, logger);
   const database = new Database(pool, gate, config.database.statementDeadlineMs);
   const secret = await hmacSecret(config);
+  const products = new ProductService(new PostgresProductRepository(database), productTransactions(database));
+  const authenticator = new Authenticator({ ...config.auth, secret });
   const app = await buildApp({
     logger,
-    products: new ProductService(new PostgresProductRepository(database), productTransactions(database)),
+    products,
     users: new UserService(new PostgresUserRepository(database), userTransactions(database)),
-    authenticator: new Authenticator({ ...config.auth, secret }),
+    authenticator,
     readiness: {
       isAcceptingTraffic: parts.isAcceptingTraffic ?? (() => true),
       pingDatabase: () => pingDatabase(pool, config.database.readinessTimeoutMs),
@@ -53,5 +61,15 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
     settings: config.http,
   });
   app.addHook('onClose', () => gate.shutdown());
-  return { app, database, hmacSecret: secret };
+  const rpc = rpcRoutes({ logger, products, authenticator, cursors: new CursorCodec(config.http.cursorSecret) });
+  // In a scope of its own without the app's JSON parsers: Connect reads its bodies itself.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    // RPCs are described by proto/, not by the OpenAPI document.
+    scope.addHook('onRoute', (route) => {
+      route.schema = { ...route.schema, hide: true };
+    });
+    await scope.register(fastifyConnectPlugin, { routes: rpc, readMaxBytes: config.http.bodyLimitBytes });
+  });
+  return { app, database, hmacSecret: secret, rpc };
 }

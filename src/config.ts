@@ -45,6 +45,7 @@ const environment = z
       'development',
     ),
     PORT: withDefault(integer(0, 65535), '8080'),
+    GRPC_PORT: withDefault(integer(0, 65535), '9090'),
     HOST: optional(z.string()),
     WORKERS: withDefault(
       z.union([z.literal('auto').transform(() => availableParallelism()), integer(1, 64)], {
@@ -134,6 +135,8 @@ function toConfig(env: z.output<typeof environment>) {
     env: env.NODE_ENV,
     production,
     port: env.PORT,
+    /** Native gRPC (HTTP/2 cleartext); Connect and gRPC-Web are served on PORT too. */
+    grpcPort: env.GRPC_PORT,
     // In a container the probes come from outside the pod, so production listens on all
     // interfaces; a developer's laptop keeps the service on loopback.
     host: env.HOST ?? (production ? '0.0.0.0' : '127.0.0.1'),

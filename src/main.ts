@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { composeService, type ServiceParts } from './compose.js';
 import { loadConfigOrReport, type Config } from './config.js';
 import { announceDevelopmentToken } from './dev/development-auth.js';
+import { createGrpcServer } from './grpc/server.js';
 import type { App } from './http/app.js';
 import { untilNotShedding } from './http/load-shedding.js';
 import { createLogger } from './logger.js';
@@ -19,6 +20,8 @@ export interface RunningService {
   readonly app: App;
   /** Base URL the server listens on, e.g. http://127.0.0.1:8080. */
   readonly url: string;
+  /** Base URL of native gRPC, e.g. http://127.0.0.1:9090. */
+  readonly grpcUrl: string;
   /** Readiness → 503, wait SHUTDOWN_DELAY_MS, drain, close the pool, stop embedded PostgreSQL. */
   readonly shutdown: () => Promise<void>;
 }
@@ -45,7 +48,7 @@ export async function startService(
   try {
     await pingDatabase(pool, config.database.startupPingTimeoutMs);
     let acceptingTraffic = true;
-    const { app, database, hmacSecret } = await composeService({
+    const { app, database, hmacSecret, rpc } = await composeService({
       config,
       pool,
       logger,
@@ -57,6 +60,15 @@ export async function startService(
       logger.warn({ wait_ms: config.listenWaitMs }, 'still shedding load after the start-up wait; listening anyway');
     }
     const url = await app.listen({ port: config.port, host: config.host });
+    const grpc = createGrpcServer(rpc, config.http.bodyLimitBytes);
+    await new Promise<void>((resolve, reject) => {
+      grpc.server.once('error', reject);
+      grpc.server.listen(config.grpcPort, config.host, () => resolve());
+    });
+    const grpcAddress = grpc.server.address();
+    const grpcPort = typeof grpcAddress === 'object' && grpcAddress !== null ? grpcAddress.port : config.grpcPort;
+    const grpcUrl = `http://${config.host}:${grpcPort}`;
+    logger.info({ url: grpcUrl }, 'gRPC listening');
     if (options.banner ?? true) await announceDevelopmentToken(config, hmacSecret, url);
 
     // Idempotency keys live 24 h; a periodic sweep keeps the table small. Any replica may run it.
@@ -76,7 +88,8 @@ export async function startService(
         logger.info({ delay_ms: config.shutdown.delayMs }, 'shutdown started: readiness is now 503');
         // Keep serving while Kubernetes removes this pod from the Service's endpoints.
         await sleep(config.shutdown.delayMs);
-        await app.close(); // stops accepting, then waits for in-flight requests
+        // Both stop accepting, then wait for requests and calls in flight.
+        await Promise.all([app.close(), grpc.close()]);
         await pool.end();
         await flushTelemetry(logger, config.shutdown.telemetryFlushTimeoutMs);
         await embedded?.stop();
@@ -84,7 +97,7 @@ export async function startService(
       })();
       return stopping;
     };
-    return { app, url, shutdown };
+    return { app, url, grpcUrl, shutdown };
   } catch (err) {
     await pool.end().catch(() => undefined);
     await embedded?.stop();

@@ -71,6 +71,16 @@ function toFieldIssues(issues: readonly z.core.$ZodIssue[]): FieldIssue[] {
 
 const toSegment = (segment: PropertyKey): string | number => (typeof segment === 'symbol' ? String(segment) : segment);
 
+/**
+ * Validates `data` by a request schema with the wording clients of every transport see;
+ * throws RequestValidationError. For callers other than Fastify's validator (gRPC).
+ */
+export function validate<S extends z.ZodType>(schema: S, data: unknown): z.output<S> {
+  const result = schema.safeParse(data, { error: describe });
+  if (!result.success) throw new RequestValidationError(toFieldIssues(result.error.issues));
+  return result.data;
+}
+
 /** Set by parseQuery (text-input.ts) on a query whose percent-encoding is not UTF-8: those parameters. */
 export const INVALID_QUERY_TEXT = Symbol('invalid query text');
 

@@ -41,6 +41,7 @@ describe('startService with DATABASE_URL', () => {
       NODE_ENV: 'test',
       DATABASE_URL: db.url,
       PORT: '0',
+      GRPC_PORT: '0',
       SHUTDOWN_DELAY_MS: '400',
       AUTH_JWT_SECRET: TEST_JWT_SECRET,
     });
@@ -72,6 +73,7 @@ describe('startService with DATABASE_URL', () => {
         NODE_ENV: 'test',
         DATABASE_URL: fresh.url,
         PORT: '0',
+        GRPC_PORT: '0',
         MIGRATE_ON_START: 'false',
         AUTH_JWT_SECRET: TEST_JWT_SECRET,
       });
@@ -88,7 +90,12 @@ describe('startService with DATABASE_URL', () => {
   it('refuses to start when the database cannot be reached', async () => {
     const dead = new URL(db.url);
     dead.port = String(await freePort());
-    const config = loadConfig({ DATABASE_URL: dead.toString(), PORT: '0', DB_CONNECT_TIMEOUT_MS: '500' });
+    const config = loadConfig({
+      DATABASE_URL: dead.toString(),
+      PORT: '0',
+      GRPC_PORT: '0',
+      DB_CONNECT_TIMEOUT_MS: '500',
+    });
     await expect(startService(config, silentLogger)).rejects.toThrow();
   });
 });
@@ -99,6 +106,7 @@ describe('startService without DATABASE_URL (development)', () => {
     await chmod(parent, 0o755);
     const env = {
       PORT: '0',
+      GRPC_PORT: '0',
       EMBEDDED_PG_DIR: join(parent, 'postgres'),
       EMBEDDED_PG_PORT: String(await freePort()),
       DEV_SECRET_FILE: join(parent, 'dev-jwt-secret'),

@@ -41,6 +41,8 @@ export function startChildService(
         HOME: process.env.HOME ?? '',
         NODE_ENV: 'development',
         LOG_LEVEL: 'info',
+        // A port of its own for native gRPC, so that services started side by side do not collide.
+        GRPC_PORT: '0',
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

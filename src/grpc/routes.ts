@@ -1,0 +1,38 @@
+import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
+import type { Logger } from 'pino';
+import type { Authenticator } from '../http/auth.js';
+import type { CursorCodec } from '../http/pagination.js';
+import type { ProductService as Products } from '../services/product-service.js';
+import { authenticate } from './auth.js';
+import { toConnectError } from './errors.js';
+import { ProductService } from './gen/productuser/v1/product_service_pb.js';
+import { productRpc } from './product-rpc.js';
+
+export interface RpcDependencies {
+  readonly logger: Logger;
+  readonly products: Products;
+  readonly authenticator: Authenticator;
+  readonly cursors: CursorCodec;
+}
+
+/** Every failure leaves as a gRPC status from the one table in errors.ts; unknown ones are logged, then masked. */
+function statuses(logger: Logger): Interceptor {
+  return (next) => async (request) => {
+    try {
+      return await next(request);
+    } catch (err) {
+      throw toConnectError(err, (unknown) =>
+        logger.error({ err: unknown, rpc: request.method.name }, 'unhandled error'),
+      );
+    }
+  };
+}
+
+/** The RPC services, for Connect and gRPC-Web on the REST port and native gRPC on GRPC_PORT alike. */
+export function rpcRoutes(deps: RpcDependencies): (router: ConnectRouter) => void {
+  return (router) => {
+    router.service(ProductService, productRpc(deps.products, deps.cursors), {
+      interceptors: [statuses(deps.logger), authenticate(deps.authenticator, 'products')],
+    });
+  };
+}
