@@ -46,11 +46,12 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
   const database = new Database(pool, gate, config.database.statementDeadlineMs);
   const secret = await hmacSecret(config);
   const products = new ProductService(new PostgresProductRepository(database), productTransactions(database));
+  const users = new UserService(new PostgresUserRepository(database), userTransactions(database));
   const authenticator = new Authenticator({ ...config.auth, secret });
   const app = await buildApp({
     logger,
     products,
-    users: new UserService(new PostgresUserRepository(database), userTransactions(database)),
+    users,
     authenticator,
     readiness: {
       isAcceptingTraffic: parts.isAcceptingTraffic ?? (() => true),
@@ -61,7 +62,7 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
     settings: config.http,
   });
   app.addHook('onClose', () => gate.shutdown());
-  const rpc = rpcRoutes({ logger, products, authenticator, cursors: new CursorCodec(config.http.cursorSecret) });
+  const rpc = rpcRoutes({ logger, products, users, authenticator, cursors: new CursorCodec(config.http.cursorSecret) });
   // In a scope of its own without the app's JSON parsers: Connect reads its bodies itself.
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();

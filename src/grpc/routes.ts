@@ -3,14 +3,18 @@ import type { Logger } from 'pino';
 import type { Authenticator } from '../http/auth.js';
 import type { CursorCodec } from '../http/pagination.js';
 import type { ProductService as Products } from '../services/product-service.js';
+import type { UserService as Users } from '../services/user-service.js';
 import { authenticate } from './auth.js';
 import { toConnectError } from './errors.js';
 import { ProductService } from './gen/productuser/v1/product_service_pb.js';
+import { UserService } from './gen/productuser/v1/user_service_pb.js';
 import { productRpc } from './product-rpc.js';
+import { userRpc } from './user-rpc.js';
 
 export interface RpcDependencies {
   readonly logger: Logger;
   readonly products: Products;
+  readonly users: Users;
   readonly authenticator: Authenticator;
   readonly cursors: CursorCodec;
 }
@@ -33,6 +37,9 @@ export function rpcRoutes(deps: RpcDependencies): (router: ConnectRouter) => voi
   return (router) => {
     router.service(ProductService, productRpc(deps.products, deps.cursors), {
       interceptors: [statuses(deps.logger), authenticate(deps.authenticator, 'products')],
+    });
+    router.service(UserService, userRpc(deps.users, deps.cursors), {
+      interceptors: [statuses(deps.logger), authenticate(deps.authenticator, 'users')],
     });
   };
 }

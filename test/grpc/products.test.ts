@@ -4,36 +4,28 @@ import * as protoLoader from '@grpc/proto-loader';
 import { Code, ConnectError, createClient, type Client, type Transport } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { composeService } from '../../src/compose.js';
 import { BadRequestSchema } from '../../src/grpc/gen/google/rpc/error_details_pb.js';
 import { ProductService } from '../../src/grpc/gen/productuser/v1/product_service_pb.js';
-import { createGrpcServer, type GrpcServer } from '../../src/grpc/server.js';
 import type { App } from '../../src/http/app.js';
-import { testConfig, TEST_JWT_SECRET } from '../helpers/app.js';
-import { createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { startRpcServer, type RpcServer } from '../helpers/rpc-server.js';
 import { token } from '../helpers/tokens.js';
 
 let db: TestDatabase;
+let server: RpcServer;
 let app: App;
-let grpcServer: GrpcServer;
 let restUrl: string;
 let grpcUrl: string;
 let authorization: string;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const config = testConfig(db, { AUTH_MODE: 'jwt', AUTH_JWT_SECRET: TEST_JWT_SECRET });
-  const composed = await composeService({ config, pool: db.pool, logger: silentLogger });
-  app = composed.app;
-  restUrl = await app.listen({ port: 0, host: '127.0.0.1' });
-  grpcServer = createGrpcServer(composed.rpc, config.http.bodyLimitBytes);
-  await new Promise<void>((resolve) => grpcServer.server.listen(0, '127.0.0.1', resolve));
-  const address = grpcServer.server.address();
-  grpcUrl = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+  server = await startRpcServer(db);
+  ({ app, restUrl, grpcUrl } = server);
   authorization = `Bearer ${await token()}`;
 });
 afterAll(async () => {
-  await Promise.all([app.close(), grpcServer.close()]);
+  await server.close();
   await db.drop();
 });
 

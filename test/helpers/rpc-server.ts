@@ -1,0 +1,26 @@
+import { composeService } from '../../src/compose.js';
+import { createGrpcServer } from '../../src/grpc/server.js';
+import type { App } from '../../src/http/app.js';
+import { testConfig, TEST_JWT_SECRET } from './app.js';
+import { silentLogger, type TestDatabase } from './database.js';
+
+export interface RpcServer {
+  readonly app: App;
+  /** The REST port: REST, Connect and gRPC-Web over HTTP/1.1. */
+  readonly restUrl: string;
+  /** The native gRPC port (HTTP/2 cleartext). */
+  readonly grpcUrl: string;
+  close(): Promise<void>;
+}
+
+/** The service's wiring listening on both ports, with JWT authentication on, over a test database. */
+export async function startRpcServer(db: TestDatabase, env: Record<string, string> = {}): Promise<RpcServer> {
+  const config = testConfig(db, { AUTH_MODE: 'jwt', AUTH_JWT_SECRET: TEST_JWT_SECRET, ...env });
+  const { app, rpc } = await composeService({ config, pool: db.pool, logger: silentLogger });
+  const restUrl = await app.listen({ port: 0, host: '127.0.0.1' });
+  const grpc = createGrpcServer(rpc, config.http.bodyLimitBytes);
+  await new Promise<void>((resolve) => grpc.server.listen(0, '127.0.0.1', resolve));
+  const address = grpc.server.address();
+  const grpcUrl = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+  return { app, restUrl, grpcUrl, close: async () => void (await Promise.all([app.close(), grpc.close()])) };
+}
