@@ -48,6 +48,7 @@ const zones = [
       // The request rules both transports share: token checks, body schemas, cursors.
       './http/auth.ts',
       './http/error-handler.ts',
+      './http/health.ts',
       './http/validation.ts',
       './http/pagination.ts',
       './http/product-schemas.ts',

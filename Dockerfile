@@ -31,6 +31,7 @@ COPY --from=build --chown=root:root /app/dist ./dist
 COPY --chown=root:root migrations ./migrations
 # Files stay root-owned and read-only to the process; it runs as the image's unprivileged user.
 USER node
-EXPOSE 8080
+# REST, Connect and gRPC-Web on 8080; native gRPC (HTTP/2 cleartext) on 50051.
+EXPOSE 8080 50051
 # Exec form, node directly (no npm, no shell): SIGTERM reaches the process, which drains.
 CMD ["node", "--import", "./dist/telemetry/preload.js", "--import", "./dist/telemetry/source-maps.js", "dist/main.js"]

@@ -48,21 +48,29 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
   const products = new ProductService(new PostgresProductRepository(database), productTransactions(database));
   const users = new UserService(new PostgresUserRepository(database), userTransactions(database));
   const authenticator = new Authenticator({ ...config.auth, secret });
+  const readiness = {
+    isAcceptingTraffic: parts.isAcceptingTraffic ?? (() => true),
+    pingDatabase: () => pingDatabase(pool, config.database.readinessTimeoutMs),
+  };
   const app = await buildApp({
     logger,
     products,
     users,
     authenticator,
-    readiness: {
-      isAcceptingTraffic: parts.isAcceptingTraffic ?? (() => true),
-      pingDatabase: () => pingDatabase(pool, config.database.readinessTimeoutMs),
-    },
+    readiness,
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     scrape: parts.scrape,
     settings: config.http,
   });
   app.addHook('onClose', () => gate.shutdown());
-  const rpc = rpcRoutes({ logger, products, users, authenticator, cursors: new CursorCodec(config.http.cursorSecret) });
+  const rpc = rpcRoutes({
+    logger,
+    products,
+    users,
+    authenticator,
+    readiness,
+    cursors: new CursorCodec(config.http.cursorSecret),
+  });
   // In a scope of its own without the app's JSON parsers: Connect reads its bodies itself.
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();

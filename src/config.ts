@@ -45,7 +45,7 @@ const environment = z
       'development',
     ),
     PORT: withDefault(integer(0, 65535), '8080'),
-    GRPC_PORT: withDefault(integer(0, 65535), '9090'),
+    GRPC_PORT: withDefault(integer(0, 65535), '50051'),
     HOST: optional(z.string()),
     WORKERS: withDefault(
       z.union([z.literal('auto').transform(() => availableParallelism()), integer(1, 64)], {

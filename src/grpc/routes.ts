@@ -1,13 +1,16 @@
 import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../http/auth.js';
+import type { Readiness } from '../http/health.js';
 import type { CursorCodec } from '../http/pagination.js';
 import type { ProductService as Products } from '../services/product-service.js';
 import type { UserService as Users } from '../services/user-service.js';
 import { authenticate } from './auth.js';
 import { toConnectError } from './errors.js';
 import { ProductService } from './gen/productuser/v1/product_service_pb.js';
+import { Health } from './gen/grpc/health/v1/health_pb.js';
 import { UserService } from './gen/productuser/v1/user_service_pb.js';
+import { healthRpc } from './health-rpc.js';
 import { productRpc } from './product-rpc.js';
 import { userRpc } from './user-rpc.js';
 
@@ -17,6 +20,7 @@ export interface RpcDependencies {
   readonly users: Users;
   readonly authenticator: Authenticator;
   readonly cursors: CursorCodec;
+  readonly readiness: Readiness;
 }
 
 /** Every failure leaves as a gRPC status from the one table in errors.ts; unknown ones are logged, then masked. */
@@ -41,5 +45,6 @@ export function rpcRoutes(deps: RpcDependencies): (router: ConnectRouter) => voi
     router.service(UserService, userRpc(deps.users, deps.cursors), {
       interceptors: [statuses(deps.logger), authenticate(deps.authenticator, 'users')],
     });
+    router.service(Health, healthRpc(deps.readiness), { interceptors: [statuses(deps.logger)] });
   };
 }

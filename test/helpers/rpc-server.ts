@@ -14,9 +14,13 @@ export interface RpcServer {
 }
 
 /** The service's wiring listening on both ports, with JWT authentication on, over a test database. */
-export async function startRpcServer(db: TestDatabase, env: Record<string, string> = {}): Promise<RpcServer> {
+export async function startRpcServer(
+  db: TestDatabase,
+  env: Record<string, string> = {},
+  isAcceptingTraffic?: () => boolean,
+): Promise<RpcServer> {
   const config = testConfig(db, { AUTH_MODE: 'jwt', AUTH_JWT_SECRET: TEST_JWT_SECRET, ...env });
-  const { app, rpc } = await composeService({ config, pool: db.pool, logger: silentLogger });
+  const { app, rpc } = await composeService({ config, pool: db.pool, logger: silentLogger, isAcceptingTraffic });
   const restUrl = await app.listen({ port: 0, host: '127.0.0.1' });
   const grpc = createGrpcServer(rpc, config.http.bodyLimitBytes);
   await new Promise<void>((resolve) => grpc.server.listen(0, '127.0.0.1', resolve));

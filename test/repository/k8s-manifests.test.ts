@@ -59,7 +59,9 @@ describe('Kubernetes manifests', () => {
     const app = pod.containers[0];
     const env = envOf(app);
     expect(app.livenessProbe.httpGet.path).toBe('/healthz');
-    expect(app.readinessProbe.httpGet.path).toBe('/readyz');
+    // Readiness through grpc.health.v1 on the gRPC port, which follows /readyz.
+    const ports = app.ports as { name: string; containerPort: number }[];
+    expect(app.readinessProbe.grpc.port).toBe(ports.find((port) => port.name === 'grpc')?.containerPort);
     expect(app.startupProbe.httpGet.path).toBe('/healthz');
     expect(env.MIGRATE_ON_START).toBe('false');
     expect(Number(env.SHUTDOWN_DELAY_MS)).toBeGreaterThan(0);
