@@ -51,6 +51,7 @@ const zones = [
       './http/health.ts',
       './http/validation.ts',
       './http/pagination.ts',
+      './http/rate-limit.ts',
       './http/product-schemas.ts',
       './http/user-schemas.ts',
       './http/schemas.ts',

@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import { hmacSecret } from './dev/development-auth.js';
 import { fastifyConnectPlugin } from '@connectrpc/connect-fastify';
 import type { ConnectRouter } from '@connectrpc/connect';
+import { observeCalls } from './grpc/limits.js';
 import { rpcRoutes } from './grpc/routes.js';
 import { buildApp, type App, type AppDependencies } from './http/app.js';
 import { Authenticator } from './http/auth.js';
@@ -63,14 +64,16 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
     settings: config.http,
   });
   app.addHook('onClose', () => gate.shutdown());
-  const rpc = rpcRoutes({
+  const rpcDependencies = {
     logger,
     products,
     users,
     authenticator,
     readiness,
     cursors: new CursorCodec(config.http.cursorSecret),
-  });
+    limiter: app.rateLimiter,
+    isUnderPressure: () => app.isUnderPressure(),
+  };
   // In a scope of its own without the app's JSON parsers: Connect reads its bodies itself.
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
@@ -78,7 +81,11 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
     scope.addHook('onRoute', (route) => {
       route.schema = { ...route.schema, hide: true };
     });
-    await scope.register(fastifyConnectPlugin, { routes: rpc, readMaxBytes: config.http.bodyLimitBytes });
+    await scope.register(fastifyConnectPlugin, {
+      routes: rpcRoutes(rpcDependencies),
+      readMaxBytes: config.http.bodyLimitBytes,
+    });
   });
+  const rpc = rpcRoutes({ ...rpcDependencies, observe: observeCalls(logger, app.metricsRegistry) });
   return { app, database, hmacSecret: secret, rpc };
 }

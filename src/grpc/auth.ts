@@ -20,7 +20,7 @@ export function authenticate(authenticator: Authenticator, resource: 'products' 
 }
 
 /** The authenticated caller of a call, by its token's subject. */
-export function callerOf(context: HandlerContext): string {
+export function callerOf(context: Pick<HandlerContext, 'values'>): string {
   const principal = context.values.get(PRINCIPAL);
   if (principal === null) throw new ConnectError('served without authentication', Code.Internal);
   return principal.subject;

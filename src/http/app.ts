@@ -156,7 +156,11 @@ export async function buildApp(deps: AppDependencies) {
   await app.register(metricsRoutes(metrics));
 
   // Every route under /api/v1, these and any added later, is authenticated, scoped and rate limited.
-  guardApi(app, deps.authenticator, new RateLimiter(settings.rateLimit));
+  const limiter = new RateLimiter(settings.rateLimit);
+  guardApi(app, deps.authenticator, limiter);
+  // For the RPC transport (compose.ts): the same buckets per caller, the same /metrics.
+  app.decorate('rateLimiter', limiter);
+  app.decorate('metricsRegistry', metrics.registry);
   const routeOptions = { cursors: new CursorCodec(settings.cursorSecret), requireIfMatch: settings.requireIfMatch };
   await app.register(productRoutes(deps.products, routeOptions), { prefix: API_PREFIX });
   await app.register(userRoutes(deps.users, routeOptions), { prefix: API_PREFIX });
@@ -169,5 +173,11 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The trace fields of a request without a span, for its log lines (logger.ts). */
     untraced: UntracedFields | undefined;
+  }
+  interface FastifyInstance {
+    /** Requests per caller and window, shared with the RPC transport. */
+    rateLimiter: RateLimiter;
+    /** What GET /metrics answers from; the RPC transport records its calls here too. */
+    metricsRegistry: Registry;
   }
 }

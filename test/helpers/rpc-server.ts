@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { composeService } from '../../src/compose.js';
 import { createGrpcServer } from '../../src/grpc/server.js';
 import type { App } from '../../src/http/app.js';
@@ -18,9 +19,10 @@ export async function startRpcServer(
   db: TestDatabase,
   env: Record<string, string> = {},
   isAcceptingTraffic?: () => boolean,
+  logger: Logger = silentLogger,
 ): Promise<RpcServer> {
   const config = testConfig(db, { AUTH_MODE: 'jwt', AUTH_JWT_SECRET: TEST_JWT_SECRET, ...env });
-  const { app, rpc } = await composeService({ config, pool: db.pool, logger: silentLogger, isAcceptingTraffic });
+  const { app, rpc } = await composeService({ config, pool: db.pool, logger, isAcceptingTraffic });
   const restUrl = await app.listen({ port: 0, host: '127.0.0.1' });
   const grpc = createGrpcServer(rpc, config.http.bodyLimitBytes);
   await new Promise<void>((resolve) => grpc.server.listen(0, '127.0.0.1', resolve));
