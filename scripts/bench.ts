@@ -26,6 +26,7 @@ import { mintToken } from '../src/dev/tokens.js';
 import { SCOPES } from '../src/http/auth.js';
 import { startEmbeddedPostgres } from '../src/dev/embedded-postgres.js';
 import { migrate } from '../src/postgres/migrate.js';
+import { runGrpcLoad } from './bench/grpc-load.js';
 import { hasWrk, runLoad, type LoadResult, type Scenario } from './bench/load.js';
 import { findPgbench, PGBENCH_SCRIPTS, pgbenchTps } from './bench/pgbench.js';
 import { cpuSeconds, rssMiB } from './bench/process-stats.js';
@@ -70,6 +71,8 @@ function scenarios(deepCursor: string): Scenario[] {
 end`,
       next: () => ({ method: 'GET', path: productPath() }),
     },
+    // GetProduct over native gRPC: W1's request, driven by runGrpcLoad instead of wrk.
+    { name: 'G1', lua: '', next: () => ({ method: 'GET', path: productPath() }) },
     {
       name: 'W2',
       lua: 'request = function() return wrk.format("GET", "/api/v1/products?limit=20") end',
@@ -177,17 +180,21 @@ interface Measured extends LoadResult {
 
 async function measure(
   generator: 'wrk' | 'autocannon',
-  url: string,
+  urls: { rest: string; grpc: string },
   scenario: Scenario,
   token: string,
   pid: number,
   dir: string,
 ): Promise<Measured> {
-  if (WARMUP > 0) await runLoad(generator, url, scenario, token, CONNECTIONS, WARMUP, dir);
+  const load = (seconds: number) =>
+    scenario.name === 'G1'
+      ? runGrpcLoad(urls.grpc, token, CONNECTIONS, seconds)
+      : runLoad(generator, urls.rest, scenario, token, CONNECTIONS, seconds, dir);
+  if (WARMUP > 0) await load(WARMUP);
   let rssMax = 0;
   const sampler = setInterval(() => (rssMax = Math.max(rssMax, ...rssMiB(pid))), 500);
   const cpuBefore = cpuSeconds(pid);
-  const result = await runLoad(generator, url, scenario, token, CONNECTIONS, DURATION, dir);
+  const result = await load(DURATION);
   const cpu = cpuSeconds(pid) - cpuBefore;
   clearInterval(sampler);
   return {
@@ -259,6 +266,7 @@ async function main(): Promise<void> {
     cleanups.push(() => new Promise((resolve) => sink.server.close(resolve)));
     const secret = randomBytes(32).toString('hex');
     const port = String(await freePort());
+    const grpcPort = String(await freePort());
     const image = runtimeImage();
     const serverEnv: Record<string, string> = {
       // The production image's ENV first (its NODE_OPTIONS cap the heap), then the bench's own.
@@ -266,6 +274,7 @@ async function main(): Promise<void> {
       NODE_ENV: 'production',
       HOST: '127.0.0.1',
       PORT: port,
+      GRPC_PORT: grpcPort,
       DATABASE_URL: databaseUrl,
       AUTH_JWT_SECRET: secret,
       MIGRATE_ON_START: 'false',
@@ -333,7 +342,8 @@ async function main(): Promise<void> {
           `round ${round}/${ROUNDS}: ${scenario.name} ` +
             `(${WARMUP} s warm-up, ${DURATION} s measured, ${CONNECTIONS} connections)`,
         );
-        const result = await measure(generator, url, scenario, token, server.pid ?? 0, dir);
+        const urls = { rest: url, grpc: `http://127.0.0.1:${grpcPort}` };
+        const result = await measure(generator, urls, scenario, token, server.pid ?? 0, dir);
         results.push(result);
         progress(
           `round ${round}/${ROUNDS}: ${scenario.name} ${fmt(result.rps)} req/s, ` +
@@ -405,6 +415,10 @@ function report(
     ],
     ['zero non-2xx and socket errors', rows.every((r) => r.non2xx + r.socketErrors === 0)],
     ['W1 p99 ≤ 25 ms', get('W1') ? (get('W1')?.p99Ms ?? Infinity) <= 25 : null],
+    [
+      'G1 (gRPC GetProduct) ≥ W1',
+      get('G1') && get('W1') ? (get('G1')?.rps ?? 0) >= (get('W1')?.rps ?? Infinity) : null,
+    ],
     ['RSS ≤ 160 MiB per process', rows.every((r) => r.rssMaxMiB <= 160)],
   ];
   lines.push(
