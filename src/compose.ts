@@ -86,6 +86,9 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
       readMaxBytes: config.http.bodyLimitBytes,
     });
   });
-  const rpc = rpcRoutes({ ...rpcDependencies, observe: observeCalls(logger, app.metricsRegistry) });
+  const rpc = rpcRoutes({
+    ...rpcDependencies,
+    observe: observeCalls(logger, app.metricsRegistry, config.grpcTraceRatio),
+  });
   return { app, database, hmacSecret: secret, rpc };
 }

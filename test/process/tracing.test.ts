@@ -2,7 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createClient } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProductService } from '../../src/grpc/gen/productuser/v1/product_service_pb.js';
 import { TEST_JWT_SECRET } from '../helpers/app.js';
 import { startChildService } from '../helpers/child-service.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -168,6 +171,35 @@ describe('OpenTelemetry preload', () => {
     const line = service.logs.find((l) => l.request_id === 'traced-1' && l.msg === 'request completed');
     expect(line).toMatchObject({ trace_id: traceId, route: '/api/v1/products', status: 201 });
     expect(line?.span_id).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('continues the caller’s trace on native gRPC: a server span per call, the pg span beneath it', async () => {
+    const service = await startExporting();
+    const grpcUrl = String(service.logs.find((line) => line.msg === 'gRPC listening')?.url);
+    const client = createClient(ProductService, createGrpcTransport({ baseUrl: grpcUrl }));
+    const traceId = randomBytes(16).toString('hex');
+    const parentSpanId = randomBytes(8).toString('hex');
+    const headers = {
+      ...(await bearer()),
+      traceparent: `00-${traceId}-${parentSpanId}-01`,
+      'x-request-id': 'rpc-traced-1',
+    };
+    const { product } = await client.createProduct(
+      { product: { sku: `TRACE-${traceId.slice(0, 8)}`, displayName: 'Traced', price: '1.00' } },
+      { headers },
+    );
+    expect(product?.name).toMatch(/^products\//);
+    service.process.kill('SIGTERM');
+    expect(await service.exited).toBe(0);
+
+    const spans = received.filter((span) => span.traceId === traceId);
+    const server = spans.find((span) => span.scope === 'product-user-service/grpc-server');
+    expect(server).toMatchObject({ name: 'productuser.v1.ProductService/CreateProduct', kind: 2, parentSpanId });
+    expect(attribute(server as OtlpSpan, 'rpc.system')).toBe('grpc');
+    const insert = spans.find((span) => span.scope === '@opentelemetry/instrumentation-pg');
+    expect(insert?.parentSpanId).toBe(server?.spanId);
+    const line = service.logs.find((l) => l.request_id === 'rpc-traced-1');
+    expect(line).toMatchObject({ msg: 'call completed', trace_id: traceId, span_id: server?.spanId, code: 'OK' });
   });
 
   it('keeps a body that arrives after its headers in the trace: the handler’s query and log line', async () => {
