@@ -135,7 +135,7 @@ export function productRpc(products: Products, cursors: CursorCodec): ServiceImp
       return { product: presentProduct(created.resource) };
     },
 
-    async updateProduct(request) {
+    async updateProduct(request, context) {
       const paths = new Set(request.updateMask?.paths ?? []);
       const unknown = [...paths].filter((path) => !Object.values(FIELD).includes(path));
       if (paths.size === 0 || unknown.length > 0) {
@@ -146,12 +146,19 @@ export function productRpc(products: Products, cursors: CursorCodec): ServiceImp
       const id = idFromName(request.product?.name ?? '', COLLECTION, 'product.name');
       const changes = validProduct(ProductPatch, request.product, paths);
       const version = expectedVersion(request.product?.etag ?? '', 'product.etag');
-      return { product: presentProduct(await products.update(id, changes, { expectedVersion: version })) };
+      return {
+        product: presentProduct(
+          await products.update(id, changes, { expectedVersion: version, signal: context.signal }),
+        ),
+      };
     },
 
-    async deleteProduct(request) {
+    async deleteProduct(request, context) {
       const id = idFromName(request.name, COLLECTION, 'name');
-      await products.delete(id, { expectedVersion: expectedVersion(request.etag, 'etag') });
+      await products.delete(id, {
+        expectedVersion: expectedVersion(request.etag, 'etag'),
+        signal: context.signal,
+      });
       return {};
     },
   };

@@ -95,7 +95,7 @@ export function userRpc(users: Users, cursors: CursorCodec): ServiceImpl<typeof 
       return { user: presentUser(created.resource) };
     },
 
-    async updateUser(request) {
+    async updateUser(request, context) {
       const paths = new Set(request.updateMask?.paths ?? []);
       const unknown = [...paths].filter((path) => !Object.values(FIELD).includes(path));
       if (paths.size === 0 || unknown.length > 0) {
@@ -106,12 +106,17 @@ export function userRpc(users: Users, cursors: CursorCodec): ServiceImpl<typeof 
       const id = idFromName(request.user?.name ?? '', COLLECTION, 'user.name');
       const changes = validUser(UserPatch, request.user, paths);
       const version = expectedVersion(request.user?.etag ?? '', 'user.etag');
-      return { user: presentUser(await users.update(id, changes, { expectedVersion: version })) };
+      return {
+        user: presentUser(await users.update(id, changes, { expectedVersion: version, signal: context.signal })),
+      };
     },
 
-    async deleteUser(request) {
+    async deleteUser(request, context) {
       const id = idFromName(request.name, COLLECTION, 'name');
-      await users.delete(id, { expectedVersion: expectedVersion(request.etag, 'etag') });
+      await users.delete(id, {
+        expectedVersion: expectedVersion(request.etag, 'etag'),
+        signal: context.signal,
+      });
       return {};
     },
   };

@@ -14,7 +14,11 @@ export function firstRow(result: pg.QueryResult<Row>): Row {
 
 /** Where a repository's statements run: the shared pool, or one transaction's connection. */
 export interface Sql {
-  query<R extends pg.QueryResultRow = Row>(statement: string | pg.QueryConfig): Promise<pg.QueryResult<R>>;
+  /** `signal`: the caller's deadline; when it aborts, the statement is cancelled on the server (pool only). */
+  query<R extends pg.QueryResultRow = Row>(
+    statement: string | pg.QueryConfig,
+    signal?: AbortSignal,
+  ): Promise<pg.QueryResult<R>>;
   /**
    * True on the pool, where independent callers meet, so the calls of one event-loop turn may
    * share statements; false inside a transaction, whose statements are its own.
@@ -35,8 +39,11 @@ export class Database implements Sql {
     this.#deadlineMs = deadlineMs;
   }
 
-  query<R extends pg.QueryResultRow = Row>(statement: string | pg.QueryConfig): Promise<pg.QueryResult<R>> {
-    return this.#gate.run(() => queryWithin<R>(this.#pool, statement, this.#deadlineMs, 'from checkout'));
+  query<R extends pg.QueryResultRow = Row>(
+    statement: string | pg.QueryConfig,
+    signal?: AbortSignal,
+  ): Promise<pg.QueryResult<R>> {
+    return this.#gate.run(() => queryWithin<R>(this.#pool, statement, this.#deadlineMs, 'from checkout', signal));
   }
 
   /**

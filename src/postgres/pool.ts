@@ -72,9 +72,10 @@ export function queryWithin<R extends pg.QueryResultRow>(
   statement: string | pg.QueryConfig,
   deadlineMs: number,
   waitCounts: WaitCounts = 'wait counts',
+  signal?: AbortSignal,
 ): Promise<pg.QueryResult<R>> {
   return runner instanceof pg.Pool
-    ? queryOnPool(runner, statement, deadlineMs, waitCounts)
+    ? queryOnPool(runner, statement, deadlineMs, waitCounts, signal)
     : queryOnClient(runner, statement, deadlineMs);
 }
 
@@ -90,20 +91,48 @@ function queryOnPool<R extends pg.QueryResultRow>(
   statement: string | pg.QueryConfig,
   deadlineMs: number,
   waitCounts: WaitCounts,
+  signal: AbortSignal | undefined,
 ): Promise<pg.QueryResult<R>> {
   return new Promise((resolve, reject) => {
     let settled = false;
     let client: pg.PoolClient | undefined;
+    // The caller has its answer; the connection goes back once pg has answered the statement too.
+    let released = false;
+    const release = (err: Error | null | undefined): void => {
+      if (client === undefined || released) return;
+      released = true;
+      client.off('error', finish);
+      client.release(err && !connectionSurvives(err) ? err : undefined);
+    };
     const finish = (err: Error | null | undefined, result?: pg.QueryResult<R>): void => {
+      release(err);
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (client !== undefined) {
-        client.off('error', finish);
-        client.release(err && !connectionSurvives(err) ? err : undefined);
-      }
+      signal?.removeEventListener('abort', abort);
       settle(resolve, reject, err, result);
     };
+    // The caller gave up (its deadline passed): the statement is cancelled on the server, and
+    // its connection is released only when the cancelled statement has answered, so that the
+    // cancellation can never reach the next statement on that connection.
+    const abort = (): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      const inFlight = client;
+      if (inFlight !== undefined && !released) {
+        const backend = (inFlight as pg.PoolClient & { processID?: number }).processID;
+        if (backend !== undefined) {
+          pool.query('SELECT pg_cancel_backend($1)', [backend]).catch(() => undefined);
+        }
+      }
+      reject(signal?.reason instanceof Error ? signal.reason : new Error('the caller gave up on the statement'));
+    };
+    if (signal?.aborted === true) {
+      abort();
+      return;
+    }
+    signal?.addEventListener('abort', abort, { once: true });
     const expire = () => finish(readTimeout(deadlineMs));
     let timer = waitCounts === 'wait counts' ? setTimeout(expire, deadlineMs) : undefined;
     pool.connect().then(

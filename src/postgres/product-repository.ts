@@ -83,16 +83,21 @@ export class PostgresProductRepository implements ProductRepository {
     return this.#select(select);
   }
 
-  async update(id: string, changes: Partial<ProductFields>, expectedVersion?: number): Promise<WriteOutcome<Product>> {
+  async update(
+    id: string,
+    changes: Partial<ProductFields>,
+    expectedVersion?: number,
+    signal?: AbortSignal,
+  ): Promise<WriteOutcome<Product>> {
     const { sku, name, description, price, currency } = changes;
     const columns = { sku, name, description, price: price?.toFixed(2), currency };
-    const result = await this.#query(updateStatement('products', id, columns, expectedVersion, COLUMNS));
+    const result = await this.#query(updateStatement('products', id, columns, expectedVersion, COLUMNS), signal);
     const row = result.rows[0];
     return row === undefined ? whyNotWritten(this.#sql, 'products', id, expectedVersion) : toProduct(row);
   }
 
-  async delete(id: string, expectedVersion?: number): Promise<WriteOutcome<true>> {
-    const result = await this.#query(deleteStatement('products', id, expectedVersion));
+  async delete(id: string, expectedVersion?: number, signal?: AbortSignal): Promise<WriteOutcome<true>> {
+    const result = await this.#query(deleteStatement('products', id, expectedVersion), signal);
     return result.rowCount === 1 ? true : whyNotWritten(this.#sql, 'products', id, expectedVersion);
   }
 
@@ -136,9 +141,9 @@ export class PostgresProductRepository implements ProductRepository {
     return result.rows.map(toProduct);
   }
 
-  async #query(statement: pg.QueryConfig): Promise<pg.QueryResult<Row>> {
+  async #query(statement: pg.QueryConfig, signal?: AbortSignal): Promise<pg.QueryResult<Row>> {
     try {
-      return await this.#sql.query(statement);
+      return await this.#sql.query(statement, signal);
     } catch (err) {
       throw translateDatabaseError(err, UNIQUE);
     }

@@ -73,15 +73,20 @@ export class PostgresUserRepository implements UserRepository {
     return this.#select(select);
   }
 
-  async update(id: string, changes: Partial<UserFields>, expectedVersion?: number): Promise<WriteOutcome<User>> {
+  async update(
+    id: string,
+    changes: Partial<UserFields>,
+    expectedVersion?: number,
+    signal?: AbortSignal,
+  ): Promise<WriteOutcome<User>> {
     const columns = { email: changes.email, name: changes.name };
-    const result = await this.#query(updateStatement('users', id, columns, expectedVersion, COLUMNS));
+    const result = await this.#query(updateStatement('users', id, columns, expectedVersion, COLUMNS), signal);
     const row = result.rows[0];
     return row === undefined ? whyNotWritten(this.#sql, 'users', id, expectedVersion) : toUser(row);
   }
 
-  async delete(id: string, expectedVersion?: number): Promise<WriteOutcome<true>> {
-    const result = await this.#query(deleteStatement('users', id, expectedVersion));
+  async delete(id: string, expectedVersion?: number, signal?: AbortSignal): Promise<WriteOutcome<true>> {
+    const result = await this.#query(deleteStatement('users', id, expectedVersion), signal);
     return result.rowCount === 1 ? true : whyNotWritten(this.#sql, 'users', id, expectedVersion);
   }
 
@@ -125,9 +130,9 @@ export class PostgresUserRepository implements UserRepository {
     return result.rows.map(toUser);
   }
 
-  async #query(statement: pg.QueryConfig): Promise<pg.QueryResult<Row>> {
+  async #query(statement: pg.QueryConfig, signal?: AbortSignal): Promise<pg.QueryResult<Row>> {
     try {
-      return await this.#sql.query(statement);
+      return await this.#sql.query(statement, signal);
     } catch (err) {
       throw translateDatabaseError(err, UNIQUE);
     }

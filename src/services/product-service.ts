@@ -24,8 +24,13 @@ export interface ProductRepository {
   /** Up to `query.limit` products after `query.after`, in sort order; callers must not change the array. */
   list(query: ProductListQuery): Promise<readonly Product[]>;
   /** Applies the changes and bumps the version in one step, only if the version still matches. */
-  update(id: string, changes: Partial<ProductFields>, expectedVersion?: number): Promise<WriteOutcome<Product>>;
-  delete(id: string, expectedVersion?: number): Promise<WriteOutcome<true>>;
+  update(
+    id: string,
+    changes: Partial<ProductFields>,
+    expectedVersion?: number,
+    signal?: AbortSignal,
+  ): Promise<WriteOutcome<Product>>;
+  delete(id: string, expectedVersion?: number, signal?: AbortSignal): Promise<WriteOutcome<true>>;
 }
 
 /** What a product write may use inside one transaction. */
@@ -74,7 +79,7 @@ export class ProductService {
 
   /** Changes only the given fields (PATCH). */
   async update(id: string, changes: Partial<ProductFields>, condition: WriteCondition = {}): Promise<Product> {
-    return settle(await this.#products.update(id, changes, condition.expectedVersion), 'Product', id);
+    return settle(await this.#products.update(id, changes, condition.expectedVersion, condition.signal), 'Product', id);
   }
 
   /** Replaces every client-owned field (PUT). */
@@ -83,6 +88,6 @@ export class ProductService {
   }
 
   async delete(id: string, condition: WriteCondition = {}): Promise<void> {
-    settle(await this.#products.delete(id, condition.expectedVersion), 'Product', id);
+    settle(await this.#products.delete(id, condition.expectedVersion, condition.signal), 'Product', id);
   }
 }

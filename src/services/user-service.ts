@@ -25,8 +25,13 @@ export interface UserRepository {
   /** Up to `query.limit` users after `query.after`, in sort order; callers must not change the array. */
   list(query: UserListQuery): Promise<readonly User[]>;
   /** Applies the changes and bumps the version in one step, only if the version still matches. */
-  update(id: string, changes: Partial<UserFields>, expectedVersion?: number): Promise<WriteOutcome<User>>;
-  delete(id: string, expectedVersion?: number): Promise<WriteOutcome<true>>;
+  update(
+    id: string,
+    changes: Partial<UserFields>,
+    expectedVersion?: number,
+    signal?: AbortSignal,
+  ): Promise<WriteOutcome<User>>;
+  delete(id: string, expectedVersion?: number, signal?: AbortSignal): Promise<WriteOutcome<true>>;
 }
 
 /** What a user write may use inside one transaction. */
@@ -85,6 +90,6 @@ export class UserService {
   }
 
   async delete(id: string, condition: WriteCondition = {}): Promise<void> {
-    settle(await this.#users.delete(id, condition.expectedVersion), 'User', id);
+    settle(await this.#users.delete(id, condition.expectedVersion, condition.signal), 'User', id);
   }
 }

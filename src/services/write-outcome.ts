@@ -6,6 +6,8 @@ export type WriteOutcome<T> = T | 'not_found' | 'version_mismatch';
 /** Optimistic concurrency: the version the client last saw, if it named one. */
 export interface WriteCondition {
   readonly expectedVersion?: number | undefined;
+  /** The caller's deadline: when it aborts, the write gives up and its statement is cancelled. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** The write's result, or the domain error that says why it did not apply. */

@@ -8,6 +8,7 @@ import { BadRequestSchema } from '../../src/grpc/gen/google/rpc/error_details_pb
 import { ProductService } from '../../src/grpc/gen/productuser/v1/product_service_pb.js';
 import type { App } from '../../src/http/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { eventually } from '../helpers/eventually.js';
 import { startRpcServer, type RpcServer } from '../helpers/rpc-server.js';
 import { token } from '../helpers/tokens.js';
 
@@ -289,5 +290,46 @@ describe('native gRPC with @grpc/grpc-js', () => {
     expect(invalid.err?.code).toBe(grpc.status.INVALID_ARGUMENT);
     const [details] = invalid.err?.metadata.get('grpc-status-details-bin') ?? [];
     expect(details).toBeInstanceOf(Buffer);
+  });
+});
+
+describe('deadlines', () => {
+  it('answers DEADLINE_EXCEEDED when the deadline passes on a locked row, and cancels the statement', async () => {
+    const client = createClient(ProductService, createGrpcTransport({ baseUrl: grpcUrl }));
+    const { product } = await client.createProduct(
+      { product: { sku: uniqueSku(), displayName: 'Locked', price: '1.00' } },
+      { headers: { authorization } },
+    );
+    const id = (product?.name ?? '').replace('products/', '');
+    const locker = await db.pool.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('SELECT 1 FROM products WHERE id = $1 FOR UPDATE', [id]);
+      const error = await rejection(
+        client.updateProduct(
+          { product: { name: product?.name ?? '', displayName: 'Late' }, updateMask: { paths: ['display_name'] } },
+          { headers: { authorization }, timeoutMs: 300 },
+        ),
+      );
+      expect(error.code).toBe(Code.DeadlineExceeded);
+      // While the lock is still held, the UPDATE no longer waits on it: it was cancelled.
+      const waiting = async () =>
+        Number(
+          (
+            await db.pool.query<{ n: string }>(
+              `SELECT count(*) AS n FROM pg_stat_activity
+               WHERE datname = current_database() AND state = 'active' AND query LIKE 'UPDATE products%'`,
+            )
+          ).rows[0]?.n,
+        );
+      // Well before the 5 s statement timeout of the test pool, which would end it anyway.
+      await eventually(async () => (await waiting()) === 0, 3500);
+    } finally {
+      await locker.query('ROLLBACK');
+      locker.release();
+    }
+    // Nothing was written after the client was told the call failed.
+    const after = await client.getProduct({ name: product?.name ?? '' }, { headers: { authorization } });
+    expect(after.product).toMatchObject({ displayName: 'Locked', etag: '"1"' });
   });
 });
