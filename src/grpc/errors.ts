@@ -2,7 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { DomainError, UnavailableError, type DomainErrorCode } from '../domain/errors.js';
 import { HttpProblem } from '../http/error-handler.js';
-import type { FieldIssue } from '../http/validation.js';
+import { RequestValidationError, type FieldIssue } from '../http/validation.js';
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from './gen/google/rpc/error_details_pb.js';
 
 const DOMAIN = 'product-user-service';
@@ -54,6 +54,16 @@ export function invalidArgument(issues: readonly { field: string; description: s
 /** Field issues of the shared request rules, at the proto field each REST field maps to. */
 export function violations(issues: readonly FieldIssue[], fieldFor: (restPath: string) => string) {
   return issues.map((issue) => ({ field: fieldFor(issue.path.join('.')), description: issue.message }));
+}
+
+/** Runs a check of the shared request rules, its failures as INVALID_ARGUMENT at proto names. */
+export function checked<T>(work: () => T, fieldFor: (restPath: string) => string): T {
+  try {
+    return work();
+  } catch (err) {
+    if (err instanceof RequestValidationError) throw invalidArgument(violations(err.issues, fieldFor));
+    throw err;
+  }
 }
 
 /** Any failure as the status a gRPC or Connect client receives; unknown ones masked as INTERNAL. */

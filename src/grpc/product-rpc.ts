@@ -7,7 +7,7 @@ import { cursorScope, type CursorCodec } from '../http/pagination.js';
 import { ProductCreate, ProductListQuery, ProductPatch, productSortValuePatterns } from '../http/product-schemas.js';
 import { RequestValidationError, validate } from '../http/validation.js';
 import type { ProductService as Products } from '../services/product-service.js';
-import { invalidArgument, violations } from './errors.js';
+import { checked, invalidArgument, violations } from './errors.js';
 import {
   ProductSchema,
   type ProductService,
@@ -78,16 +78,6 @@ function validProduct<S extends typeof ProductCreate | typeof ProductPatch>(
     issues.unshift(...violations(others, (path) => `product.${FIELD[path] ?? path}`));
   }
   throw invalidArgument(issues);
-}
-
-/** Runs a check of the shared request rules, its failures as INVALID_ARGUMENT at proto names. */
-function checked<T>(work: () => T, fieldFor: (restPath: string) => string): T {
-  try {
-    return work();
-  } catch (err) {
-    if (err instanceof RequestValidationError) throw invalidArgument(violations(err.issues, fieldFor));
-    throw err;
-  }
 }
 
 const LIST_FIELD: Readonly<Record<string, string>> = {

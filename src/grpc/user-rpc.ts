@@ -5,10 +5,10 @@ import type { z } from 'zod';
 import type { User } from '../domain/user.js';
 import { cursorScope, type CursorCodec } from '../http/pagination.js';
 import { UserCreate, UserListQuery, UserPatch, userSortValuePatterns } from '../http/user-schemas.js';
-import { RequestValidationError, validate } from '../http/validation.js';
+import { validate } from '../http/validation.js';
 import type { UserService as Users } from '../services/user-service.js';
 import { callerOf } from './auth.js';
-import { invalidArgument, violations } from './errors.js';
+import { checked, invalidArgument } from './errors.js';
 import { UserSchema, type User as UserMessage, type UserService } from './gen/productuser/v1/user_service_pb.js';
 import { expectedVersion, idFromName, orderBy, pageSize } from './request-fields.js';
 
@@ -32,16 +32,6 @@ export function presentUser(user: User): UserMessage {
     updateTime: timestampFromDate(user.updatedAt),
     etag: `"${user.version}"`,
   });
-}
-
-/** Runs a check of the shared request rules, its failures as INVALID_ARGUMENT at proto names. */
-function checked<T>(work: () => T, fieldFor: (restPath: string) => string): T {
-  try {
-    return work();
-  } catch (err) {
-    if (err instanceof RequestValidationError) throw invalidArgument(violations(err.issues, fieldFor));
-    throw err;
-  }
 }
 
 /** A user message checked by REST's schema, in REST's shape; `only` (an update mask) limits it. */
