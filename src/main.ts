@@ -89,7 +89,10 @@ export async function startService(
         // Keep serving while Kubernetes removes this pod from the Service's endpoints.
         await sleep(config.shutdown.delayMs);
         // Both stop accepting, then wait for requests and calls in flight.
-        await Promise.all([app.close(), grpc.close()]);
+        // gRPC connections still open a second before the deadline (a client that never finished
+        // sending) are destroyed, so that the pool and telemetry still close in time.
+        const grpcGraceMs = Math.max(0, config.shutdown.timeoutMs - 1000);
+        await Promise.all([app.close(), grpc.close(grpcGraceMs)]);
         await pool.end();
         await flushTelemetry(logger, config.shutdown.telemetryFlushTimeoutMs);
         await embedded?.stop();

@@ -4,8 +4,11 @@ import { connectNodeAdapter } from '@connectrpc/connect-node';
 
 export interface GrpcServer {
   readonly server: Http2Server;
-  /** Stops accepting, lets calls in flight finish, then ends every connection. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting, lets calls in flight finish, then ends every connection; connections
+   * still open after `graceMs` (a client that never finishes sending) are destroyed.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** Native gRPC (HTTP/2 cleartext, as grpc-js clients and the kubelet's grpc probe speak it). */
@@ -18,9 +21,15 @@ export function createGrpcServer(routes: (router: ConnectRouter) => void, maxMes
   });
   return {
     server,
-    close: () =>
+    close: (graceMs = 5000) =>
       new Promise((resolve) => {
-        server.close(() => resolve());
+        const force = setTimeout(() => {
+          for (const session of sessions) session.destroy();
+        }, graceMs);
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
         // A graceful GOAWAY: calls in flight finish, no new stream starts on the session.
         for (const session of sessions) session.close();
       }),

@@ -87,3 +87,51 @@ describe.each([
     expect((await rejection(client.listUsers({}, {}))).code).toBe(Code.Unauthenticated);
   });
 });
+
+describe('UserService authorization, every RPC', () => {
+  it('refuses each RPC without a token, with a bad token, with another scope; writes with :read', async () => {
+    const client = createClient(UserService, createGrpcTransport({ baseUrl: server.grpcUrl }));
+    const readOnly = `Bearer ${await token({ scopes: ['users:read'] })}`;
+    const otherResource = `Bearer ${await token({ scopes: ['products:write'] })}`;
+    const name = 'users/01890000-0000-7000-8000-000000000000';
+    const calls: [string, boolean, (options: { headers: Record<string, string> }) => Promise<unknown>][] = [
+      ['get', false, (o) => client.getUser({ name }, o)],
+      ['list', false, (o) => client.listUsers({}, o)],
+      ['create', true, (o) => client.createUser({ user: { email: uniqueEmail(), displayName: 'Ab' } }, o)],
+      [
+        'update',
+        true,
+        (o) => client.updateUser({ user: { name, displayName: 'Cd' }, updateMask: { paths: ['display_name'] } }, o),
+      ],
+      ['delete', true, (o) => client.deleteUser({ name }, o)],
+    ];
+    const codeOf = (call: Promise<unknown>) =>
+      call.then(
+        () => null,
+        (err: unknown) => ConnectError.from(err).code,
+      );
+    for (const [rpc, write, call] of calls) {
+      expect(await codeOf(call({ headers: {} })), rpc).toBe(Code.Unauthenticated);
+      expect(await codeOf(call({ headers: { authorization: 'Bearer x.y.z' } })), rpc).toBe(Code.Unauthenticated);
+      expect(await codeOf(call({ headers: { authorization: otherResource } })), rpc).toBe(Code.PermissionDenied);
+      const withRead = await codeOf(call({ headers: { authorization: readOnly } }));
+      if (write) expect(withRead, rpc).toBe(Code.PermissionDenied);
+      else expect([null, Code.NotFound], rpc).toContain(withRead);
+      expect([null, Code.NotFound], rpc).toContain(await codeOf(call({ headers: { authorization } })));
+    }
+  });
+
+  it('refuses a message larger than BODY_LIMIT_BYTES with RESOURCE_EXHAUSTED, and writes nothing', async () => {
+    const client = createClient(UserService, createGrpcTransport({ baseUrl: server.grpcUrl }));
+    const email = uniqueEmail();
+    const code = await client
+      .createUser({ user: { email, displayName: 'x'.repeat(200_000) } }, { headers: { authorization } })
+      .then(
+        () => null,
+        (err: unknown) => ConnectError.from(err).code,
+      );
+    expect(code).toBe(Code.ResourceExhausted);
+    const found = await client.listUsers({ email }, { headers: { authorization } });
+    expect(found.users).toEqual([]);
+  });
+});

@@ -28,5 +28,5 @@ export async function startRpcServer(
   await new Promise<void>((resolve) => grpc.server.listen(0, '127.0.0.1', resolve));
   const address = grpc.server.address();
   const grpcUrl = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
-  return { app, restUrl, grpcUrl, close: async () => void (await Promise.all([app.close(), grpc.close()])) };
+  return { app, restUrl, grpcUrl, close: async () => void (await Promise.all([app.close(), grpc.close(1000)])) };
 }
