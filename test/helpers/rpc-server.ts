@@ -16,7 +16,7 @@ export interface RpcServer {
 
 /** The service's wiring listening on both ports, with JWT authentication on, over a test database. */
 export async function startRpcServer(
-  db: TestDatabase,
+  db: Pick<TestDatabase, 'url' | 'pool'>,
   env: Record<string, string> = {},
   isAcceptingTraffic?: () => boolean,
   logger: Logger = silentLogger,
