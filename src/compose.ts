@@ -39,7 +39,8 @@ export interface ComposedService {
 
 /**
  * The wiring, written once for the server, the tests and the OpenAPI writer: the pool behind
- * its circuit breaker → repositories → services → the HTTP app.
+ * its circuit breaker → repositories → services → the HTTP app, with Connect and gRPC-Web on
+ * it, and the RPC routes main.ts serves as native gRPC.
  */
 export async function composeService(parts: ServiceParts): Promise<ComposedService> {
   const { config, pool, logger } = parts;
