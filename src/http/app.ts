@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -84,6 +84,25 @@ export async function buildApp(deps: AppDependencies) {
   // for everything else (security-headers.ts).
   const apiSecurity = securityHeaders(API_SECURITY);
   const docsSecurity = securityHeaders(DOCS_SECURITY);
+  // One log line and one metrics observation per request, both labelled with the route
+  // *pattern* (never the raw URL) so that they group by endpoint with bounded cardinality.
+  const metrics = new HttpMetrics(deps.poolStats, deps.scrape);
+  const logAccess = accessLogger(deps.logger);
+  const recordResponse = (request: FastifyRequest, reply: FastifyReply): void => {
+    const route = request.routeOptions.url ?? UNMATCHED_ROUTE;
+    const elapsedMs = reply.elapsedTime;
+    metrics.observe(request.method, route, reply.statusCode, elapsedMs / 1000);
+    logAccess({
+      request_id: request.id,
+      method: request.method,
+      route,
+      url: redactUrl(request.url),
+      status: reply.statusCode,
+      duration_ms: Math.round(elapsedMs * 100) / 100,
+      ...request.untraced,
+    });
+  };
+  const frameworkErrors = createFrameworkErrorHandler(apiSecurity);
   const app = Fastify({
     loggerInstance,
     childLoggerFactory: (logger, bindings, options) => new DeferredChildLogger(logger, bindings, options),
@@ -93,7 +112,11 @@ export async function buildApp(deps: AppDependencies) {
     bodyLimit: settings.bodyLimitBytes,
     // A path id longer than a UUID is refused by the router, before any route work (414).
     routerOptions: { maxParamLength: ID_LENGTH, querystringParser: parseQuery },
-    frameworkErrors: createFrameworkErrorHandler(apiSecurity),
+    // Refused before routing, where no hook runs: answered, then logged and counted here.
+    frameworkErrors: (error, request, reply) => {
+      frameworkErrors(error, request, reply);
+      recordResponse(request, reply);
+    },
     clientErrorHandler: createClientErrorHandler(apiSecurity, deps.logger),
     requestTimeout: settings.requestTimeoutMs,
     // Node checks the two timeouts on this interval (30 s by default), so it bounds how late a 408 comes.
@@ -124,23 +147,8 @@ export async function buildApp(deps: AppDependencies) {
     }
     done();
   });
-  // One log line and one metrics observation per request, both labelled with the route
-  // *pattern* (never the raw URL) so that they group by endpoint with bounded cardinality.
-  const metrics = new HttpMetrics(deps.poolStats, deps.scrape);
-  const logAccess = accessLogger(deps.logger);
   app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? UNMATCHED_ROUTE;
-    const elapsedMs = reply.elapsedTime;
-    metrics.observe(request.method, route, reply.statusCode, elapsedMs / 1000);
-    logAccess({
-      request_id: request.id,
-      method: request.method,
-      route,
-      url: redactUrl(request.url),
-      status: reply.statusCode,
-      duration_ms: Math.round(elapsedMs * 100) / 100,
-      ...request.untraced,
-    });
+    recordResponse(request, reply);
     done();
   });
 

@@ -123,6 +123,24 @@ describe('internal errors', () => {
 });
 
 describe('log lines', () => {
+  it('are written for requests refused before routing too (a bad path, too long an id), and counted', async () => {
+    const bad = await app.inject({
+      method: 'GET',
+      url: '/api/v1/products/%E0%A4%A',
+      headers: { 'x-request-id': 'bad-path-1' },
+    });
+    const long = await app.inject({
+      method: 'GET',
+      url: `/api/v1/products/${'a'.repeat(40)}`,
+      headers: { 'x-request-id': 'long-id-1' },
+    });
+    expect([bad.statusCode, long.statusCode]).toEqual([400, 414]);
+    expect(logs.lines.find((l) => l.request_id === 'bad-path-1')).toMatchObject({ status: 400, route: 'unmatched' });
+    expect(logs.lines.find((l) => l.request_id === 'long-id-1')).toMatchObject({ status: 414, route: 'unmatched' });
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toMatch(/http_requests_total\{method="GET",route="unmatched",status_code="414"\} [1-9]/);
+  });
+
   it('never hold a credential sent in the query string', async () => {
     const secret = 'eyJhbGciOiJIUzI1NiJ9.secret-part.signature';
     for (const name of ['access_token', 'ACCESS_TOKEN', 'access%5Ftoken', 'token', 'api_key', 'key', 'password']) {
