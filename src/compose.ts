@@ -4,7 +4,7 @@ import type { Config } from './config.js';
 import { hmacSecret } from './dev/development-auth.js';
 import { fastifyConnectPlugin } from '@connectrpc/connect-fastify';
 import type { ConnectRouter } from '@connectrpc/connect';
-import { observeCalls } from './grpc/limits.js';
+import { observeCalls } from './grpc/observe.js';
 import { rpcRoutes } from './grpc/routes.js';
 import { buildApp, type App, type AppDependencies } from './http/app.js';
 import { Authenticator } from './http/auth.js';

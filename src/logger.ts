@@ -159,8 +159,16 @@ export interface UntracedFields {
   readonly trace_flags: '00';
 }
 
-// version-traceid-parentid-flags (W3C Trace Context); the same rule as telemetry/head-sampling.ts.
-const TRACEPARENT_ID = /^(?!ff)[\da-f]{2}-(?!0{32})([\da-f]{32})-(?!0{16})[\da-f]{16}-[\da-f]{2}(?:-|$)/;
+// version-traceid-parentid-flags (W3C Trace Context); the same rule as telemetry/head-sampling.ts,
+// which may import nothing of the application.
+const TRACEPARENT = /^(?!ff)[\da-f]{2}-(?!0{32})([\da-f]{32})-(?!0{16})[\da-f]{16}-([\da-f]{2})(?:-|$)/;
+
+/** A valid W3C `traceparent`'s trace id and sampled flag; undefined for anything else. */
+export function parseTraceparent(header: string | string[] | null | undefined) {
+  const match = typeof header === 'string' ? TRACEPARENT.exec(header) : null;
+  if (match === null) return undefined;
+  return { traceId: match[1] ?? '', sampled: (Number.parseInt(match[2] ?? '0', 16) & 1) === 1 };
+}
 
 /**
  * The trace id every log line of a request carries, for a request without a span: the
@@ -170,8 +178,7 @@ const TRACEPARENT_ID = /^(?!ff)[\da-f]{2}-(?!0{32})([\da-f]{32})-(?!0{16})[\da-f
  */
 export function untracedFields(traceparent: string | string[] | undefined): UntracedFields | undefined {
   if (traceFields() !== NO_TRACE) return undefined;
-  const given = typeof traceparent === 'string' ? TRACEPARENT_ID.exec(traceparent)?.[1] : undefined;
-  return { trace_id: given ?? randomUUID().replace(/-/g, ''), trace_flags: '00' };
+  return { trace_id: parseTraceparent(traceparent)?.traceId ?? randomUUID().replace(/-/g, ''), trace_flags: '00' };
 }
 
 // Query parameters that carry credentials by name; their values never reach a log line.

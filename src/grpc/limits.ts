@@ -1,34 +1,6 @@
-import { randomUUID } from 'node:crypto';
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
-import type { Logger } from 'pino';
-import { Counter, Histogram, type Registry } from 'prom-client';
 import type { RateLimiter } from '../http/rate-limit.js';
-import { untracedFields } from '../logger.js';
 import { callerOf } from './auth.js';
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-// W3C traceparent's flags (the rule of telemetry/head-sampling.ts, which imports nothing of ours).
-const TRACEPARENT_FLAGS = /^(?!ff)[\da-f]{2}-(?!0{32})[\da-f]{32}-(?!0{16})[\da-f]{16}-([\da-f]{2})(?:-|$)/;
-/** Statuses that say the server failed, which mark a span as an error (OpenTelemetry RPC conventions). */
-const SERVER_FAULTS = new Set([
-  Code.Unknown,
-  Code.DeadlineExceeded,
-  Code.Unimplemented,
-  Code.Internal,
-  Code.Unavailable,
-  Code.DataLoss,
-]);
-const HEADERS = {
-  get: (headers: Headers, key: string) => headers.get(key) ?? undefined,
-  keys: (headers: Headers) => [...headers.keys()],
-};
-
-/** A caller's sampled flag decides; without one, a share `ratio` of calls is traced. */
-function traced(traceparent: string | null, ratio: number): boolean {
-  const flags = traceparent === null ? undefined : TRACEPARENT_FLAGS.exec(traceparent)?.[1];
-  return flags !== undefined ? (Number.parseInt(flags, 16) & 1) === 1 : Math.random() < ratio;
-}
 
 /**
  * Per caller, the same buckets as REST (`sub:<subject>`): a caller's REST requests and calls
@@ -52,84 +24,5 @@ export function shedCalls(isUnderPressure: () => boolean): Interceptor {
   return (next) => (request) => {
     if (isUnderPressure()) throw new ConnectError('The service is overloaded; retry shortly', Code.Unavailable);
     return next(request);
-  };
-}
-
-/**
- * For native gRPC, which no Fastify hook sees: a server span per traced call (continuing the
- * caller's trace context; the handler's pg spans beneath it), one log line per call (request
- * id, trace id) and the calls counted per service, method and status code on /metrics.
- */
-export function observeCalls(logger: Logger, registry: Registry, traceRatio: number): Interceptor {
-  const tracer = trace.getTracer('product-user-service/grpc-server');
-  const labelNames = ['grpc_service', 'grpc_method', 'grpc_code'] as const;
-  const calls = new Counter({
-    name: 'grpc_server_handled_total',
-    help: 'gRPC calls answered on GRPC_PORT, by service, method and status code',
-    labelNames,
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: 'grpc_server_handling_seconds',
-    help: 'Time to answer a gRPC call on GRPC_PORT, by service, method and status code',
-    labelNames,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [registry],
-  });
-  return (next) => async (request) => {
-    const started = performance.now();
-    const given = request.header.get('x-request-id');
-    const requestId = given !== null && REQUEST_ID.test(given) ? given : randomUUID();
-    const rpc = `${request.service.typeName}/${request.method.name}`;
-    const traceparent = request.header.get('traceparent');
-    const parent = propagation.extract(ROOT_CONTEXT, request.header, HEADERS);
-    const span = traced(traceparent, traceRatio)
-      ? tracer.startSpan(
-          rpc,
-          {
-            kind: SpanKind.SERVER,
-            attributes: {
-              'rpc.system': 'grpc',
-              'rpc.service': request.service.typeName,
-              'rpc.method': request.method.name,
-            },
-          },
-          parent,
-        )
-      : undefined;
-    const done = (code: Code | undefined) => {
-      const seconds = (performance.now() - started) / 1000;
-      const name = code === undefined ? 'OK' : Code[code];
-      const labels = { grpc_service: request.service.typeName, grpc_method: request.method.name, grpc_code: name };
-      calls.inc(labels);
-      duration.observe(labels, seconds);
-      const ids = span?.spanContext();
-      if (span !== undefined) {
-        span.setAttribute('rpc.grpc.status_code', code ?? 0);
-        if (code !== undefined && SERVER_FAULTS.has(code)) span.setStatus({ code: SpanStatusCode.ERROR });
-        span.end();
-      }
-      logger.info(
-        {
-          request_id: requestId,
-          rpc: `/${rpc}`,
-          code: name,
-          duration_ms: Math.round(seconds * 100_000) / 100,
-          ...(ids === undefined
-            ? untracedFields(traceparent ?? undefined)
-            : { trace_id: ids.traceId, span_id: ids.spanId, trace_flags: '01' }),
-        },
-        'call completed',
-      );
-    };
-    try {
-      const response =
-        span === undefined ? await next(request) : await context.with(trace.setSpan(parent, span), () => next(request));
-      done(undefined);
-      return response;
-    } catch (err) {
-      done(ConnectError.from(err).code);
-      throw err;
-    }
   };
 }

@@ -4,7 +4,13 @@ import type { ServiceImpl } from '@connectrpc/connect';
 import type { z } from 'zod';
 import type { Product } from '../domain/product.js';
 import { cursorScope, type CursorCodec } from '../http/pagination.js';
-import { ProductCreate, ProductListQuery, ProductPatch, productSortValuePatterns } from '../http/product-schemas.js';
+import {
+  DECIMAL_PRICE,
+  ProductCreate,
+  ProductListQuery,
+  ProductPatch,
+  productSortValuePatterns,
+} from '../http/product-schemas.js';
 import { RequestValidationError, validate } from '../http/validation.js';
 import type { ProductService as Products } from '../services/product-service.js';
 import { checked, invalidArgument, violations } from './errors.js';
@@ -14,7 +20,7 @@ import {
   type Product as ProductMessage,
 } from './gen/productuser/v1/product_service_pb.js';
 import { callerOf } from './auth.js';
-import { expectedVersion, idFromName, orderBy, pageSize } from './request-fields.js';
+import { expectedVersion, idFromName, listField, maskedFields, orderBy, pageSize } from './request-fields.js';
 
 const COLLECTION = 'products';
 /** The proto field each REST field of a product is, for naming failing fields. */
@@ -26,7 +32,6 @@ const FIELD: Readonly<Record<string, string>> = {
   currency: 'currency',
 };
 const SORT_FIELDS = { create_time: 'created_at', display_name: 'name', price: 'price' } as const;
-const PRICE = /^\d{1,8}(\.\d{1,2})?$/;
 
 export function presentProduct(product: Product): ProductMessage {
   return create(ProductSchema, {
@@ -64,7 +69,7 @@ function validProduct<S extends typeof ProductCreate | typeof ProductPatch>(
   if (given('currency')) fields['currency'] = orDefault(message?.currency);
   if (given('price')) {
     const price = message?.price ?? '';
-    if (PRICE.test(price)) fields['price'] = Number(price);
+    if (DECIMAL_PRICE.test(price)) fields['price'] = Number(price);
     else issues.push({ field: 'product.price', description: 'must be a decimal with at most 2 decimal places' });
   }
   try {
@@ -79,13 +84,6 @@ function validProduct<S extends typeof ProductCreate | typeof ProductPatch>(
   }
   throw invalidArgument(issues);
 }
-
-const LIST_FIELD: Readonly<Record<string, string>> = {
-  limit: 'page_size',
-  sort: 'order_by',
-  q: 'query',
-  cursor: 'page_token',
-};
 
 export function productRpc(products: Products, cursors: CursorCodec): ServiceImpl<typeof ProductService> {
   return {
@@ -106,14 +104,11 @@ export function productRpc(products: Products, cursors: CursorCodec): ServiceImp
             ...(request.minPrice && { min_price: request.minPrice }),
             ...(request.maxPrice && { max_price: request.maxPrice }),
           }),
-        (path) => LIST_FIELD[path] ?? path,
+        listField,
       );
       const scope = cursorScope(`/${COLLECTION}`, query.sort, query.filter);
       const token = request.pageToken === '' ? undefined : request.pageToken;
-      const after = checked(
-        () => cursors.decode(scope, token, productSortValuePatterns[query.sort.field]),
-        (path) => LIST_FIELD[path] ?? path,
-      );
+      const after = checked(() => cursors.decode(scope, token, productSortValuePatterns[query.sort.field]), listField);
       const page = await products.list({ ...query, after });
       return { products: page.items.map(presentProduct), nextPageToken: cursors.encode(scope, page.next) ?? '' };
     },
@@ -126,13 +121,7 @@ export function productRpc(products: Products, cursors: CursorCodec): ServiceImp
     },
 
     async updateProduct(request, context) {
-      const paths = new Set(request.updateMask?.paths ?? []);
-      const unknown = [...paths].filter((path) => !Object.values(FIELD).includes(path));
-      if (paths.size === 0 || unknown.length > 0) {
-        const description =
-          paths.size === 0 ? 'must name at least one field' : `names unknown fields: ${unknown.join(', ')}`;
-        throw invalidArgument([{ field: 'update_mask', description }]);
-      }
+      const paths = maskedFields(request.updateMask?.paths, Object.values(FIELD));
       const id = idFromName(request.product?.name ?? '', COLLECTION, 'product.name');
       const changes = validProduct(ProductPatch, request.product, paths);
       const version = expectedVersion(request.product?.etag ?? '', 'product.etag');

@@ -1,12 +1,35 @@
 import type { Sort } from '../domain/page.js';
+import { IdParams } from '../http/schemas.js';
 import { invalidArgument } from './errors.js';
 
-const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+/** The list request's field for each REST query parameter, for naming failing fields. */
+const LIST_FIELD: Readonly<Record<string, string>> = {
+  limit: 'page_size',
+  sort: 'order_by',
+  q: 'query',
+  cursor: 'page_token',
+};
+
+export const listField = (restParameter: string): string => LIST_FIELD[restParameter] ?? restParameter;
+
+/** The fields an update_mask names (AIP-134): at least one, each one of `allowed`. */
+export function maskedFields(paths: readonly string[] | undefined, allowed: readonly string[]): Set<string> {
+  const fields = new Set(paths ?? []);
+  const unknown = [...fields].filter((path) => !allowed.includes(path));
+  if (fields.size === 0 || unknown.length > 0) {
+    const description =
+      fields.size === 0 ? 'must name at least one field' : `names unknown fields: ${unknown.join(', ')}`;
+    throw invalidArgument([{ field: 'update_mask', description }]);
+  }
+  return fields;
+}
 
 /** The id in a resource name such as "products/{id}" (AIP-122); INVALID_ARGUMENT otherwise. */
 export function idFromName(name: string, collection: string, field: string): string {
   const id = name.startsWith(`${collection}/`) ? name.slice(collection.length + 1) : '';
-  if (!UUID.test(id)) throw invalidArgument([{ field, description: `must be ${collection}/{id} with a UUID id` }]);
+  // The rule REST applies to a path id.
+  if (!IdParams.safeParse({ id }).success)
+    throw invalidArgument([{ field, description: `must be ${collection}/{id} with a UUID id` }]);
   return id.toLowerCase();
 }
 

@@ -8,19 +8,13 @@ import { UserCreate, UserListQuery, UserPatch, userSortValuePatterns } from '../
 import { validate } from '../http/validation.js';
 import type { UserService as Users } from '../services/user-service.js';
 import { callerOf } from './auth.js';
-import { checked, invalidArgument } from './errors.js';
+import { checked } from './errors.js';
 import { UserSchema, type User as UserMessage, type UserService } from './gen/productuser/v1/user_service_pb.js';
-import { expectedVersion, idFromName, orderBy, pageSize } from './request-fields.js';
+import { expectedVersion, idFromName, listField, maskedFields, orderBy, pageSize } from './request-fields.js';
 
 const COLLECTION = 'users';
 /** The proto field each REST field of a user is, for naming failing fields. */
 const FIELD: Readonly<Record<string, string>> = { email: 'email', name: 'display_name' };
-const LIST_FIELD: Readonly<Record<string, string>> = {
-  limit: 'page_size',
-  sort: 'order_by',
-  q: 'query',
-  cursor: 'page_token',
-};
 const SORT_FIELDS = { create_time: 'created_at', display_name: 'name', email: 'email' } as const;
 
 export function presentUser(user: User): UserMessage {
@@ -66,14 +60,11 @@ export function userRpc(users: Users, cursors: CursorCodec): ServiceImpl<typeof 
             ...(request.query && { q: request.query }),
             ...(request.email && { email: request.email }),
           }),
-        (path) => LIST_FIELD[path] ?? path,
+        listField,
       );
       const scope = cursorScope(`/${COLLECTION}`, query.sort, query.filter);
       const token = request.pageToken === '' ? undefined : request.pageToken;
-      const after = checked(
-        () => cursors.decode(scope, token, userSortValuePatterns[query.sort.field]),
-        (path) => LIST_FIELD[path] ?? path,
-      );
+      const after = checked(() => cursors.decode(scope, token, userSortValuePatterns[query.sort.field]), listField);
       const page = await users.list({ ...query, after });
       return { users: page.items.map(presentUser), nextPageToken: cursors.encode(scope, page.next) ?? '' };
     },
@@ -86,13 +77,7 @@ export function userRpc(users: Users, cursors: CursorCodec): ServiceImpl<typeof 
     },
 
     async updateUser(request, context) {
-      const paths = new Set(request.updateMask?.paths ?? []);
-      const unknown = [...paths].filter((path) => !Object.values(FIELD).includes(path));
-      if (paths.size === 0 || unknown.length > 0) {
-        const description =
-          paths.size === 0 ? 'must name at least one field' : `names unknown fields: ${unknown.join(', ')}`;
-        throw invalidArgument([{ field: 'update_mask', description }]);
-      }
+      const paths = maskedFields(request.updateMask?.paths, Object.values(FIELD));
       const id = idFromName(request.user?.name ?? '', COLLECTION, 'user.name');
       const changes = validUser(UserPatch, request.user, paths);
       const version = expectedVersion(request.user?.etag ?? '', 'user.etag');

@@ -27,7 +27,7 @@ import { productRoutes } from './product-routes.js';
 import { RateLimiter, type RateLimitSettings } from './rate-limit.js';
 import { DeferredChildLogger } from './request-logger.js';
 import { API_SECURITY, DOCS_SECURITY, securityHeaders } from './security-headers.js';
-import { ID_LENGTH } from './schemas.js';
+import { ID_LENGTH, REQUEST_ID } from './schemas.js';
 import { parseQuery, registerBodyParsers } from './text-input.js';
 import { userRoutes } from './user-routes.js';
 import { serializerCompiler, validatorCompiler } from './validation.js';
@@ -64,7 +64,6 @@ export interface AppDependencies {
   readonly settings: HttpSettings;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Where Swagger UI is served, and the URLs under it (not "/docsearch"). */
 const DOCS_PREFIX = '/docs';
 const DOCS_URL = /^\/docs(?:[/?]|$)/;

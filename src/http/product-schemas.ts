@@ -83,9 +83,12 @@ export const ProductResponse = z
 
 export const ProductPage = pageOf(ProductResponse).meta({ id: 'ProductPage' });
 
+/** A price as decimal text: at most 8 digits before the point and 2 after (query filters, gRPC). */
+export const DECIMAL_PRICE = /^\d{1,8}(\.\d{1,2})?$/;
+
 const Decimal = z
   .string()
-  .regex(/^\d{1,8}(\.\d{1,2})?$/, 'must be a decimal number with at most 2 decimal places')
+  .regex(DECIMAL_PRICE, 'must be a decimal number with at most 2 decimal places')
   .transform(Number)
   // A query value is text; the document says which text: a price-like number.
   .meta({ type: 'number', minimum: 0, maximum: 99999999.99, multipleOf: 0.01, pattern: undefined });

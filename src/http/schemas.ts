@@ -3,6 +3,9 @@ import type { Sort, SortDirection } from '../domain/page.js';
 
 /** Building blocks shared by the product and user schemas. */
 
+/** A caller's X-Request-ID that is safe to echo and log; any other is replaced by a new UUID. */
+export const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
 /** The length of a UUID in text: no path id can be longer. */
 export const ID_LENGTH = 36;
 export const IdParams = z.strictObject({ id: z.uuid() });

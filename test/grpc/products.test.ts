@@ -9,7 +9,7 @@ import { ProductService } from '../../src/grpc/gen/productuser/v1/product_servic
 import type { App } from '../../src/http/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { eventually } from '../helpers/eventually.js';
-import { startRpcServer, type RpcServer } from '../helpers/rpc-server.js';
+import { rejection, startRpcServer, type RpcServer } from '../helpers/rpc-server.js';
 import { token } from '../helpers/tokens.js';
 
 let db: TestDatabase;
@@ -39,15 +39,6 @@ const transports: Record<string, () => Transport> = {
 
 let sequence = 0;
 const uniqueSku = () => `RPC-${Date.now()}-${sequence++}`;
-
-async function rejection(call: Promise<unknown>): Promise<ConnectError> {
-  const outcome = await call.then(
-    () => null,
-    (err: unknown) => ConnectError.from(err),
-  );
-  if (outcome === null) throw new Error('the call succeeded');
-  return outcome;
-}
 
 describe.each(Object.entries(transports))('%s', (_name, makeTransport) => {
   let client: Client<typeof ProductService>;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadRequestSchema } from '../../src/grpc/gen/google/rpc/error_details_pb.js';
 import { UserService } from '../../src/grpc/gen/productuser/v1/user_service_pb.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { startRpcServer, type RpcServer } from '../helpers/rpc-server.js';
+import { rejection, startRpcServer, type RpcServer } from '../helpers/rpc-server.js';
 import { token } from '../helpers/tokens.js';
 
 let db: TestDatabase;
@@ -23,15 +23,6 @@ afterAll(async () => {
 
 let sequence = 0;
 const uniqueEmail = () => `rpc-${Date.now()}-${sequence++}@example.com`;
-
-async function rejection(call: Promise<unknown>): Promise<ConnectError> {
-  const outcome = await call.then(
-    () => null,
-    (err: unknown) => ConnectError.from(err),
-  );
-  if (outcome === null) throw new Error('the call succeeded');
-  return outcome;
-}
 
 describe.each([
   ['Connect over HTTP/1.1', () => createConnectTransport({ baseUrl: server.restUrl, httpVersion: '1.1' })],

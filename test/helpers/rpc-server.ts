@@ -1,3 +1,4 @@
+import { ConnectError } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import { composeService } from '../../src/compose.js';
 import { createGrpcServer } from '../../src/grpc/server.js';
@@ -29,4 +30,14 @@ export async function startRpcServer(
   const address = grpc.server.address();
   const grpcUrl = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
   return { app, restUrl, grpcUrl, close: async () => void (await Promise.all([app.close(), grpc.close(1000)])) };
+}
+
+/** The error a call failed with; fails the test when the call succeeds. */
+export async function rejection(call: Promise<unknown>): Promise<ConnectError> {
+  const outcome = await call.then(
+    () => null,
+    (err: unknown) => ConnectError.from(err),
+  );
+  if (outcome === null) throw new Error('the call succeeded');
+  return outcome;
 }
