@@ -60,6 +60,18 @@ const zones = [
       'grpc/ calls services/ only, with the request rules it shares with http/: compose.ts wires the adapters in.',
   },
   {
+    target: './src/events',
+    from: './src',
+    except: ['./domain', './services', './events'],
+    message: 'events/ is the relay: it drives the interfaces of services/; compose.ts wires the adapters in.',
+  },
+  {
+    target: './src/nats',
+    from: './src',
+    except: ['./domain', './services', './nats'],
+    message: 'nats/ implements the publisher interface of services/ over domain/ types, and imports nothing else.',
+  },
+  {
     target: './src/http',
     from: './src/grpc',
     message: 'http/ and grpc/ are peers: neither imports the other’s handlers.',

@@ -31,6 +31,7 @@ export default defineConfig({
             'test/integration/**/*.test.ts',
             'test/api/**/*.test.ts',
             'test/grpc/**/*.test.ts',
+            'test/events/**/*.test.ts',
             'test/process/**/*.test.ts',
           ],
           // One PostgreSQL server for the run; each file makes a database of its own on it, so

@@ -12,8 +12,14 @@ import { CursorCodec } from './http/pagination.js';
 import { Database } from './postgres/database.js';
 import { DatabaseGate } from './postgres/gate.js';
 import { pingDatabase } from './postgres/pool.js';
+import { OutboxRelay } from './events/relay.js';
+import { JetStreamPublisher } from './nats/jetstream-publisher.js';
+import { PostgresEventLog } from './postgres/event-log.js';
+import { Outbox } from './postgres/outbox.js';
+import { PostgresOutboxStore } from './postgres/outbox-store.js';
 import { PostgresProductRepository, productTransactions } from './postgres/product-repository.js';
 import { PostgresUserRepository, userTransactions } from './postgres/user-repository.js';
+import { EventFeed } from './services/event-feed.js';
 import { ProductService } from './services/product-service.js';
 import { UserService } from './services/user-service.js';
 
@@ -35,6 +41,13 @@ export interface ComposedService {
   readonly hmacSecret: string | undefined;
   /** The RPC services: already on the app (Connect, gRPC-Web); main.ts serves native gRPC with them. */
   readonly rpc: (router: ConnectRouter) => void;
+  /** Publishes committed events (with NATS_URL) and numbers them for the feed; main.ts starts and stops it. */
+  readonly events: EventParts;
+}
+
+export interface EventParts {
+  readonly relay: OutboxRelay;
+  readonly publisher: JetStreamPublisher | undefined;
 }
 
 /**
@@ -47,8 +60,13 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
   const gate = new DatabaseGate(config.database.breaker, logger);
   const database = new Database(pool, gate, config.database.statementDeadlineMs);
   const secret = await hmacSecret(config);
-  const products = new ProductService(new PostgresProductRepository(database), productTransactions(database));
-  const users = new UserService(new PostgresUserRepository(database), userTransactions(database));
+  // Every write records its event in the statement (or transaction) that makes the change.
+  const outbox = new Outbox(config.events.naming);
+  const products = new ProductService(
+    new PostgresProductRepository(database, outbox),
+    productTransactions(database, outbox),
+  );
+  const users = new UserService(new PostgresUserRepository(database, outbox), userTransactions(database, outbox));
   const authenticator = new Authenticator({ ...config.auth, secret });
   const readiness = {
     isAcceptingTraffic: parts.isAcceptingTraffic ?? (() => true),
@@ -58,6 +76,7 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
     logger,
     products,
     users,
+    events: new EventFeed(new PostgresEventLog(database)),
     authenticator,
     readiness,
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
@@ -91,5 +110,13 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
     ...rpcDependencies,
     observe: observeCalls(logger, app.metricsRegistry, config.grpcTraceRatio),
   });
-  return { app, database, hmacSecret: secret, rpc };
+  const publisher = config.events.nats === undefined ? undefined : new JetStreamPublisher(config.events.nats, logger);
+  const relay = new OutboxRelay(
+    new PostgresOutboxStore(database),
+    publisher ?? null,
+    config.events.relay,
+    logger,
+    app.metricsRegistry,
+  );
+  return { app, database, hmacSecret: secret, rpc, events: { relay, publisher } };
 }

@@ -103,6 +103,33 @@ const environment = z
       '',
     ),
     DEV_SECRET_FILE: withDefault(z.string(), '.data/dev-jwt-secret'),
+    EVENTS_SOURCE: withDefault(z.string().min(1).max(200), '/product-user-service'),
+    EVENTS_TYPE_PREFIX: withDefault(
+      z.string().regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'must be a reverse-DNS name such as com.example.productuser'),
+      'com.example.productuser',
+    ),
+    NATS_URL: optional(
+      z.string().regex(/^(nats|tls):\/\/\S+$/, 'must be a nats:// or tls:// URL (several: comma-separated)'),
+    ),
+    NATS_STREAM: withDefault(
+      z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -'),
+      'PRODUCT_USER_EVENTS',
+    ),
+    NATS_SUBJECT_PREFIX: withDefault(
+      z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be NATS subject tokens separated by dots'),
+      'productuser',
+    ),
+    NATS_STREAM_MAX_AGE_MS: withDefault(integer(60_000, 365 * 86_400_000), '604800000'),
+    NATS_DUPLICATE_WINDOW_MS: withDefault(integer(1000, 86_400_000), '600000'),
+    NATS_STREAM_MAX_MSG_BYTES: optional(integer(1, 64 * 1024 * 1024)),
+    NATS_STREAM_REPLICAS: withDefault(integer(1, 5), '1'),
+    NATS_PUBLISH_TIMEOUT_MS: withDefault(integer(100, 60_000), '2000'),
+    OUTBOX_POLL_INTERVAL_MS: withDefault(integer(1, 60_000), '20'),
+    OUTBOX_BATCH_SIZE: withDefault(integer(1, 10_000), '500'),
+    OUTBOX_MAX_ATTEMPTS: withDefault(integer(1, 1000), '5'),
+    OUTBOX_RETRY_MS: withDefault(integer(10, 600_000), '1000'),
+    OUTBOX_RETENTION_MS: withDefault(integer(60_000, 365 * 86_400_000), '604800000'),
+    OUTBOX_SWEEP_INTERVAL_MS: withDefault(integer(1000, 86_400_000), '60000'),
     // Read by the OpenTelemetry SDK (telemetry/preload.ts); here only for the gRPC server's spans.
     OTEL_TRACES_SAMPLER: optional(z.string()),
     OTEL_TRACES_SAMPLER_ARG: optional(z.string()),
@@ -111,6 +138,13 @@ const environment = z
     const production = env.NODE_ENV === 'production';
     if (production && env.DATABASE_URL === undefined) {
       ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'is required when NODE_ENV=production' });
+    }
+    if (env.NATS_DUPLICATE_WINDOW_MS > env.NATS_STREAM_MAX_AGE_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['NATS_DUPLICATE_WINDOW_MS'],
+        message: 'must not be longer than NATS_STREAM_MAX_AGE_MS',
+      });
     }
     if (production && env.AUTH_MODE === 'none') {
       ctx.addIssue({ code: 'custom', path: ['AUTH_MODE'], message: 'none is refused when NODE_ENV=production' });
@@ -206,6 +240,31 @@ function toConfig(env: z.output<typeof environment>) {
       audience: env.AUTH_AUDIENCE,
     },
     devSecretFile: env.DEV_SECRET_FILE,
+    events: {
+      naming: { source: env.EVENTS_SOURCE, typePrefix: env.EVENTS_TYPE_PREFIX },
+      /** Without NATS_URL, events are recorded and served by GET /api/v1/events only. */
+      nats:
+        env.NATS_URL === undefined
+          ? undefined
+          : {
+              url: env.NATS_URL,
+              stream: env.NATS_STREAM,
+              subjectPrefix: env.NATS_SUBJECT_PREFIX,
+              maxAgeMs: env.NATS_STREAM_MAX_AGE_MS,
+              duplicateWindowMs: env.NATS_DUPLICATE_WINDOW_MS,
+              maxMessageBytes: env.NATS_STREAM_MAX_MSG_BYTES ?? -1,
+              replicas: env.NATS_STREAM_REPLICAS,
+              publishTimeoutMs: env.NATS_PUBLISH_TIMEOUT_MS,
+            },
+      relay: {
+        pollIntervalMs: env.OUTBOX_POLL_INTERVAL_MS,
+        batchSize: env.OUTBOX_BATCH_SIZE,
+        maxAttempts: env.OUTBOX_MAX_ATTEMPTS,
+        retryMs: env.OUTBOX_RETRY_MS,
+        retentionMs: env.OUTBOX_RETENTION_MS,
+        sweepIntervalMs: env.OUTBOX_SWEEP_INTERVAL_MS,
+      },
+    },
     /**
      * Share of calls without a sampled parent that native gRPC traces, by the rule the preload
      * applies to HTTP requests at the door (parentbased_traceidratio, 0.1); 1 under any other

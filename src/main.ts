@@ -48,7 +48,7 @@ export async function startService(
   try {
     await pingDatabase(pool, config.database.startupPingTimeoutMs);
     let acceptingTraffic = true;
-    const { app, database, hmacSecret, rpc } = await composeService({
+    const { app, database, hmacSecret, rpc, events } = await composeService({
       config,
       pool,
       logger,
@@ -70,6 +70,10 @@ export async function startService(
     const grpcUrl = `http://${config.host}:${grpcPort}`;
     logger.info({ url: grpcUrl }, 'gRPC listening');
     if (options.banner ?? true) await announceDevelopmentToken(config, hmacSecret, url);
+    // The broker is not needed to serve: the publisher connects in the background, and events
+    // wait in the outbox until it has.
+    events.publisher?.start();
+    events.relay.start();
 
     // Idempotency keys live 24 h; a periodic sweep keeps the table small. Any replica may run it.
     const sweep = setInterval(() => {
@@ -92,7 +96,9 @@ export async function startService(
         // gRPC connections still open a second before the deadline (a client that never finished
         // sending) are destroyed, so that the pool and telemetry still close in time.
         const grpcGraceMs = Math.max(0, config.shutdown.timeoutMs - 1000);
-        await Promise.all([app.close(), grpc.close(grpcGraceMs)]);
+        // The relay finishes its pass (committed or rolled back: nothing is lost either way).
+        await Promise.all([app.close(), grpc.close(grpcGraceMs), events.relay.stop()]);
+        await events.publisher?.close();
         await pool.end();
         await flushTelemetry(logger, config.shutdown.telemetryFlushTimeoutMs);
         await embedded?.stop();

@@ -9,6 +9,7 @@ import type { Registry } from 'prom-client';
 import { accessLogger, redactUrl, untracedFields, type UntracedFields } from '../logger.js';
 import type { ProductService } from '../services/product-service.js';
 import type { UserService } from '../services/user-service.js';
+import type { EventFeed } from '../services/event-feed.js';
 import { API_PREFIX, guardApi } from './api-guard.js';
 import type { Authenticator } from './auth.js';
 import { corsOptions } from './cors.js';
@@ -23,6 +24,7 @@ import { registerLoadShedding, type SheddingLimits } from './load-shedding.js';
 import { HttpMetrics, metricsRoutes, UNMATCHED_ROUTE, type PoolStats } from './metrics.js';
 import { openApiOptions } from './openapi.js';
 import { CursorCodec } from './pagination.js';
+import { eventRoutes } from './event-routes.js';
 import { productRoutes } from './product-routes.js';
 import { RateLimiter, type RateLimitSettings } from './rate-limit.js';
 import { DeferredChildLogger } from './request-logger.js';
@@ -55,6 +57,7 @@ export interface AppDependencies {
   readonly logger: Logger;
   readonly products: ProductService;
   readonly users: UserService;
+  readonly events: EventFeed;
   readonly authenticator: Authenticator;
   readonly readiness: Readiness;
   /** Read at scrape time for the pool gauges on /metrics. */
@@ -168,9 +171,11 @@ export async function buildApp(deps: AppDependencies) {
   // For the RPC transport (compose.ts): the same buckets per caller, the same /metrics.
   app.decorate('rateLimiter', limiter);
   app.decorate('metricsRegistry', metrics.registry);
-  const routeOptions = { cursors: new CursorCodec(settings.cursorSecret), requireIfMatch: settings.requireIfMatch };
+  const cursors = new CursorCodec(settings.cursorSecret);
+  const routeOptions = { cursors, requireIfMatch: settings.requireIfMatch };
   await app.register(productRoutes(deps.products, routeOptions), { prefix: API_PREFIX });
   await app.register(userRoutes(deps.users, routeOptions), { prefix: API_PREFIX });
+  await app.register(eventRoutes(deps.events, cursors), { prefix: API_PREFIX });
   return app;
 }
 

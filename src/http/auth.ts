@@ -3,7 +3,7 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload, 
 import { rememberBounded } from './bounded-memory.js';
 import { HttpProblem } from './error-handler.js';
 
-export const SCOPES = ['products:read', 'products:write', 'users:read', 'users:write'] as const;
+export const SCOPES = ['products:read', 'products:write', 'users:read', 'users:write', 'events:read'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** Who is calling, as proven by a verified token (or the fixed caller of AUTH_MODE=none). */

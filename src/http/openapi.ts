@@ -119,6 +119,7 @@ export const openApiOptions: FastifyDynamicSwaggerOptions = {
     tags: [
       { name: 'products', description: 'The product catalogue' },
       { name: 'users', description: 'User accounts' },
+      { name: 'events', description: 'Every change, as CloudEvents in commit order: the feed a consumer replays' },
       { name: 'operations', description: 'Probes, metrics and this document; no authentication' },
     ],
     components: {
@@ -130,7 +131,7 @@ export const openApiOptions: FastifyDynamicSwaggerOptions = {
           description:
             'HS256 (AUTH_JWT_SECRET) or RS256/ES256 (AUTH_JWKS_URL). ' +
             'Scopes in `scope` (space-separated) or `scp` (array): ' +
-            'products:read, products:write, users:read, users:write; :write implies :read.',
+            'products:read, products:write, users:read, users:write, events:read; :write implies :read.',
         },
       },
     },

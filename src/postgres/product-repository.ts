@@ -7,6 +7,7 @@ import { firstRow, type Database, type Row, type Sql } from './database.js';
 import { translateDatabaseError, type UniqueConstraints } from './errors.js';
 import { PostgresIdempotencyRecords, type SnapshotCodec } from './idempotency-records.js';
 import { containsPattern, ListStatement, type KeysetColumn } from './list-statement.js';
+import { currentTraceparent, isoMillis, type Outbox, type RowTraces } from './outbox.js';
 import { findEach, insertEach, TurnBatcher } from './turn-batcher.js';
 import { deleteStatement, updateStatement, whyNotWritten } from './versioned-writes.js';
 
@@ -18,6 +19,11 @@ const INSERT = `INSERT INTO products (id, sku, name, description, price, currenc
 const INSERT_BATCH = `INSERT INTO products (id, sku, name, description, price, currency)
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::text[])
   ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`;
+// The event's data: the product as the REST API presents it (http/product-schemas.ts).
+const PRODUCT_JSON = `json_build_object('id', changed.id, 'sku', changed.sku, 'name', changed.name,
+  'description', changed.description, 'price', changed.price::float8, 'currency', changed.currency,
+  'created_at', ${isoMillis('changed.created_at')}, 'updated_at', ${isoMillis('changed.updated_at')},
+  'version', changed.version)`;
 const SELECT_BY_ID = `SELECT ${COLUMNS} FROM products WHERE id = $1`;
 const SELECT_BY_IDS = `SELECT ${COLUMNS} FROM products WHERE id = ANY($1::uuid[])`;
 
@@ -41,6 +47,7 @@ const UNIQUE: UniqueConstraints = {
  */
 export class PostgresProductRepository implements ProductRepository {
   readonly #sql: Sql;
+  readonly #outbox: Outbox;
   readonly #batches:
     | {
         readonly reads: TurnBatcher<string, Product | null>;
@@ -48,8 +55,9 @@ export class PostgresProductRepository implements ProductRepository {
       }
     | undefined;
 
-  constructor(sql: Sql) {
+  constructor(sql: Sql, outbox: Outbox) {
     this.#sql = sql;
+    this.#outbox = outbox;
     this.#batches = sql.shared
       ? {
           reads: new TurnBatcher((ids) => this.#findMany(ids)),
@@ -60,7 +68,15 @@ export class PostgresProductRepository implements ProductRepository {
 
   insert(id: string, fields: ProductFields): Promise<Product> {
     // toFixed(2): the validated number as the exact decimal text NUMERIC stores.
-    const row = [id, fields.sku, fields.name, fields.description, fields.price.toFixed(2), fields.currency];
+    const row = [
+      id,
+      fields.sku,
+      fields.name,
+      fields.description,
+      fields.price.toFixed(2),
+      fields.currency,
+      currentTraceparent(),
+    ];
     return this.#batches?.inserts.load(id, row) ?? this.#insertOne(row);
   }
 
@@ -91,19 +107,22 @@ export class PostgresProductRepository implements ProductRepository {
   ): Promise<WriteOutcome<Product>> {
     const { sku, name, description, price, currency } = changes;
     const columns = { sku, name, description, price: price?.toFixed(2), currency };
-    const result = await this.#query(updateStatement('products', id, columns, expectedVersion, COLUMNS), signal);
+    const change = updateStatement('products', id, columns, expectedVersion, COLUMNS);
+    const result = await this.#query(this.#outbox.updated(change, 'product', PRODUCT_JSON, id), signal);
     const row = result.rows[0];
     return row === undefined ? whyNotWritten(this.#sql, 'products', id, expectedVersion) : toProduct(row);
   }
 
   async delete(id: string, expectedVersion?: number, signal?: AbortSignal): Promise<WriteOutcome<true>> {
-    const result = await this.#query(deleteStatement('products', id, expectedVersion), signal);
+    const change = deleteStatement('products', id, expectedVersion);
+    const result = await this.#query(this.#outbox.deleted(change, 'product', id), signal);
     return result.rowCount === 1 ? true : whyNotWritten(this.#sql, 'products', id, expectedVersion);
   }
 
   async #insertOne(row: readonly unknown[]): Promise<Product> {
     // Named: parsed and planned once per connection.
-    const result = await this.#query({ name: 'products-insert', text: INSERT, values: [...row] });
+    const insert = { name: 'products-insert', text: INSERT, values: row.slice(0, 6) };
+    const result = await this.#query(this.#outbox.created(insert, 'product', PRODUCT_JSON, traces([row])));
     return toProduct(firstRow(result));
   }
 
@@ -113,7 +132,8 @@ export class PostgresProductRepository implements ProductRepository {
       (row) => this.#insertOne(row),
       async (batch) => {
         const columns = Array.from({ length: 6 }, (_, column) => batch.map((row) => row[column]));
-        const result = await this.#query({ name: 'products-insert-batch', text: INSERT_BATCH, values: columns });
+        const insert = { name: 'products-insert-batch', text: INSERT_BATCH, values: columns };
+        const result = await this.#query(this.#outbox.created(insert, 'product', PRODUCT_JSON, traces(batch)));
         return new Map(result.rows.map((row) => [row.id as string, toProduct(row)]));
       },
     );
@@ -150,13 +170,18 @@ export class PostgresProductRepository implements ProductRepository {
   }
 }
 
+/** Each row's id and trace context (a row is [id, …columns, traceparent]). */
+function traces(rows: readonly (readonly unknown[])[]): RowTraces {
+  return rows.map((row) => [row[0] as string, row[6] as string | null] as const);
+}
+
 /** Product writes in one transaction: the change and the records that must commit with it. */
-export function productTransactions(db: Database): UnitOfWork<ProductTransaction> {
+export function productTransactions(db: Database, outbox: Outbox): UnitOfWork<ProductTransaction> {
   return {
     transaction: (work) =>
       db.transaction((sql) =>
         work({
-          products: new PostgresProductRepository(sql),
+          products: new PostgresProductRepository(sql, outbox),
           idempotency: new PostgresIdempotencyRecords(sql, SNAPSHOT),
         }),
       ),

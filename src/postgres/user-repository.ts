@@ -7,6 +7,7 @@ import { firstRow, type Database, type Row, type Sql } from './database.js';
 import { translateDatabaseError, type UniqueConstraints } from './errors.js';
 import { PostgresIdempotencyRecords, type SnapshotCodec } from './idempotency-records.js';
 import { containsPattern, ListStatement, type KeysetColumn } from './list-statement.js';
+import { currentTraceparent, isoMillis, type Outbox, type RowTraces } from './outbox.js';
 import { findEach, insertEach, TurnBatcher } from './turn-batcher.js';
 import { deleteStatement, updateStatement, whyNotWritten } from './versioned-writes.js';
 
@@ -16,6 +17,10 @@ const INSERT = `INSERT INTO users (id, email, name) VALUES ($1, $2, $3) RETURNIN
 // out of RETURNING instead of failing every other row's insert.
 const INSERT_BATCH = `INSERT INTO users (id, email, name) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])
   ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`;
+// The event's data: the user as the REST API presents it (http/user-schemas.ts), nothing more.
+const USER_JSON = `json_build_object('id', changed.id, 'email', changed.email, 'name', changed.name,
+  'created_at', ${isoMillis('changed.created_at')}, 'updated_at', ${isoMillis('changed.updated_at')},
+  'version', changed.version)`;
 const SELECT_BY_ID = `SELECT ${COLUMNS} FROM users WHERE id = $1`;
 const SELECT_BY_IDS = `SELECT ${COLUMNS} FROM users WHERE id = ANY($1::uuid[])`;
 
@@ -35,6 +40,7 @@ const UNIQUE: UniqueConstraints = {
  */
 export class PostgresUserRepository implements UserRepository {
   readonly #sql: Sql;
+  readonly #outbox: Outbox;
   readonly #batches:
     | {
         readonly reads: TurnBatcher<string, User | null>;
@@ -42,8 +48,9 @@ export class PostgresUserRepository implements UserRepository {
       }
     | undefined;
 
-  constructor(sql: Sql) {
+  constructor(sql: Sql, outbox: Outbox) {
     this.#sql = sql;
+    this.#outbox = outbox;
     this.#batches = sql.shared
       ? {
           reads: new TurnBatcher((ids) => this.#findMany(ids)),
@@ -53,7 +60,7 @@ export class PostgresUserRepository implements UserRepository {
   }
 
   insert(id: string, fields: UserFields): Promise<User> {
-    const row = [id, fields.email, fields.name];
+    const row = [id, fields.email, fields.name, currentTraceparent()];
     return this.#batches?.inserts.load(id, row) ?? this.#insertOne(row);
   }
 
@@ -80,19 +87,22 @@ export class PostgresUserRepository implements UserRepository {
     signal?: AbortSignal,
   ): Promise<WriteOutcome<User>> {
     const columns = { email: changes.email, name: changes.name };
-    const result = await this.#query(updateStatement('users', id, columns, expectedVersion, COLUMNS), signal);
+    const change = updateStatement('users', id, columns, expectedVersion, COLUMNS);
+    const result = await this.#query(this.#outbox.updated(change, 'user', USER_JSON, id), signal);
     const row = result.rows[0];
     return row === undefined ? whyNotWritten(this.#sql, 'users', id, expectedVersion) : toUser(row);
   }
 
   async delete(id: string, expectedVersion?: number, signal?: AbortSignal): Promise<WriteOutcome<true>> {
-    const result = await this.#query(deleteStatement('users', id, expectedVersion), signal);
+    const change = deleteStatement('users', id, expectedVersion);
+    const result = await this.#query(this.#outbox.deleted(change, 'user', id), signal);
     return result.rowCount === 1 ? true : whyNotWritten(this.#sql, 'users', id, expectedVersion);
   }
 
   async #insertOne(row: readonly unknown[]): Promise<User> {
     // Named: parsed and planned once per connection.
-    const result = await this.#query({ name: 'users-insert', text: INSERT, values: [...row] });
+    const insert = { name: 'users-insert', text: INSERT, values: row.slice(0, 3) };
+    const result = await this.#query(this.#outbox.created(insert, 'user', USER_JSON, traces([row])));
     return toUser(firstRow(result));
   }
 
@@ -102,7 +112,8 @@ export class PostgresUserRepository implements UserRepository {
       (row) => this.#insertOne(row),
       async (batch) => {
         const columns = Array.from({ length: 3 }, (_, column) => batch.map((row) => row[column]));
-        const result = await this.#query({ name: 'users-insert-batch', text: INSERT_BATCH, values: columns });
+        const insert = { name: 'users-insert-batch', text: INSERT_BATCH, values: columns };
+        const result = await this.#query(this.#outbox.created(insert, 'user', USER_JSON, traces(batch)));
         return new Map(result.rows.map((row) => [row.id as string, toUser(row)]));
       },
     );
@@ -139,12 +150,20 @@ export class PostgresUserRepository implements UserRepository {
   }
 }
 
+/** Each row's id and trace context (a row is [id, email, name, traceparent]). */
+function traces(rows: readonly (readonly unknown[])[]): RowTraces {
+  return rows.map((row) => [row[0] as string, row[3] as string | null] as const);
+}
+
 /** User writes in one transaction: the change and the records that must commit with it. */
-export function userTransactions(db: Database): UnitOfWork<UserTransaction> {
+export function userTransactions(db: Database, outbox: Outbox): UnitOfWork<UserTransaction> {
   return {
     transaction: (work) =>
       db.transaction((sql) =>
-        work({ users: new PostgresUserRepository(sql), idempotency: new PostgresIdempotencyRecords(sql, SNAPSHOT) }),
+        work({
+          users: new PostgresUserRepository(sql, outbox),
+          idempotency: new PostgresIdempotencyRecords(sql, SNAPSHOT),
+        }),
       ),
   };
 }

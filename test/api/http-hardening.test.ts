@@ -249,6 +249,7 @@ describe('API description', () => {
     const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json<Record<string, any>>();
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual([
+      '/api/v1/events',
       '/api/v1/products',
       '/api/v1/products/{id}',
       '/api/v1/users',

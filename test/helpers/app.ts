@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { composeService } from '../../src/compose.js';
+import { composeService, type ComposedService } from '../../src/compose.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { App } from '../../src/http/app.js';
 import { createLogger } from '../../src/logger.js';
@@ -33,9 +33,16 @@ export async function composeTestApp(
   db: Pick<TestDatabase, 'url' | 'pool'>,
   options: TestAppOptions = {},
 ): Promise<App> {
+  return (await composeTestService(db, options)).app;
+}
+
+/** The whole composition (the app, and the outbox relay and publisher, not started), as main.ts gets it. */
+export async function composeTestService(
+  db: Pick<TestDatabase, 'url' | 'pool'>,
+  options: TestAppOptions = {},
+): Promise<ComposedService> {
   const config = testConfig(db, options.env);
-  const { app } = await composeService({ config, pool: db.pool, logger: options.logger ?? silentLogger });
-  return app;
+  return composeService({ config, pool: db.pool, logger: options.logger ?? silentLogger });
 }
 
 /** composeTestApp, ready to take requests through `inject`. */

@@ -9,6 +9,9 @@ import { createPool } from '../../src/postgres/pool.js';
 
 export const silentLogger = pino({ level: 'silent' });
 
+/** What test repositories call their events (the service's defaults come from config.ts). */
+export const TEST_EVENT_NAMING = { source: '/product-user-service', typePrefix: 'com.example.productuser' } as const;
+
 export interface TestDatabase {
   readonly url: string;
   readonly pool: pg.Pool;

@@ -16,18 +16,30 @@ async function tables(): Promise<string[]> {
   return result.rows.map((r) => r.table_name);
 }
 
-const ALL = ['0001_products-and-users', '0002_idempotency-keys', '0003_idempotency-records-hold-resources'];
+const ALL = [
+  '0001_products-and-users',
+  '0002_idempotency-keys',
+  '0003_idempotency-records-hold-resources',
+  '0004_outbox',
+];
 
 describe('migrations', () => {
   it('applies once even when several replicas start at the same moment (advisory lock)', async () => {
     const runs = await Promise.all(Array.from({ length: 4 }, () => migrate(db.url, silentLogger)));
     // Exactly one runner applied the migration; the others waited for the lock, then found nothing to do.
     expect(runs.flat()).toEqual(ALL);
-    expect(await tables()).toEqual(['idempotency_keys', 'products', 'schema_migrations', 'users']);
+    expect(await tables()).toEqual([
+      'idempotency_keys',
+      'outbox',
+      'outbox_relay',
+      'products',
+      'schema_migrations',
+      'users',
+    ]);
   });
 
   it('rolls back and re-applies in both directions', async () => {
-    expect(await migrate(db.url, silentLogger, 'down', 3)).toEqual([...ALL].reverse());
+    expect(await migrate(db.url, silentLogger, 'down', ALL.length)).toEqual([...ALL].reverse());
     expect(await tables()).toEqual(['schema_migrations']);
     expect(await migrate(db.url, silentLogger, 'up')).toEqual(ALL);
     expect(await migrate(db.url, silentLogger, 'up')).toEqual([]);
@@ -45,7 +57,7 @@ describe('migrations', () => {
   });
 
   it('0003 keeps the records of 0002 replayable; its down migration gives them their HTTP answer back', async () => {
-    await migrate(db.url, silentLogger, 'down', 1);
+    await migrate(db.url, silentLogger, 'down', 2);
     const product = {
       id: '01900000-0000-7000-8000-00000000abcd',
       sku: 'OLD-1',
@@ -62,12 +74,15 @@ describe('migrations', () => {
        VALUES ('alice', 'POST /api/v1/products', 'k', 'h', 201, '{}', $1, now() + interval '1 hour')`,
       [JSON.stringify(product)],
     );
-    expect(await migrate(db.url, silentLogger, 'up')).toEqual(['0003_idempotency-records-hold-resources']);
+    expect(await migrate(db.url, silentLogger, 'up')).toEqual([
+      '0003_idempotency-records-hold-resources',
+      '0004_outbox',
+    ]);
     const converted = await db.pool.query('SELECT caller, operation, key, resource FROM idempotency_keys');
     expect(converted.rows).toEqual([
       { caller: 'alice', operation: 'products.create', key: 'k', resource: JSON.stringify(product) },
     ]);
-    await migrate(db.url, silentLogger, 'down', 1);
+    await migrate(db.url, silentLogger, 'down', 2);
     const restored = await db.pool.query('SELECT route, status_code, headers, body FROM idempotency_keys');
     expect(restored.rows).toEqual([
       {

@@ -3,9 +3,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AlreadyExistsError } from '../../src/domain/errors.js';
 import { newId } from '../../src/domain/id.js';
 import type { ProductFields } from '../../src/domain/product.js';
+import { Outbox } from '../../src/postgres/outbox.js';
 import { PostgresProductRepository } from '../../src/postgres/product-repository.js';
 import type { ProductRepository } from '../../src/services/product-service.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, TEST_EVENT_NAMING, type TestDatabase } from '../helpers/database.js';
 import { unique } from '../helpers/factories.js';
 import { holdNextStatement } from '../helpers/held-statement.js';
 
@@ -14,7 +15,7 @@ let repository: ProductRepository;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  repository = new PostgresProductRepository(db.database);
+  repository = new PostgresProductRepository(db.database, new Outbox(TEST_EVENT_NAMING));
 });
 afterAll(() => db.drop());
 

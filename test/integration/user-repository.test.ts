@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlreadyExistsError } from '../../src/domain/errors.js';
 import { newId } from '../../src/domain/id.js';
+import { Outbox } from '../../src/postgres/outbox.js';
 import { PostgresUserRepository } from '../../src/postgres/user-repository.js';
 import type { UserRepository } from '../../src/services/user-service.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, TEST_EVENT_NAMING, type TestDatabase } from '../helpers/database.js';
 import { unique } from '../helpers/factories.js';
 
 let db: TestDatabase;
@@ -11,7 +12,7 @@ let repository: UserRepository;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  repository = new PostgresUserRepository(db.database);
+  repository = new PostgresUserRepository(db.database, new Outbox(TEST_EVENT_NAMING));
 });
 afterAll(() => db.drop());
 

@@ -40,6 +40,7 @@ describe('two replicas, one database', () => {
       '0001_products-and-users',
       '0002_idempotency-keys',
       '0003_idempotency-records-hold-resources',
+      '0004_outbox',
     ]);
   });
 

@@ -33,7 +33,7 @@ describe('npm run token', () => {
     const secret = (await readFile(file, 'utf8')).trim();
     expect(secret).toHaveLength(64);
     await expect(jwtVerify(second.output, new TextEncoder().encode(secret))).resolves.toBeDefined();
-    expect(decodeJwt(first.output).scope).toBe('products:read products:write users:read users:write');
+    expect(decodeJwt(first.output).scope).toBe('products:read products:write users:read users:write events:read');
   });
 
   it('fails clearly without a secret in production-like setups and on bad arguments', async () => {

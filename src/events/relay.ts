@@ -1,0 +1,266 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SpanKind, SpanStatusCode, TraceFlags, trace, type Link } from '@opentelemetry/api';
+import type { Logger } from 'pino';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { DomainEvent } from '../domain/event.js';
+import type { EventPublisher, LedOutbox, OutboxBacklog, OutboxStore, PublishOutcome } from '../services/event-relay.js';
+
+export interface RelaySettings {
+  /** How often an idle relay looks for new events (a full batch is followed at once). */
+  readonly pollIntervalMs: number;
+  readonly batchSize: number;
+  /** Refusals of one event before it is parked. */
+  readonly maxAttempts: number;
+  /** The pause after the broker was unavailable. */
+  readonly retryMs: number;
+  /** How long published events stay in the outbox, and so in the feed. */
+  readonly retentionMs: number;
+  readonly sweepIntervalMs: number;
+}
+
+interface TickResult {
+  readonly recorded: ReadonlyMap<string, number>;
+  /** Whether a full batch was seen: look again at once. */
+  readonly more: boolean;
+}
+
+const tracer = trace.getTracer('product-user-service');
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/**
+ * Moves committed events out of the outbox. On every replica it tries to lead (one leader at
+ * a time, by a lock the store takes per pass); the leader numbers newly committed events in
+ * commit order, which is what the feed serves, and, with a broker, publishes them in that
+ * order and moves the publishing cursor past those the broker acknowledged. An event the
+ * broker refuses `maxAttempts` times is parked so the ones after it can go.
+ */
+export class OutboxRelay {
+  readonly #store: OutboxStore;
+  readonly #publisher: EventPublisher | null;
+  readonly #settings: RelaySettings;
+  readonly #logger: Logger;
+  readonly #metrics: RelayMetrics;
+  readonly #stop = new AbortController();
+  #running: Promise<void> | undefined;
+  #retryAt = 0;
+  #lastSweep = Date.now();
+
+  constructor(
+    store: OutboxStore,
+    publisher: EventPublisher | null,
+    settings: RelaySettings,
+    logger: Logger,
+    registry: Registry,
+  ) {
+    this.#store = store;
+    this.#publisher = publisher;
+    this.#settings = settings;
+    this.#logger = logger;
+    this.#metrics = new RelayMetrics(registry, () => this.#store.backlog(this.#publisher !== null));
+  }
+
+  start(): void {
+    this.#running ??= this.#loop();
+  }
+
+  /** Lets the pass in progress finish (its transaction commits or rolls back), then stops. */
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await this.#running;
+  }
+
+  /** One pass: lead, number, publish. Exposed for tests that step the relay themselves. */
+  async tick(): Promise<{ led: boolean; more: boolean }> {
+    const result = await this.#store.lead((outbox) => this.#pass(outbox));
+    if (result === null) return { led: false, more: false };
+    for (const [type, count] of result.recorded) this.#metrics.recorded.inc({ type }, count);
+    return { led: true, more: result.more };
+  }
+
+  async #loop(): Promise<void> {
+    const signal = this.#stop.signal;
+    while (!signal.aborted) {
+      let more = false;
+      try {
+        more = (await this.tick()).more;
+        await this.#sweepWhenDue();
+      } catch (err) {
+        this.#logger.warn({ err }, 'outbox relay: pass failed; retrying');
+      }
+      if (!more) await sleep(this.#settings.pollIntervalMs, undefined, { signal }).catch(() => undefined);
+    }
+  }
+
+  async #pass(outbox: LedOutbox): Promise<TickResult> {
+    const recorded = await outbox.sequence(this.#settings.batchSize);
+    let sequenced = 0;
+    for (const count of recorded.values()) sequenced += count;
+    const full = sequenced === this.#settings.batchSize;
+    if (this.#publisher === null || Date.now() < this.#retryAt) return { recorded, more: full };
+    const events = await outbox.unpublished(this.#settings.batchSize);
+    if (events.length === 0) return { recorded, more: full };
+    const published = await this.#publish(outbox, this.#publisher, events);
+    return { recorded, more: full || (published === events.length && events.length === this.#settings.batchSize) };
+  }
+
+  /** Publishes `events` in one span linked to each originating request; returns how many went. */
+  #publish(outbox: LedOutbox, publisher: EventPublisher, events: readonly DomainEvent[]): Promise<number> {
+    const links = events.flatMap((event) => linkTo(event.traceparent));
+    return tracer.startActiveSpan(
+      'outbox publish',
+      {
+        kind: SpanKind.PRODUCER,
+        links,
+        attributes: { 'messaging.system': 'nats', 'messaging.batch.message_count': events.length },
+      },
+      async (span) => {
+        try {
+          const count = await this.#publishBatch(outbox, publisher, events);
+          span.setAttribute('outbox.published', count);
+          return count;
+        } catch (err) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: String(err) });
+          throw err;
+        } finally {
+          span.end();
+        }
+      },
+    );
+  }
+
+  async #publishBatch(outbox: LedOutbox, publisher: EventPublisher, events: readonly DomainEvent[]): Promise<number> {
+    const started = process.hrtime.bigint();
+    const outcomes = await publisher.publish(events);
+    this.#metrics.publishSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    let through: number | undefined;
+    let count = 0;
+    for (const [index, event] of events.entries()) {
+      const outcome: PublishOutcome = outcomes[index] ?? { status: 'unavailable', reason: 'no outcome' };
+      if (outcome.status === 'published' || outcome.status === 'duplicate') {
+        through = event.position;
+        count += 1;
+        this.#metrics.published.inc({ type: event.type });
+        this.#metrics.lagSeconds.observe(Math.max(0, Date.now() - event.time.getTime()) / 1000);
+        continue;
+      }
+      this.#metrics.failed.inc({ reason: outcome.status });
+      if (outcome.status === 'unavailable') {
+        this.#retryAt = Date.now() + this.#settings.retryMs;
+        this.#logger.warn(
+          { reason: outcome.reason, pending: events.length - index },
+          'outbox relay: broker unavailable',
+        );
+        break;
+      }
+      const parked = await outbox.refused(event, outcome.reason, this.#settings.maxAttempts);
+      this.#logger.error(
+        { event_id: event.id, type: event.type, reason: outcome.reason, parked },
+        parked ? 'outbox relay: event parked after repeated refusals' : 'outbox relay: event refused',
+      );
+      if (!parked) {
+        this.#retryAt = Date.now() + this.#settings.pollIntervalMs;
+        break;
+      }
+      this.#metrics.parked.inc();
+      through = event.position;
+    }
+    if (through !== undefined) await outbox.publishedThrough(through);
+    return count;
+  }
+
+  async #sweepWhenDue(): Promise<void> {
+    if (Date.now() - this.#lastSweep < this.#settings.sweepIntervalMs) return;
+    this.#lastSweep = Date.now();
+    const before = new Date(Date.now() - this.#settings.retentionMs);
+    const deleted = await this.#store.sweep(before, this.#publisher !== null, 10_000);
+    if (deleted > 0) this.#logger.info({ deleted }, 'outbox relay: swept events past retention');
+  }
+}
+
+/** A span link to the request that recorded the event, when it was traced. */
+function linkTo(traceparent: string | null): Link[] {
+  const match = traceparent === null ? null : TRACEPARENT.exec(traceparent);
+  if (match === null) return [];
+  const [, traceId = '', spanId = '', flags = '00'] = match;
+  const traceFlags = Number.parseInt(flags, 16) & TraceFlags.SAMPLED;
+  return [{ context: { traceId, spanId, traceFlags, isRemote: true } }];
+}
+
+class RelayMetrics {
+  readonly recorded: Counter<'type'>;
+  readonly published: Counter<'type'>;
+  readonly failed: Counter<'reason'>;
+  readonly parked: Counter;
+  readonly publishSeconds: Histogram;
+  readonly lagSeconds: Histogram;
+
+  constructor(registry: Registry, backlog: () => Promise<OutboxBacklog>) {
+    const registers = [registry];
+    this.recorded = new Counter({
+      name: 'outbox_events_recorded_total',
+      help: 'Events recorded with their change, counted when the relay numbers them',
+      labelNames: ['type'],
+      registers,
+    });
+    this.published = new Counter({
+      name: 'outbox_events_published_total',
+      help: 'Events the broker acknowledged (duplicates it dropped included)',
+      labelNames: ['type'],
+      registers,
+    });
+    this.failed = new Counter({
+      name: 'outbox_publish_failures_total',
+      help: 'Events not published on a try: broker unavailable, or the event refused',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.parked = new Counter({
+      name: 'outbox_events_parked_total',
+      help: 'Events set aside after repeated refusals',
+      registers,
+    });
+    this.publishSeconds = new Histogram({
+      name: 'outbox_publish_duration_seconds',
+      help: 'Time to publish one batch and receive every acknowledgement',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.lagSeconds = new Histogram({
+      name: 'outbox_publish_lag_seconds',
+      help: 'From the change (its transaction start) to the broker acknowledging its event',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    // Read from the database at scrape time: every replica reports the same backlog ("max" across workers).
+    let last: OutboxBacklog = { pending: 0, oldest: null, parked: 0 };
+    const read = async (): Promise<OutboxBacklog> => {
+      last = await backlog().catch(() => last);
+      return last;
+    };
+    const pending = new Gauge({
+      name: 'outbox_pending_events',
+      help: 'Events recorded and not yet published (without a broker: not yet numbered)',
+      aggregator: 'max',
+      registers,
+      async collect() {
+        const now = await read();
+        this.set(now.pending);
+        oldestAge.set(now.oldest === null ? 0 : Math.max(0, Date.now() - now.oldest.getTime()) / 1000);
+        parkedNow.set(now.parked);
+      },
+    });
+    const oldestAge = new Gauge({
+      name: 'outbox_oldest_pending_age_seconds',
+      help: 'Age of the oldest event not yet published: the lag to alert on',
+      aggregator: 'max',
+      registers,
+    });
+    const parkedNow = new Gauge({
+      name: 'outbox_parked_events',
+      help: 'Events parked and still in the outbox',
+      aggregator: 'max',
+      registers,
+    });
+    void pending;
+  }
+}

@@ -1,0 +1,107 @@
+import type { DomainEvent } from '../domain/event.js';
+import type { LedOutbox, OutboxBacklog, OutboxStore } from '../services/event-relay.js';
+import type { Database, Sql } from './database.js';
+import { EVENT_COLUMNS, toEvent } from './event-log.js';
+
+// pg_try_advisory_xact_lock key of the leading relay ("outbox" in ASCII).
+const RELAY_LOCK = 0x6f7574626f78;
+
+// Numbers the oldest unnumbered committed rows in the order they were written. Rows of one
+// resource were written (and committed) one after the other, because each change waits for
+// the row lock the previous one held until its commit: their numbers keep that order.
+const SEQUENCE = `WITH batch AS (
+    SELECT id, type, row_number() OVER (ORDER BY id) AS n
+    FROM (SELECT id, type FROM outbox WHERE position IS NULL ORDER BY id LIMIT $1) oldest
+  ), counter AS (
+    UPDATE outbox_relay SET last_position = last_position + (SELECT count(*) FROM batch)
+    RETURNING last_position - (SELECT count(*) FROM batch) AS base
+  )
+  UPDATE outbox SET position = counter.base + batch.n FROM batch, counter
+  WHERE outbox.id = batch.id RETURNING outbox.type`;
+
+const UNPUBLISHED = `SELECT ${EVENT_COLUMNS} FROM outbox
+  WHERE position > (SELECT published_through FROM outbox_relay) AND parked_at IS NULL
+  ORDER BY position LIMIT $1`;
+
+const BACKLOG_PUBLISHING = `SELECT count(*)::int AS pending, min(time) AS oldest FROM outbox
+  WHERE (position IS NULL OR position > (SELECT published_through FROM outbox_relay)) AND parked_at IS NULL`;
+const BACKLOG_NUMBERING = `SELECT count(*)::int AS pending, min(time) AS oldest FROM outbox WHERE position IS NULL`;
+const PARKED = `SELECT count(*)::int AS parked FROM outbox WHERE parked_at IS NOT NULL`;
+
+/** The outbox as the relay uses it: one leader at a time, by a transaction-scoped advisory lock. */
+export class PostgresOutboxStore implements OutboxStore {
+  readonly #database: Database;
+
+  constructor(database: Database) {
+    this.#database = database;
+  }
+
+  lead<T>(work: (outbox: LedOutbox) => Promise<T>): Promise<T | null> {
+    return this.#database.transaction(async (sql) => {
+      const lock = await sql.query<{ led: boolean }>({
+        text: 'SELECT pg_try_advisory_xact_lock($1) AS led',
+        values: [RELAY_LOCK],
+      });
+      return lock.rows[0]?.led === true ? work(new LedPostgresOutbox(sql)) : null;
+    });
+  }
+
+  async backlog(publishing: boolean): Promise<OutboxBacklog> {
+    const [backlog, parked] = await Promise.all([
+      this.#database.query<{ pending: number; oldest: Date | null }>(
+        publishing ? BACKLOG_PUBLISHING : BACKLOG_NUMBERING,
+      ),
+      this.#database.query<{ parked: number }>(PARKED),
+    ]);
+    return {
+      pending: backlog.rows[0]?.pending ?? 0,
+      oldest: backlog.rows[0]?.oldest ?? null,
+      parked: parked.rows[0]?.parked ?? 0,
+    };
+  }
+
+  async sweep(before: Date, publishing: boolean, limit: number): Promise<number> {
+    const bound = publishing ? 'published_through' : 'last_position';
+    const result = await this.#database.query({
+      text: `DELETE FROM outbox WHERE id IN (
+        SELECT id FROM outbox WHERE position <= (SELECT ${bound} FROM outbox_relay) AND time < $1
+          AND parked_at IS NULL ORDER BY position LIMIT $2)`,
+      values: [before, limit],
+    });
+    return result.rowCount ?? 0;
+  }
+}
+
+class LedPostgresOutbox implements LedOutbox {
+  readonly #sql: Sql;
+
+  constructor(sql: Sql) {
+    this.#sql = sql;
+  }
+
+  async sequence(limit: number): Promise<ReadonlyMap<string, number>> {
+    const result = await this.#sql.query<{ type: string }>({ text: SEQUENCE, values: [limit] });
+    const byType = new Map<string, number>();
+    for (const { type } of result.rows) byType.set(type, (byType.get(type) ?? 0) + 1);
+    return byType;
+  }
+
+  async unpublished(limit: number): Promise<readonly DomainEvent[]> {
+    const result = await this.#sql.query({ text: UNPUBLISHED, values: [limit] });
+    return result.rows.map(toEvent);
+  }
+
+  async publishedThrough(position: number): Promise<void> {
+    await this.#sql.query({ text: 'UPDATE outbox_relay SET published_through = $1', values: [position] });
+  }
+
+  async refused(event: DomainEvent, reason: string, maxAttempts: number): Promise<boolean> {
+    const result = await this.#sql.query<{ parked: boolean }>({
+      text: `UPDATE outbox SET attempts = attempts + 1, parked_reason = $2,
+          parked_at = CASE WHEN attempts + 1 >= $3 THEN now() END
+        WHERE position = $1 RETURNING parked_at IS NOT NULL AS parked`,
+      values: [event.position, reason.slice(0, 1000), maxAttempts],
+    });
+    return result.rows[0]?.parked === true;
+  }
+}
