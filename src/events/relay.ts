@@ -231,36 +231,39 @@ class RelayMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     });
-    // Read from the database at scrape time: every replica reports the same backlog ("max" across workers).
+    // Read from the database at scrape time, once for the three gauges: every replica reports
+    // the same backlog, so workers of one process are combined by "max", not added up.
     let last: OutboxBacklog = { pending: 0, oldest: null, parked: 0 };
-    const read = async (): Promise<OutboxBacklog> => {
-      last = await backlog().catch(() => last);
-      return last;
+    let reading: { at: number; backlog: Promise<OutboxBacklog> } | undefined;
+    const read = (): Promise<OutboxBacklog> => {
+      if (reading === undefined || Date.now() - reading.at > 250) {
+        const fresh = backlog().then(
+          (value) => (last = value),
+          () => last,
+        );
+        reading = { at: Date.now(), backlog: fresh };
+      }
+      return reading.backlog;
     };
-    const pending = new Gauge({
-      name: 'outbox_pending_events',
-      help: 'Events recorded and not yet published (without a broker: not yet numbered)',
-      aggregator: 'max',
-      registers,
-      async collect() {
-        const now = await read();
-        this.set(now.pending);
-        oldestAge.set(now.oldest === null ? 0 : Math.max(0, Date.now() - now.oldest.getTime()) / 1000);
-        parkedNow.set(now.parked);
-      },
-    });
-    const oldestAge = new Gauge({
-      name: 'outbox_oldest_pending_age_seconds',
-      help: 'Age of the oldest event not yet published: the lag to alert on',
-      aggregator: 'max',
-      registers,
-    });
-    const parkedNow = new Gauge({
-      name: 'outbox_parked_events',
-      help: 'Events parked and still in the outbox',
-      aggregator: 'max',
-      registers,
-    });
-    void pending;
+    const gauge = (name: string, help: string, value: (backlog: OutboxBacklog) => number): void => {
+      new Gauge({
+        name,
+        help,
+        aggregator: 'max',
+        registers,
+        async collect() {
+          this.set(value(await read()));
+        },
+      });
+    };
+    gauge(
+      'outbox_pending_events',
+      'Events recorded, not yet published (no broker: not yet numbered)',
+      (b) => b.pending,
+    );
+    gauge('outbox_oldest_pending_age_seconds', 'Age of the oldest event not yet published: the lag to alert on', (b) =>
+      b.oldest === null ? 0 : Math.max(0, Date.now() - b.oldest.getTime()) / 1000,
+    );
+    gauge('outbox_parked_events', 'Events parked and still in the outbox', (b) => b.parked);
   }
 }
