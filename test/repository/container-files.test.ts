@@ -78,6 +78,7 @@ describe('docker-compose.yml', () => {
   type Service = {
     image?: string;
     build?: string;
+    command?: string[];
     depends_on?: Record<string, { condition?: string }> | string[];
     healthcheck?: { test: string[] };
     profiles?: string[];
@@ -89,8 +90,17 @@ describe('docker-compose.yml', () => {
     const { app, postgres } = compose.services;
     expect(postgres?.image).toBe('postgres:18');
     expect(postgres?.healthcheck?.test.join(' ')).toMatch(/pg_isready/);
-    expect(app?.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
+    expect(app?.depends_on).toMatchObject({ postgres: { condition: 'service_healthy' } });
     expect(app?.environment?.DATABASE_URL).toMatch(/@postgres:5432\//);
+  });
+
+  it('runs NATS with JetStream on a volume, healthchecked, and points the service at it', () => {
+    const { app, nats } = compose.services;
+    expect(nats?.image).toMatch(/^nats:2\./);
+    expect(nats?.command).toEqual(expect.arrayContaining(['-js', '-sd']));
+    expect(nats?.healthcheck?.test.join(' ')).toMatch(/healthz/);
+    expect(app?.depends_on).toMatchObject({ nats: { condition: 'service_healthy' } });
+    expect(app?.environment?.NATS_URL).toBe('nats://nats:4222');
   });
 
   it('offers an observability profile: OpenTelemetry Collector, Jaeger and Prometheus wired to the service', () => {
