@@ -11,6 +11,7 @@ import { startChildService } from '../helpers/child-service.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { freePort } from '../helpers/database-server.js';
 import { productInput } from '../helpers/factories.js';
+import { NatsServer, readStream } from '../helpers/nats-server.js';
 import { bearer } from '../helpers/tokens.js';
 
 interface OtlpSpan {
@@ -20,6 +21,7 @@ interface OtlpSpan {
   name: string;
   kind: number;
   attributes: { key: string; value: { stringValue?: string; intValue?: number | string } }[];
+  links?: { traceId: string; spanId: string }[];
 }
 interface OtlpExport {
   resourceSpans: { scopeSpans: { scope: { name: string }; spans: OtlpSpan[] }[] }[];
@@ -73,6 +75,15 @@ async function startExporting(env: Record<string, string> = {}) {
     OTEL_BSP_SCHEDULE_DELAY: '100',
     ...env,
   });
+}
+
+/** The first value `read` gives that is not undefined, polling for up to 15 s. */
+async function waitFor<T>(read: () => Promise<T | undefined>): Promise<T> {
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(50)) {
+    const value = await read();
+    if (value !== undefined) return value;
+  }
+  throw new Error('nothing arrived within 15 s');
 }
 
 /** Connects and sends a POST's request line and headers, and nothing of its body yet. */
@@ -200,6 +211,41 @@ describe('OpenTelemetry preload', () => {
     expect(insert?.parentSpanId).toBe(server?.spanId);
     const line = service.logs.find((l) => l.request_id === 'rpc-traced-1');
     expect(line).toMatchObject({ msg: 'call completed', trace_id: traceId, span_id: server?.spanId, code: 'OK' });
+  });
+
+  it('carries the request’s trace into its event, and links the relay’s publish span to it', async () => {
+    const nats = await NatsServer.start();
+    try {
+      const service = await startExporting({ NATS_URL: nats.url, NATS_STREAM: 'TRACED' });
+      const traceId = randomBytes(16).toString('hex');
+      const response = await fetch(`${service.url}/api/v1/products`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(await bearer()),
+          traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01`,
+        },
+        body: JSON.stringify(productInput()),
+      });
+      expect(response.status).toBe(201);
+      const { id } = (await response.json()) as { id: string };
+      // Earlier tests' events come first: this database's outbox had never been published.
+      const sent = await waitFor(async () =>
+        (await readStream(nats.url, 'TRACED')).find((m) => m.event.subject === id),
+      );
+      service.process.kill('SIGTERM');
+      expect(await service.exited).toBe(0);
+
+      const server = received.find((span) => span.traceId === traceId && span.scope === SERVER_SCOPE);
+      // The CloudEvents distributed-tracing extension: the consumer continues this trace.
+      expect(sent.event.traceparent).toBe(`00-${traceId}-${server?.spanId}-01`);
+      const publish = received.filter((span) => span.name === 'outbox publish');
+      expect(publish.map((span) => span.kind)).toContain(4); // PRODUCER
+      const links = publish.flatMap((span) => span.links ?? []);
+      expect(links).toContainEqual(expect.objectContaining({ traceId, spanId: server?.spanId }));
+    } finally {
+      await nats.dispose();
+    }
   });
 
   it('keeps a body that arrives after its headers in the trace: the handler’s query and log line', async () => {
