@@ -43,6 +43,9 @@ export class OutboxRelay {
   readonly #stop = new AbortController();
   #running: Promise<void> | undefined;
   #retryAt = 0;
+  /** After a refusal, the refused event is retried alone, so the ones after it are not sent again meanwhile. */
+  #retryAlone = false;
+  readonly #acknowledged = new Set<string>();
   #lastSweep = Date.now();
 
   constructor(
@@ -97,7 +100,8 @@ export class OutboxRelay {
     for (const count of recorded.values()) sequenced += count;
     const full = sequenced === this.#settings.batchSize;
     if (this.#publisher === null || Date.now() < this.#retryAt) return { recorded, more: full };
-    const events = await outbox.unpublished(this.#settings.batchSize);
+    const events = await outbox.unpublished(this.#retryAlone ? 1 : this.#settings.batchSize);
+    this.#retryAlone = false;
     if (events.length === 0) return { recorded, more: full };
     const published = await this.#publish(outbox, this.#publisher, events);
     return { recorded, more: full || (published === events.length && events.length === this.#settings.batchSize) };
@@ -129,43 +133,58 @@ export class OutboxRelay {
   }
 
   async #publishBatch(outbox: LedOutbox, publisher: EventPublisher, events: readonly DomainEvent[]): Promise<number> {
+    // Events the broker took while an earlier one was failing are not sent again (by event id:
+    // positions given in a pass that rolled back are given again, maybe to other events).
+    const fresh = events.filter((event) => !this.#acknowledged.has(event.id));
     const started = process.hrtime.bigint();
-    const outcomes = await publisher.publish(events);
+    const outcomes = fresh.length === 0 ? [] : await publisher.publish(fresh);
     this.#metrics.publishSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    let through: number | undefined;
-    let count = 0;
-    for (const [index, event] of events.entries()) {
+    const failures = new Map<string, Extract<PublishOutcome, { reason: string }>>();
+    for (const [index, event] of fresh.entries()) {
       const outcome: PublishOutcome = outcomes[index] ?? { status: 'unavailable', reason: 'no outcome' };
       if (outcome.status === 'published' || outcome.status === 'duplicate') {
-        through = event.position;
-        count += 1;
+        this.#acknowledged.add(event.id);
         this.#metrics.published.inc({ type: event.type });
         this.#metrics.lagSeconds.observe(Math.max(0, Date.now() - event.time.getTime()) / 1000);
+      } else {
+        failures.set(event.id, outcome);
+      }
+    }
+    // The cursor moves through acknowledged (and parked) events up to the first failure.
+    let through: number | undefined;
+    for (const [index, event] of events.entries()) {
+      const failure = failures.get(event.id);
+      if (failure === undefined) {
+        through = event.position;
+        this.#acknowledged.delete(event.id);
         continue;
       }
-      this.#metrics.failed.inc({ reason: outcome.status });
-      if (outcome.status === 'unavailable') {
+      this.#metrics.failed.inc({ reason: failure.status });
+      if (failure.status === 'unavailable') {
         this.#retryAt = Date.now() + this.#settings.retryMs;
         this.#logger.warn(
-          { reason: outcome.reason, pending: events.length - index },
+          { reason: failure.reason, pending: events.length - index },
           'outbox relay: broker unavailable',
         );
         break;
       }
-      const parked = await outbox.refused(event, outcome.reason, this.#settings.maxAttempts);
+      const parked = await outbox.refused(event, failure.reason, this.#settings.maxAttempts);
       this.#logger.error(
-        { event_id: event.id, type: event.type, reason: outcome.reason, parked },
+        { event_id: event.id, type: event.type, reason: failure.reason, parked },
         parked ? 'outbox relay: event parked after repeated refusals' : 'outbox relay: event refused',
       );
       if (!parked) {
         this.#retryAt = Date.now() + this.#settings.pollIntervalMs;
+        this.#retryAlone = true;
         break;
       }
       this.#metrics.parked.inc();
       through = event.position;
     }
     if (through !== undefined) await outbox.publishedThrough(through);
-    return count;
+    // Bounded: a leader that lost its lead must not keep ids forever (a re-send is de-duplicated anyway).
+    if (this.#acknowledged.size > 10 * this.#settings.batchSize) this.#acknowledged.clear();
+    return fresh.length - failures.size;
   }
 
   async #sweepWhenDue(): Promise<void> {

@@ -1,0 +1,192 @@
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import type { DomainEvent } from '../../src/domain/event.js';
+import { OutboxRelay, type RelaySettings } from '../../src/events/relay.js';
+import type {
+  EventPublisher,
+  LedOutbox,
+  OutboxBacklog,
+  OutboxStore,
+  PublishOutcome,
+} from '../../src/services/event-relay.js';
+
+/** An outbox in memory: events numbered 1…n, a publishing cursor, refusals counted per position. */
+class MemoryOutbox implements OutboxStore, LedOutbox {
+  readonly events: DomainEvent[] = [];
+  readonly attempts = new Map<number, number>();
+  readonly parked = new Set<number>();
+  publishedThroughPosition = 0;
+  unsequenced = 0;
+  leading = true;
+
+  add(count: number): void {
+    for (let i = 0; i < count; i += 1) {
+      const position = this.events.length + 1;
+      this.events.push({
+        id: `event-${position}`,
+        type: 'com.example.productuser.product.created.v1',
+        source: '/test',
+        subject: `subject-${position}`,
+        time: new Date(),
+        resourceVersion: 1,
+        data: {},
+        traceparent: null,
+        position,
+      });
+    }
+    this.unsequenced += count;
+  }
+
+  lead<T>(work: (outbox: LedOutbox) => Promise<T>): Promise<T | null> {
+    return this.leading ? work(this) : Promise.resolve(null);
+  }
+  backlog(): Promise<OutboxBacklog> {
+    return Promise.resolve({ pending: this.events.length - this.publishedThroughPosition, oldest: null, parked: 0 });
+  }
+  sweep(): Promise<number> {
+    return Promise.resolve(0);
+  }
+  sequence(limit: number): Promise<ReadonlyMap<string, number>> {
+    const count = Math.min(limit, this.unsequenced);
+    this.unsequenced -= count;
+    return Promise.resolve(new Map(count === 0 ? [] : [['com.example.productuser.product.created.v1', count]]));
+  }
+  unpublished(limit: number): Promise<readonly DomainEvent[]> {
+    const after = this.events.filter((e) => e.position > this.publishedThroughPosition && !this.parked.has(e.position));
+    return Promise.resolve(after.slice(0, limit));
+  }
+  publishedThrough(position: number): Promise<void> {
+    this.publishedThroughPosition = position;
+    return Promise.resolve();
+  }
+  refused(event: DomainEvent, _reason: string, maxAttempts: number): Promise<boolean> {
+    const attempts = (this.attempts.get(event.position) ?? 0) + 1;
+    this.attempts.set(event.position, attempts);
+    if (attempts >= maxAttempts) this.parked.add(event.position);
+    return Promise.resolve(attempts >= maxAttempts);
+  }
+}
+
+/** A broker that answers each event by a rule, and remembers what it stored. */
+class ScriptedBroker implements EventPublisher {
+  readonly stored: number[] = [];
+  rule: (event: DomainEvent) => PublishOutcome = () => ({ status: 'published' });
+
+  publish(events: readonly DomainEvent[]): Promise<PublishOutcome[]> {
+    return Promise.resolve(
+      events.map((event) => {
+        const outcome = this.rule(event);
+        if (outcome.status === 'published') this.stored.push(event.position);
+        return outcome;
+      }),
+    );
+  }
+}
+
+const settings: RelaySettings = {
+  pollIntervalMs: 1,
+  batchSize: 10,
+  maxAttempts: 3,
+  retryMs: 0,
+  retentionMs: 60_000,
+  sweepIntervalMs: 60_000,
+};
+const logger = pino({ level: 'silent' });
+
+function relay(outbox: MemoryOutbox, broker: ScriptedBroker | null, overrides: Partial<RelaySettings> = {}) {
+  return new OutboxRelay(outbox, broker, { ...settings, ...overrides }, logger, new Registry());
+}
+
+describe('OutboxRelay', () => {
+  it('publishes in position order and moves the cursor past what the broker acknowledged', async () => {
+    const outbox = new MemoryOutbox();
+    const broker = new ScriptedBroker();
+    outbox.add(4);
+    expect(await relay(outbox, broker).tick()).toEqual({ led: true, more: false });
+    expect(broker.stored).toEqual([1, 2, 3, 4]);
+    expect(outbox.publishedThroughPosition).toBe(4);
+  });
+
+  it('stops at the first event the broker cannot take, and resumes from it', async () => {
+    const outbox = new MemoryOutbox();
+    const broker = new ScriptedBroker();
+    outbox.add(5);
+    broker.rule = (event) =>
+      event.position >= 3 ? { status: 'unavailable', reason: 'down' } : { status: 'published' };
+    const subject = relay(outbox, broker);
+    await subject.tick();
+    expect(outbox.publishedThroughPosition).toBe(2);
+    broker.rule = () => ({ status: 'published' });
+    await subject.tick();
+    expect(broker.stored).toEqual([1, 2, 3, 4, 5]);
+    expect(outbox.publishedThroughPosition).toBe(5);
+  });
+
+  it('waits retryMs after the broker was unavailable before trying again', async () => {
+    const outbox = new MemoryOutbox();
+    const broker = new ScriptedBroker();
+    outbox.add(1);
+    broker.rule = () => ({ status: 'unavailable', reason: 'down' });
+    const subject = relay(outbox, broker, { retryMs: 60_000 });
+    await subject.tick();
+    broker.rule = () => ({ status: 'published' });
+    await subject.tick();
+    expect(broker.stored).toEqual([]);
+  });
+
+  it('retries a refused event, parks it at maxAttempts, then publishes the ones after it', async () => {
+    const outbox = new MemoryOutbox();
+    const broker = new ScriptedBroker();
+    outbox.add(3);
+    broker.rule = (event) =>
+      event.position === 2 ? { status: 'refused', reason: 'too large' } : { status: 'published' };
+    const subject = relay(outbox, broker, { pollIntervalMs: 0 });
+    for (let i = 0; i < 4; i += 1) await subject.tick();
+    expect(outbox.attempts.get(2)).toBe(3);
+    expect(outbox.parked).toEqual(new Set([2]));
+    // Event 3 went once with the first batch; while 2 was being retried, it was not sent again.
+    expect(broker.stored).toEqual([1, 3]);
+    expect(outbox.publishedThroughPosition).toBe(3);
+  });
+
+  it('counts a duplicate the broker dropped as published', async () => {
+    const outbox = new MemoryOutbox();
+    const broker = new ScriptedBroker();
+    outbox.add(2);
+    broker.rule = () => ({ status: 'duplicate' });
+    await relay(outbox, broker).tick();
+    expect(outbox.publishedThroughPosition).toBe(2);
+  });
+
+  it('does nothing while another replica leads', async () => {
+    const outbox = new MemoryOutbox();
+    const broker = new ScriptedBroker();
+    outbox.add(2);
+    outbox.leading = false;
+    expect(await relay(outbox, broker).tick()).toEqual({ led: false, more: false });
+    expect(outbox.unsequenced).toBe(2);
+    expect(broker.stored).toEqual([]);
+  });
+
+  it('without a broker only numbers events, a batch at a time, and says when there is more', async () => {
+    const outbox = new MemoryOutbox();
+    outbox.add(15);
+    const subject = relay(outbox, null);
+    expect(await subject.tick()).toEqual({ led: true, more: true });
+    expect(await subject.tick()).toEqual({ led: true, more: false });
+    expect(outbox.unsequenced).toBe(0);
+    expect(outbox.publishedThroughPosition).toBe(0);
+  });
+
+  it('runs until stopped', async () => {
+    const outbox = new MemoryOutbox();
+    const broker = new ScriptedBroker();
+    outbox.add(3);
+    const subject = relay(outbox, broker);
+    subject.start();
+    for (let i = 0; i < 100 && broker.stored.length < 3; i += 1) await new Promise((r) => setTimeout(r, 5));
+    await subject.stop();
+    expect(broker.stored).toEqual([1, 2, 3]);
+  });
+});
