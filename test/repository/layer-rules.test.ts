@@ -40,6 +40,11 @@ const FORBIDDEN: readonly [file: string, source: string][] = [
   ['src/grpc/planted.ts', "import '../http/app.js';"],
   ['src/grpc/planted.ts', "import '../config.js';"],
   ['src/http/planted.ts', "import '../grpc/routes.js';"],
+  ['src/events/planted.ts', "import '../postgres/outbox-store.js';"],
+  ['src/events/planted.ts', "import '../nats/jetstream-publisher.js';"],
+  ['src/nats/planted.ts', "import '../postgres/database.js';"],
+  ['src/nats/planted.ts', "import '../events/relay.js';"],
+  ['src/services/planted.ts', "import '@nats-io/jetstream';"],
   ['src/process/planted.ts', "import '../http/app.js';"],
   ['src/process/planted.ts', "import '../compose.js';"],
   ['src/process/planted.ts', "import '../main.js';"],
@@ -70,6 +75,9 @@ const ALLOWED: readonly [file: string, source: string][] = [
   ['src/dev/planted.ts', "import '../http/auth.js';"],
   ['src/telemetry/planted.ts', "import './head-sampling.js';"],
   ['src/main.ts', "import './compose.js';"],
+  ['src/events/planted.ts', "import '../services/event-relay.js';"],
+  ['src/nats/planted.ts', "import '../services/event-relay.js';"],
+  ['src/postgres/planted.ts', "import '../services/event-feed.js';"],
 ];
 
 describe('the dependency rule (.eslintrc.cjs)', () => {
