@@ -27,6 +27,7 @@ import { SCOPES } from '../src/http/auth.js';
 import { startEmbeddedPostgres } from '../src/dev/embedded-postgres.js';
 import { migrate } from '../src/postgres/migrate.js';
 import { runGrpcLoad } from './bench/grpc-load.js';
+import { startNats, watchEventLag, type EventLag } from './bench/nats.js';
 import { hasWrk, runLoad, type LoadResult, type Scenario } from './bench/load.js';
 import { findPgbench, PGBENCH_SCRIPTS, pgbenchTps } from './bench/pgbench.js';
 import { cpuSeconds, rssMiB } from './bench/process-stats.js';
@@ -262,6 +263,14 @@ async function main(): Promise<void> {
     await migrate(databaseUrl, pino({ level: 'silent' }));
     await seed(databaseUrl);
 
+    // Events published to a local JetStream, as with every feature on; without the binary the
+    // outbox still records them (the feed), and the report says so.
+    const natsPort = await freePort();
+    const nats = await startNats(natsPort, join(dir, 'nats'));
+    if (nats === null) progress('nats-server not found: events are recorded but not published');
+    else cleanups.push(() => Promise.resolve(nats.kill('SIGTERM')));
+    const natsUrl = nats === null ? undefined : `nats://127.0.0.1:${natsPort}`;
+
     const sink = await otlpSink();
     cleanups.push(() => new Promise((resolve) => sink.server.close(resolve)));
     const secret = randomBytes(32).toString('hex');
@@ -283,6 +292,7 @@ async function main(): Promise<void> {
       // The limiter still counts every request; the limit itself is lifted so one caller can load the server.
       RATE_LIMIT_MAX: '10000000',
       OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
+      ...(natsUrl !== undefined && { NATS_URL: natsUrl, NATS_STREAM: 'BENCH_EVENTS' }),
       // Experiments: BENCH_SERVER_X=y reaches the server as X=y (e.g. BENCH_SERVER_OTEL_SDK_DISABLED=true).
       ...Object.fromEntries(
         Object.entries(process.env)
@@ -293,7 +303,7 @@ async function main(): Promise<void> {
     progress(
       `starting the production server (NODE_ENV=production, NODE_OPTIONS=${serverEnv.NODE_OPTIONS || '(none)'}, ` +
         `MALLOC_ARENA_MAX=${serverEnv.MALLOC_ARENA_MAX || '(unset)'}, WORKERS=${WORKERS}, ` +
-        `auth, logging, metrics, tracing → OTLP sink) on 127.0.0.1:${port}`,
+        `auth, logging, metrics, tracing → OTLP sink, events → ${natsUrl ?? 'outbox only'}) on 127.0.0.1:${port}`,
     );
     const server = await startServer(image.command, serverEnv);
     cleanups.push(async () => {
@@ -325,7 +335,7 @@ async function main(): Promise<void> {
       return;
     }
 
-    const rounds: { pg: { W1: number; W3: number } | null; results: Measured[] }[] = [];
+    const rounds: Round[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       let pg: { W1: number; W3: number } | null = null;
       if (pgbench !== null) {
@@ -337,20 +347,28 @@ async function main(): Promise<void> {
         progress(`round ${round}/${ROUNDS}: database ceiling W1 ${fmt(w1)} tps, W3 ${fmt(w3)} tps`);
       }
       const results: Measured[] = [];
+      const eventLags: EventLag[] = [];
       for (const scenario of chosen) {
         progress(
           `round ${round}/${ROUNDS}: ${scenario.name} ` +
             `(${WARMUP} s warm-up, ${DURATION} s measured, ${CONNECTIONS} connections)`,
         );
         const urls = { rest: url, grpc: `http://127.0.0.1:${grpcPort}` };
+        // Under W3 an independent subscriber times each event from its change to its arrival.
+        const lag =
+          scenario.name === 'W3' && natsUrl !== undefined ? await watchEventLag(natsUrl, 'BENCH_EVENTS') : null;
         const result = await measure(generator, urls, scenario, token, server.pid ?? 0, dir);
+        if (lag !== null) {
+          await sleep(2000);
+          eventLags.push(await lag.stop());
+        }
         results.push(result);
         progress(
           `round ${round}/${ROUNDS}: ${scenario.name} ${fmt(result.rps)} req/s, ` +
             `p99 ${fmt(result.p99Ms, 1)} ms, ${fmt(result.cpuUsPerRequest)} µs CPU/req`,
         );
       }
-      rounds.push({ pg, results });
+      rounds.push({ pg, results, eventLag: eventLags.at(-1) });
     }
     report(rounds, generator, sink.received(), await nonSuccessResponses(url));
   } finally {
@@ -358,12 +376,14 @@ async function main(): Promise<void> {
   }
 }
 
-function report(
-  rounds: { pg: { W1: number; W3: number } | null; results: Measured[] }[],
-  generator: string,
-  spanExports: number,
-  refused: string,
-): void {
+interface Round {
+  readonly pg: { W1: number; W3: number } | null;
+  readonly results: Measured[];
+  /** Under W3, with a broker: change → message in the stream, as a subscriber saw it. */
+  readonly eventLag: EventLag | undefined;
+}
+
+function report(rounds: Round[], generator: string, spanExports: number, refused: string): void {
   const names = rounds[0]?.results.map((r) => r.name) ?? [];
   const pgW1 = median(rounds.map((r) => r.pg?.W1 ?? NaN));
   const pgW3 = median(rounds.map((r) => r.pg?.W3 ?? NaN));
@@ -403,6 +423,13 @@ function report(
     "non-2xx answers by the server's own count since it started, readiness polls included " +
       `(status method route: n): ${refused}`,
   ];
+  const lagP99 = median(rounds.map((r) => r.eventLag?.p99Ms ?? NaN));
+  if (rounds.some((r) => r.eventLag !== undefined)) {
+    lines.push(
+      `W3 events  ${fmt(median(rounds.map((r) => r.eventLag?.received ?? NaN)))} received by a subscriber, ` +
+        `lag change → stream p50 ${fmt(median(rounds.map((r) => r.eventLag?.p50Ms ?? NaN)))} ms, p99 ${fmt(lagP99)} ms`,
+    );
+  }
   const get = (name: string) => rows.find((r) => r.name === name);
   const targets: [string, boolean | null][] = [
     ['W1 ≥ 0.55 × pgbench-W1', get('W1') ? (get('W1')?.ratio ?? 0) >= 0.55 : null],
@@ -420,6 +447,7 @@ function report(
       get('G1') && get('W1') ? (get('G1')?.rps ?? 0) >= (get('W1')?.rps ?? Infinity) : null,
     ],
     ['RSS ≤ 160 MiB per process', rows.every((r) => r.rssMaxMiB <= 160)],
+    ['W3 event lag p99 ≤ 100 ms', Number.isFinite(lagP99) ? lagP99 <= 100 : null],
   ];
   lines.push(
     '',
