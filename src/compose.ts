@@ -26,6 +26,8 @@ import { UserService } from './services/user-service.js';
 export interface ServiceParts {
   readonly config: Config;
   readonly pool: pg.Pool;
+  /** The outbox relay's own connection, so that it never queues behind requests (default: `pool`). */
+  readonly relayPool?: pg.Pool;
   readonly logger: Logger;
   /** False from the moment a shutdown starts (readiness then answers 503); always true by default. */
   readonly isAcceptingTraffic?: () => boolean;
@@ -111,8 +113,10 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
     observe: observeCalls(logger, app.metricsRegistry, config.grpcTraceRatio),
   });
   const publisher = config.events.nats === undefined ? undefined : new JetStreamPublisher(config.events.nats, logger);
+  const relayDatabase =
+    parts.relayPool === undefined ? database : new Database(parts.relayPool, gate, config.database.statementDeadlineMs);
   const relay = new OutboxRelay(
-    new PostgresOutboxStore(database),
+    new PostgresOutboxStore(relayDatabase),
     publisher ?? null,
     config.events.relay,
     logger,

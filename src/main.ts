@@ -45,12 +45,15 @@ export async function startService(
 ): Promise<RunningService> {
   const { url: databaseUrl, embedded } = await prepareDatabase(config, logger);
   const pool = createPool({ ...config.database, url: databaseUrl }, logger);
+  // The relay's one connection: under a burst of writes it must not wait behind them to publish.
+  const relayPool = createPool({ ...config.database, url: databaseUrl, poolMax: 1 }, logger);
   try {
     await pingDatabase(pool, config.database.startupPingTimeoutMs);
     let acceptingTraffic = true;
     const { app, database, hmacSecret, rpc, events } = await composeService({
       config,
       pool,
+      relayPool,
       logger,
       isAcceptingTraffic: () => acceptingTraffic,
       scrape: options.scrape,
@@ -99,7 +102,7 @@ export async function startService(
         // The relay finishes its pass (committed or rolled back: nothing is lost either way).
         await Promise.all([app.close(), grpc.close(grpcGraceMs), events.relay.stop()]);
         await events.publisher?.close();
-        await pool.end();
+        await Promise.all([pool.end(), relayPool.end()]);
         await flushTelemetry(logger, config.shutdown.telemetryFlushTimeoutMs);
         await embedded?.stop();
         logger.info('shutdown complete');
@@ -108,7 +111,7 @@ export async function startService(
     };
     return { app, url, grpcUrl, shutdown };
   } catch (err) {
-    await pool.end().catch(() => undefined);
+    await Promise.all([pool.end().catch(() => undefined), relayPool.end().catch(() => undefined)]);
     await embedded?.stop();
     throw err;
   }

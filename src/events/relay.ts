@@ -6,7 +6,7 @@ import type { DomainEvent } from '../domain/event.js';
 import type { EventPublisher, LedOutbox, OutboxBacklog, OutboxStore, PublishOutcome } from '../services/event-relay.js';
 
 export interface RelaySettings {
-  /** How often an idle relay looks for new events (a full batch is followed at once). */
+  /** How often an idle relay looks for new events (a pass that found some is followed at once). */
   readonly pollIntervalMs: number;
   readonly batchSize: number;
   /** Refusals of one event before it is parked. */
@@ -20,7 +20,7 @@ export interface RelaySettings {
 
 interface TickResult {
   readonly recorded: ReadonlyMap<string, number>;
-  /** Whether a full batch was seen: look again at once. */
+  /** Whether the pass found work: then the next starts at once (the poll interval is for an idle outbox). */
   readonly more: boolean;
 }
 
@@ -95,16 +95,19 @@ export class OutboxRelay {
   }
 
   async #pass(outbox: LedOutbox): Promise<TickResult> {
-    const recorded = await outbox.sequence(this.#settings.batchSize);
-    let sequenced = 0;
-    for (const count of recorded.values()) sequenced += count;
-    const full = sequenced === this.#settings.batchSize;
-    if (this.#publisher === null || Date.now() < this.#retryAt) return { recorded, more: full };
-    const events = await outbox.unpublished(this.#retryAlone ? 1 : this.#settings.batchSize);
+    const sequenced = await outbox.sequence(this.#settings.batchSize);
+    const recorded = new Map<string, number>();
+    for (const { type } of sequenced.events) recorded.set(type, (recorded.get(type) ?? 0) + 1);
+    const busy = sequenced.events.length > 0;
+    const backlog = sequenced.lastPosition > sequenced.publishedThrough;
+    if (this.#publisher === null || Date.now() < this.#retryAt || !backlog) return { recorded, more: busy };
+    // Keeping up (the events just numbered are the next to publish): no need to read them again.
+    const next = sequenced.events[0]?.position === sequenced.publishedThrough + 1 && !this.#retryAlone;
+    const events = next ? sequenced.events : await outbox.unpublished(this.#retryAlone ? 1 : this.#settings.batchSize);
     this.#retryAlone = false;
-    if (events.length === 0) return { recorded, more: full };
+    if (events.length === 0) return { recorded, more: busy };
     const published = await this.#publish(outbox, this.#publisher, events);
-    return { recorded, more: full || (published === events.length && events.length === this.#settings.batchSize) };
+    return { recorded, more: busy || published > 0 };
   }
 
   /** Publishes `events` in one span linked to each originating request; returns how many went. */

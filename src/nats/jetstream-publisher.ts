@@ -123,6 +123,10 @@ export class JetStreamPublisher implements EventPublisher {
     this.#connection = connection;
     this.#client = jetstream(connection, { timeout: this.#settings.publishTimeoutMs });
     this.#logger.info({ url: this.#settings.url }, 'NATS: connected');
+    // At start, not at the first event: consumers may bind to the stream before anything changes.
+    this.#ensureStream().catch((err: unknown) =>
+      this.#logger.warn({ err }, 'NATS: stream not ready; trying again with the next events'),
+    );
     void (async () => {
       for await (const status of connection.status()) {
         if (status.type === 'disconnect' || status.type === 'reconnect') {

@@ -1,5 +1,5 @@
 import type { DomainEvent } from '../domain/event.js';
-import type { LedOutbox, OutboxBacklog, OutboxStore } from '../services/event-relay.js';
+import type { LedOutbox, OutboxBacklog, OutboxStore, Sequenced } from '../services/event-relay.js';
 import type { Database, Sql } from './database.js';
 import { EVENT_COLUMNS, toEvent } from './event-log.js';
 
@@ -9,15 +9,22 @@ const RELAY_LOCK = 0x6f7574626f78;
 // Numbers the oldest unnumbered committed rows in the order they were written. Rows of one
 // resource were written (and committed) one after the other, because each change waits for
 // the row lock the previous one held until its commit: their numbers keep that order.
+// The relay's cursor comes back with the numbered rows (on every row), so a relay that is
+// keeping up publishes them without reading them again.
 const SEQUENCE = `WITH batch AS (
-    SELECT id, type, row_number() OVER (ORDER BY id) AS n
-    FROM (SELECT id, type FROM outbox WHERE position IS NULL ORDER BY id LIMIT $1) oldest
+    SELECT id, row_number() OVER (ORDER BY id) AS n
+    FROM (SELECT id FROM outbox WHERE position IS NULL ORDER BY id LIMIT $1) oldest
   ), counter AS (
     UPDATE outbox_relay SET last_position = last_position + (SELECT count(*) FROM batch)
-    RETURNING last_position - (SELECT count(*) FROM batch) AS base
+    RETURNING last_position - (SELECT count(*) FROM batch) AS base, last_position, published_through
   )
   UPDATE outbox SET position = counter.base + batch.n FROM batch, counter
-  WHERE outbox.id = batch.id RETURNING outbox.type`;
+  WHERE outbox.id = batch.id
+  RETURNING ${EVENT_COLUMNS.split(', ')
+    .map((column) => `outbox.${column}`)
+    .join(', ')},
+    counter.last_position, counter.published_through`;
+const CURSOR = 'SELECT last_position, published_through FROM outbox_relay';
 
 const UNPUBLISHED = `SELECT ${EVENT_COLUMNS} FROM outbox
   WHERE position > (SELECT published_through FROM outbox_relay) AND parked_at IS NULL
@@ -79,15 +86,19 @@ class LedPostgresOutbox implements LedOutbox {
     this.#sql = sql;
   }
 
-  async sequence(limit: number): Promise<ReadonlyMap<string, number>> {
-    const result = await this.#sql.query<{ type: string }>({ text: SEQUENCE, values: [limit] });
-    const byType = new Map<string, number>();
-    for (const { type } of result.rows) byType.set(type, (byType.get(type) ?? 0) + 1);
-    return byType;
+  async sequence(limit: number): Promise<Sequenced> {
+    const result = await this.#sql.query({ name: 'outbox-sequence', text: SEQUENCE, values: [limit] });
+    // No row numbered: the cursor is read on its own.
+    const cursor = result.rows[0] ?? (await this.#sql.query({ name: 'outbox-cursor', text: CURSOR })).rows[0];
+    return {
+      events: result.rows.map(toEvent).sort((a, b) => a.position - b.position),
+      lastPosition: Number(cursor?.last_position ?? 0),
+      publishedThrough: Number(cursor?.published_through ?? 0),
+    };
   }
 
   async unpublished(limit: number): Promise<readonly DomainEvent[]> {
-    const result = await this.#sql.query({ text: UNPUBLISHED, values: [limit] });
+    const result = await this.#sql.query({ name: 'outbox-unpublished', text: UNPUBLISHED, values: [limit] });
     return result.rows.map(toEvent);
   }
 

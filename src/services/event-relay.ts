@@ -19,10 +19,19 @@ export interface OutboxBacklog {
   readonly parked: number;
 }
 
+export interface Sequenced {
+  /** The events just numbered, in position order. */
+  readonly events: readonly DomainEvent[];
+  /** The publishing cursor: every event at or below it was published (or parked). */
+  readonly publishedThrough: number;
+  /** The highest position given so far. */
+  readonly lastPosition: number;
+}
+
 /** The outbox as its leading relay sees it, inside the lead transaction. */
 export interface LedOutbox {
-  /** Numbers up to `limit` committed, unnumbered events in the order they were written; returns them by type. */
-  sequence(limit: number): Promise<ReadonlyMap<string, number>>;
+  /** Numbers up to `limit` committed, unnumbered events in the order they were written. */
+  sequence(limit: number): Promise<Sequenced>;
   /** Up to `limit` numbered events past the publishing cursor that are not parked, in position order. */
   unpublished(limit: number): Promise<readonly DomainEvent[]>;
   /** Moves the publishing cursor to `position`. */

@@ -70,6 +70,15 @@ describe('the outbox relay, publishing to a real nats-server (JetStream)', () =>
 
   it('creates the stream as configured and publishes each committed event once as a CloudEvent, in order', async () => {
     const service = await replica(streams.basic, { NATS_DUPLICATE_WINDOW_MS: '120000' });
+    const connection = await connect({ servers: nats.url });
+    const manager = await jetstreamManager(connection);
+    // Created at start, before any event: a consumer can bind to it first.
+    await eventually(() =>
+      manager.streams.info(streams.basic).then(
+        () => true,
+        () => false,
+      ),
+    );
     const product = await create(service);
     for (const name of ['b', 'c']) {
       const patched = await service.app.inject({
@@ -101,8 +110,7 @@ describe('the outbox relay, publishing to a real nats-server (JetStream)', () =>
     const feed = await service.app.inject({ method: 'GET', url: `/api/v1/events?subject=${product.id}` });
     expect(feed.json<{ items: unknown[] }>().items).toEqual(messages.map((m) => m.event));
 
-    const connection = await connect({ servers: nats.url });
-    const info = await (await jetstreamManager(connection)).streams.info(streams.basic);
+    const info = await manager.streams.info(streams.basic);
     await connection.close();
     expect(info.config).toMatchObject({
       subjects: ['events_basic.>'],

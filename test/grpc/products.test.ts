@@ -85,6 +85,23 @@ describe.each(Object.entries(transports))('%s', (_name, makeTransport) => {
     expect((await rejection(client.getProduct({ name }, { headers: headers() }))).code).toBe(Code.NotFound);
   });
 
+  it('records the event of each change made over RPC, as over REST', async () => {
+    const { product } = await client.createProduct(
+      { product: { sku: uniqueSku(), displayName: 'Evented', price: '2.00' } },
+      { headers: headers() },
+    );
+    const name = product?.name ?? '';
+    await client.deleteProduct({ name, etag: '"1"' }, { headers: headers() });
+    const events = await db.pool.query<{ type: string; resource_version: number }>(
+      'SELECT type, resource_version FROM outbox WHERE subject = $1 ORDER BY id',
+      [name.replace('products/', '')],
+    );
+    expect(events.rows).toEqual([
+      { type: 'com.example.productuser.product.created.v1', resource_version: 1 },
+      { type: 'com.example.productuser.product.deleted.v1', resource_version: 2 },
+    ]);
+  });
+
   it('names every failing field in google.rpc.BadRequest (INVALID_ARGUMENT)', async () => {
     const error = await rejection(
       client.createProduct(

@@ -70,6 +70,31 @@ describe('loadConfig', () => {
       ]);
   });
 
+  it('publishes events only with NATS_URL, and checks the event settings', () => {
+    expect(loadConfig({}).events.nats).toBeUndefined();
+    expect(loadConfig({}).events.naming).toEqual({
+      source: '/product-user-service',
+      typePrefix: 'com.example.productuser',
+    });
+    expect(loadConfig({ NATS_URL: 'nats://a:4222,nats://b:4222' }).events.nats).toMatchObject({
+      url: 'nats://a:4222,nats://b:4222',
+      stream: 'PRODUCT_USER_EVENTS',
+      subjectPrefix: 'productuser',
+      duplicateWindowMs: 600_000,
+      maxMessageBytes: -1,
+    });
+    const problems = problemsOf({
+      NATS_URL: 'http://nats',
+      NATS_STREAM: 'has space',
+      EVENTS_TYPE_PREFIX: 'NoDots',
+      NATS_DUPLICATE_WINDOW_MS: '7200000',
+      NATS_STREAM_MAX_AGE_MS: '3600000',
+    }).join('\n');
+    for (const name of ['NATS_URL', 'NATS_STREAM', 'EVENTS_TYPE_PREFIX', 'NATS_DUPLICATE_WINDOW_MS']) {
+      expect(problems).toContain(name);
+    }
+  });
+
   it('lists every problem at once, naming the variables', () => {
     const problems = problemsOf({ PORT: 'eighty', DB_POOL_MAX: '0', LOG_LEVEL: 'loud', MIGRATE_ON_START: 'maybe' });
     expect(problems).toHaveLength(4);

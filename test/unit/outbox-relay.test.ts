@@ -9,6 +9,7 @@ import type {
   OutboxBacklog,
   OutboxStore,
   PublishOutcome,
+  Sequenced,
 } from '../../src/services/event-relay.js';
 
 /** An outbox in memory: events numbered 1…n, a publishing cursor, refusals counted per position. */
@@ -47,10 +48,15 @@ class MemoryOutbox implements OutboxStore, LedOutbox {
   sweep(): Promise<number> {
     return Promise.resolve(0);
   }
-  sequence(limit: number): Promise<ReadonlyMap<string, number>> {
+  sequence(limit: number): Promise<Sequenced> {
     const count = Math.min(limit, this.unsequenced);
+    const first = this.events.length - this.unsequenced;
     this.unsequenced -= count;
-    return Promise.resolve(new Map(count === 0 ? [] : [['com.example.productuser.product.created.v1', count]]));
+    return Promise.resolve({
+      events: this.events.slice(first, first + count),
+      lastPosition: this.events.length - this.unsequenced,
+      publishedThrough: this.publishedThroughPosition,
+    });
   }
   unpublished(limit: number): Promise<readonly DomainEvent[]> {
     const after = this.events.filter((e) => e.position > this.publishedThroughPosition && !this.parked.has(e.position));
@@ -103,7 +109,7 @@ describe('OutboxRelay', () => {
     const outbox = new MemoryOutbox();
     const broker = new ScriptedBroker();
     outbox.add(4);
-    expect(await relay(outbox, broker).tick()).toEqual({ led: true, more: false });
+    expect(await relay(outbox, broker).tick()).toEqual({ led: true, more: true });
     expect(broker.stored).toEqual([1, 2, 3, 4]);
     expect(outbox.publishedThroughPosition).toBe(4);
   });
@@ -173,6 +179,7 @@ describe('OutboxRelay', () => {
     const outbox = new MemoryOutbox();
     outbox.add(15);
     const subject = relay(outbox, null);
+    expect(await subject.tick()).toEqual({ led: true, more: true });
     expect(await subject.tick()).toEqual({ led: true, more: true });
     expect(await subject.tick()).toEqual({ led: true, more: false });
     expect(outbox.unsequenced).toBe(0);
