@@ -177,7 +177,8 @@ export class OutboxRelay {
         parked ? 'outbox relay: event parked after repeated refusals' : 'outbox relay: event refused',
       );
       if (!parked) {
-        this.#retryAt = Date.now() + this.#settings.pollIntervalMs;
+        // A refusal may be passing (a stream at its limits): the retries are spread over retryMs each.
+        this.#retryAt = Date.now() + this.#settings.retryMs;
         this.#retryAlone = true;
         break;
       }
