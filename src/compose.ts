@@ -116,7 +116,7 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
   const relayDatabase =
     parts.relayPool === undefined ? database : new Database(parts.relayPool, gate, config.database.statementDeadlineMs);
   const relay = new OutboxRelay(
-    new PostgresOutboxStore(relayDatabase),
+    new PostgresOutboxStore(database, relayDatabase),
     publisher ?? null,
     config.events.relay,
     logger,

@@ -66,10 +66,11 @@ export class OutboxRelay {
     this.#running ??= this.#loop();
   }
 
-  /** Lets the pass in progress finish (its transaction commits or rolls back), then stops. */
+  /** Lets the pass in progress finish, then stops and gives up the lead. */
   async stop(): Promise<void> {
     this.#stop.abort();
     await this.#running;
+    this.#store.close();
   }
 
   /** One pass: lead, number, publish. Exposed for tests that step the relay themselves. */
@@ -83,14 +84,16 @@ export class OutboxRelay {
   async #loop(): Promise<void> {
     const signal = this.#stop.signal;
     while (!signal.aborted) {
-      let more = false;
+      let pause = this.#settings.pollIntervalMs;
       try {
-        more = (await this.tick()).more;
+        if ((await this.tick()).more) pause = 0;
         await this.#sweepWhenDue();
       } catch (err) {
+        // The database is down or refusing: one line per retryMs, not one per poll.
         this.#logger.warn({ err }, 'outbox relay: pass failed; retrying');
+        pause = Math.max(pause, this.#settings.retryMs);
       }
-      if (!more) await sleep(this.#settings.pollIntervalMs, undefined, { signal }).catch(() => undefined);
+      if (pause > 0) await sleep(pause, undefined, { signal }).catch(() => undefined);
     }
   }
 

@@ -58,9 +58,29 @@ export class Database implements Sql {
     }
   }
 
+  /**
+   * One connection for its caller alone, until `release`: for work that spans statements
+   * without a transaction (a session-level advisory lock). Releasing with an error closes it.
+   */
+  async session(): Promise<Session> {
+    const client = await this.#gate.run(() => this.#pool.connect());
+    let broken: Error | undefined;
+    const onError = (err: Error): void => {
+      broken = err;
+    };
+    client.on('error', onError);
+    return {
+      sql: new ClientSql(client, this.#deadlineMs),
+      release: (err?: Error) => {
+        client.off('error', onError);
+        client.release(err ?? broken);
+      },
+    };
+  }
+
   async #inTransaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
-    const sql = new TransactionSql(client, this.#deadlineMs);
+    const sql = new ClientSql(client, this.#deadlineMs);
     let broken: Error | undefined;
     // A checked-out client has no listener of the pool's: a connection that dies mid-way
     // (pg_terminate_backend, a restart) would emit an unhandled 'error' and end the process.
@@ -88,8 +108,15 @@ export class Database implements Sql {
   }
 }
 
-/** One transaction's connection; its holder (Database.transaction) releases it. */
-class TransactionSql implements Sql {
+/** A connection held by one caller (a transaction, a session); its holder releases it. */
+export interface Session {
+  readonly sql: Sql;
+  /** Back to the pool; with an error, the connection is closed instead (and its session locks freed). */
+  release(err?: Error): void;
+}
+
+/** One checked-out connection's statements (a transaction's, a session's). */
+class ClientSql implements Sql {
   readonly shared = false;
   readonly #client: pg.PoolClient;
   readonly #deadlineMs: number;

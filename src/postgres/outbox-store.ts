@@ -1,9 +1,9 @@
 import type { DomainEvent } from '../domain/event.js';
 import type { LedOutbox, OutboxBacklog, OutboxStore, Sequenced } from '../services/event-relay.js';
-import type { Database, Sql } from './database.js';
+import type { Database, Session, Sql } from './database.js';
 import { EVENT_COLUMNS, toEvent } from './event-log.js';
 
-// pg_try_advisory_xact_lock key of the leading relay ("outbox" in ASCII).
+// Advisory lock key of the leading relay ("outbox" in ASCII).
 const RELAY_LOCK = 0x6f7574626f78;
 
 // Numbers the oldest unnumbered committed rows in the order they were written. Rows of one
@@ -35,30 +35,65 @@ const BACKLOG_PUBLISHING = `SELECT count(*)::int AS pending, min(time) AS oldest
 const BACKLOG_NUMBERING = `SELECT count(*)::int AS pending, min(time) AS oldest FROM outbox WHERE position IS NULL`;
 const PARKED = `SELECT count(*)::int AS parked FROM outbox WHERE parked_at IS NOT NULL`;
 
-/** The outbox as the relay uses it: one leader at a time, by a transaction-scoped advisory lock. */
+/**
+ * The outbox as the relay uses it. One relay leads at a time: the one whose connection holds
+ * a session-level advisory lock. The leader keeps that connection, so a pass costs only its
+ * own statements (no BEGIN, lock, COMMIT each time); if the process or its connection dies,
+ * PostgreSQL frees the lock and another replica's relay takes it at its next pass.
+ */
 export class PostgresOutboxStore implements OutboxStore {
-  readonly #database: Database;
+  /** Where the leader's connection comes from (its own pool in production). */
+  readonly #leading: Database;
+  /** Scrapes and sweeps, on the shared pool: the leader's connection is never free. */
+  readonly #shared: Database;
+  #leader: Session | undefined;
 
-  constructor(database: Database) {
-    this.#database = database;
+  constructor(shared: Database, leading: Database = shared) {
+    this.#shared = shared;
+    this.#leading = leading;
   }
 
-  lead<T>(work: (outbox: LedOutbox) => Promise<T>): Promise<T | null> {
-    return this.#database.transaction(async (sql) => {
-      const lock = await sql.query<{ led: boolean }>({
-        text: 'SELECT pg_try_advisory_xact_lock($1) AS led',
+  async lead<T>(work: (outbox: LedOutbox) => Promise<T>): Promise<T | null> {
+    const leader = this.#leader ?? (await this.#becomeLeader());
+    if (leader === undefined) return null;
+    try {
+      return await work(new LedPostgresOutbox(leader.sql));
+    } catch (err) {
+      // The connection may be broken (or the lock with it): start again from a fresh one.
+      this.close();
+      throw err;
+    }
+  }
+
+  /** Gives up the lead (closing the connection frees the lock at once). */
+  close(): void {
+    this.#leader?.release(new Error('outbox relay: giving up the lead'));
+    this.#leader = undefined;
+  }
+
+  async #becomeLeader(): Promise<Session | undefined> {
+    const session = await this.#leading.session();
+    try {
+      const lock = await session.sql.query<{ led: boolean }>({
+        text: 'SELECT pg_try_advisory_lock($1) AS led',
         values: [RELAY_LOCK],
       });
-      return lock.rows[0]?.led === true ? work(new LedPostgresOutbox(sql)) : null;
-    });
+      if (lock.rows[0]?.led === true) {
+        this.#leader = session;
+        return session;
+      }
+      session.release();
+      return undefined;
+    } catch (err) {
+      session.release(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    }
   }
 
   async backlog(publishing: boolean): Promise<OutboxBacklog> {
     const [backlog, parked] = await Promise.all([
-      this.#database.query<{ pending: number; oldest: Date | null }>(
-        publishing ? BACKLOG_PUBLISHING : BACKLOG_NUMBERING,
-      ),
-      this.#database.query<{ parked: number }>(PARKED),
+      this.#shared.query<{ pending: number; oldest: Date | null }>(publishing ? BACKLOG_PUBLISHING : BACKLOG_NUMBERING),
+      this.#shared.query<{ parked: number }>(PARKED),
     ]);
     return {
       pending: backlog.rows[0]?.pending ?? 0,
@@ -69,7 +104,7 @@ export class PostgresOutboxStore implements OutboxStore {
 
   async sweep(before: Date, publishing: boolean, limit: number): Promise<number> {
     const bound = publishing ? 'published_through' : 'last_position';
-    const result = await this.#database.query({
+    const result = await this.#shared.query({
       text: `DELETE FROM outbox WHERE id IN (
         SELECT id FROM outbox WHERE position <= (SELECT ${bound} FROM outbox_relay) AND time < $1
           AND parked_at IS NULL ORDER BY position LIMIT $2)`,

@@ -5,8 +5,10 @@ import type { DomainEvent } from '../domain/event.js';
  * numbers committed events in commit order and publishes them in that order.
  */
 export interface OutboxStore {
-  /** Runs `work` as the one leading relay, in one transaction; null when another relay leads now. */
+  /** Runs `work` as the one leading relay; null when another relay leads now. */
   lead<T>(work: (outbox: LedOutbox) => Promise<T>): Promise<T | null>;
+  /** Gives up the lead, so that another replica takes it at once. */
+  close(): void;
   backlog(publishing: boolean): Promise<OutboxBacklog>;
   /** Deletes up to `limit` events, published (or numbered, without a broker) before `before`; parked ones stay. */
   sweep(before: Date, publishing: boolean, limit: number): Promise<number>;
@@ -28,7 +30,7 @@ export interface Sequenced {
   readonly lastPosition: number;
 }
 
-/** The outbox as its leading relay sees it, inside the lead transaction. */
+/** The outbox as its leading relay sees it (each call is atomic on its own). */
 export interface LedOutbox {
   /** Numbers up to `limit` committed, unnumbered events in the order they were written. */
   sequence(limit: number): Promise<Sequenced>;

@@ -14,6 +14,8 @@ beforeAll(async () => {
   await service.app.ready();
 });
 afterAll(async () => {
+  // Gives up the lead the ticks below took: its connection holds the relay's lock.
+  await service.events.relay.stop();
   await service.app.close();
   await db.drop();
 });

@@ -42,6 +42,10 @@ class MemoryOutbox implements OutboxStore, LedOutbox {
   lead<T>(work: (outbox: LedOutbox) => Promise<T>): Promise<T | null> {
     return this.leading ? work(this) : Promise.resolve(null);
   }
+  closed = false;
+  close(): void {
+    this.closed = true;
+  }
   backlog(): Promise<OutboxBacklog> {
     return Promise.resolve({ pending: this.events.length - this.publishedThroughPosition, oldest: null, parked: 0 });
   }
@@ -195,5 +199,6 @@ describe('OutboxRelay', () => {
     for (let i = 0; i < 100 && broker.stored.length < 3; i += 1) await new Promise((r) => setTimeout(r, 5));
     await subject.stop();
     expect(broker.stored).toEqual([1, 2, 3]);
+    expect(outbox.closed).toBe(true);
   });
 });
