@@ -46,6 +46,8 @@ export class OutboxRelay {
   /** After a refusal, the refused event is retried alone, so the ones after it are not sent again meanwhile. */
   #retryAlone = false;
   readonly #acknowledged = new Set<string>();
+  /** Where the publishing cursor has got to, not yet written to the outbox. */
+  #unwrittenCursor: number | undefined;
   #lastSweep = Date.now();
 
   constructor(
@@ -70,6 +72,12 @@ export class OutboxRelay {
   async stop(): Promise<void> {
     this.#stop.abort();
     await this.#running;
+    const cursor = this.#unwrittenCursor;
+    if (cursor !== undefined) {
+      await this.#store
+        .lead((outbox) => outbox.publishedThrough(cursor))
+        .catch((err: unknown) => this.#logger.warn({ err }, 'outbox relay: the last cursor was not written'));
+    }
     this.#store.close();
   }
 
@@ -98,7 +106,8 @@ export class OutboxRelay {
   }
 
   async #pass(outbox: LedOutbox): Promise<TickResult> {
-    const sequenced = await outbox.sequence(this.#settings.batchSize);
+    const sequenced = await outbox.sequence(this.#settings.batchSize, this.#unwrittenCursor);
+    this.#unwrittenCursor = undefined;
     const recorded = new Map<string, number>();
     for (const { type } of sequenced.events) recorded.set(type, (recorded.get(type) ?? 0) + 1);
     const busy = sequenced.events.length > 0;
@@ -188,7 +197,9 @@ export class OutboxRelay {
       this.#metrics.parked.inc();
       through = event.position;
     }
-    if (through !== undefined) await outbox.publishedThrough(through);
+    // Written by the next pass's first statement (or by stop()); lost only with the process,
+    // and then the next leader sends this batch again, which the stream drops as duplicates.
+    if (through !== undefined) this.#unwrittenCursor = through;
     // Bounded: a leader that lost its lead must not keep ids forever (a re-send is de-duplicated anyway).
     if (this.#acknowledged.size > 10 * this.#settings.batchSize) this.#acknowledged.clear();
     return fresh.length - failures.size;

@@ -15,7 +15,8 @@ const SEQUENCE = `WITH batch AS (
     SELECT id, row_number() OVER (ORDER BY id) AS n
     FROM (SELECT id FROM outbox WHERE position IS NULL ORDER BY id LIMIT $1) oldest
   ), counter AS (
-    UPDATE outbox_relay SET last_position = last_position + (SELECT count(*) FROM batch)
+    UPDATE outbox_relay SET last_position = last_position + (SELECT count(*) FROM batch),
+      published_through = coalesce($2::bigint, published_through)
     RETURNING last_position - (SELECT count(*) FROM batch) AS base, last_position, published_through
   )
   UPDATE outbox SET position = counter.base + batch.n FROM batch, counter
@@ -121,8 +122,9 @@ class LedPostgresOutbox implements LedOutbox {
     this.#sql = sql;
   }
 
-  async sequence(limit: number): Promise<Sequenced> {
-    const result = await this.#sql.query({ name: 'outbox-sequence', text: SEQUENCE, values: [limit] });
+  async sequence(limit: number, publishedThrough?: number): Promise<Sequenced> {
+    const values = [limit, publishedThrough ?? null];
+    const result = await this.#sql.query({ name: 'outbox-sequence', text: SEQUENCE, values });
     // No row numbered: the cursor is read on its own.
     const cursor = result.rows[0] ?? (await this.#sql.query({ name: 'outbox-cursor', text: CURSOR })).rows[0];
     return {

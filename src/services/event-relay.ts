@@ -32,8 +32,12 @@ export interface Sequenced {
 
 /** The outbox as its leading relay sees it (each call is atomic on its own). */
 export interface LedOutbox {
-  /** Numbers up to `limit` committed, unnumbered events in the order they were written. */
-  sequence(limit: number): Promise<Sequenced>;
+  /**
+   * Numbers up to `limit` committed, unnumbered events in the order they were written. With
+   * `publishedThrough`, the same statement moves the publishing cursor there: the previous
+   * pass's, written with this one to save a round trip per pass.
+   */
+  sequence(limit: number, publishedThrough?: number): Promise<Sequenced>;
   /** Up to `limit` numbered events past the publishing cursor that are not parked, in position order. */
   unpublished(limit: number): Promise<readonly DomainEvent[]>;
   /** Moves the publishing cursor to `position`. */

@@ -52,7 +52,8 @@ class MemoryOutbox implements OutboxStore, LedOutbox {
   sweep(): Promise<number> {
     return Promise.resolve(0);
   }
-  sequence(limit: number): Promise<Sequenced> {
+  sequence(limit: number, publishedThrough?: number): Promise<Sequenced> {
+    if (publishedThrough !== undefined) this.publishedThroughPosition = publishedThrough;
     const count = Math.min(limit, this.unsequenced);
     const first = this.events.length - this.unsequenced;
     this.unsequenced -= count;
@@ -113,8 +114,12 @@ describe('OutboxRelay', () => {
     const outbox = new MemoryOutbox();
     const broker = new ScriptedBroker();
     outbox.add(4);
-    expect(await relay(outbox, broker).tick()).toEqual({ led: true, more: true });
+    const subject = relay(outbox, broker);
+    expect(await subject.tick()).toEqual({ led: true, more: true });
     expect(broker.stored).toEqual([1, 2, 3, 4]);
+    // The cursor is written by the next pass's first statement, or when the relay stops.
+    expect(outbox.publishedThroughPosition).toBe(0);
+    expect(await subject.tick()).toEqual({ led: true, more: false });
     expect(outbox.publishedThroughPosition).toBe(4);
   });
 
@@ -126,10 +131,10 @@ describe('OutboxRelay', () => {
       event.position >= 3 ? { status: 'unavailable', reason: 'down' } : { status: 'published' };
     const subject = relay(outbox, broker);
     await subject.tick();
-    expect(outbox.publishedThroughPosition).toBe(2);
     broker.rule = () => ({ status: 'published' });
     await subject.tick();
     expect(broker.stored).toEqual([1, 2, 3, 4, 5]);
+    await subject.stop();
     expect(outbox.publishedThroughPosition).toBe(5);
   });
 
@@ -153,6 +158,7 @@ describe('OutboxRelay', () => {
       event.position === 2 ? { status: 'refused', reason: 'too large' } : { status: 'published' };
     const subject = relay(outbox, broker, { pollIntervalMs: 0 });
     for (let i = 0; i < 4; i += 1) await subject.tick();
+    await subject.stop();
     expect(outbox.attempts.get(2)).toBe(3);
     expect(outbox.parked).toEqual(new Set([2]));
     // Event 3 went once with the first batch; while 2 was being retried, it was not sent again.
@@ -165,7 +171,9 @@ describe('OutboxRelay', () => {
     const broker = new ScriptedBroker();
     outbox.add(2);
     broker.rule = () => ({ status: 'duplicate' });
-    await relay(outbox, broker).tick();
+    const subject = relay(outbox, broker);
+    await subject.tick();
+    await subject.stop();
     expect(outbox.publishedThroughPosition).toBe(2);
   });
 
