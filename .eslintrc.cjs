@@ -67,6 +67,12 @@ const zones = [
     message: 'events/ is the relay: it drives the interfaces of services/; compose.ts wires the adapters in.',
   },
   {
+    target: './src/cache',
+    from: './src',
+    except: ['./domain', './services', './cache'],
+    message: 'cache/ decorates the repository interfaces of services/, and imports nothing else.',
+  },
+  {
     target: './src/nats',
     from: './src',
     except: ['./domain', './services', './nats'],

@@ -12,6 +12,8 @@ import { CursorCodec } from './http/pagination.js';
 import { Database } from './postgres/database.js';
 import { DatabaseGate } from './postgres/gate.js';
 import { pingDatabase } from './postgres/pool.js';
+import { CacheMetrics } from './cache/cache-metrics.js';
+import { CachedRepository } from './cache/cached-repository.js';
 import { OutboxRelay } from './events/relay.js';
 import { JetStreamPublisher } from './nats/jetstream-publisher.js';
 import { PostgresEventLog } from './postgres/event-log.js';
@@ -64,11 +66,20 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
   const secret = await hmacSecret(config);
   // Every write records its event in the statement (or transaction) that makes the change.
   const outbox = new Outbox(config.events.naming);
+  const productRows = new PostgresProductRepository(database, outbox);
+  const userRows = new PostgresUserRepository(database, outbox);
+  // Reads by id through the near-cache (CACHE=on): the services see the same interfaces.
+  const cacheMetrics = config.cache.enabled ? new CacheMetrics() : undefined;
   const products = new ProductService(
-    new PostgresProductRepository(database, outbox),
+    cacheMetrics === undefined
+      ? productRows
+      : new CachedRepository(productRows, 'product', config.cache.near, cacheMetrics),
     productTransactions(database, outbox),
   );
-  const users = new UserService(new PostgresUserRepository(database, outbox), userTransactions(database, outbox));
+  const users = new UserService(
+    cacheMetrics === undefined ? userRows : new CachedRepository(userRows, 'user', config.cache.near, cacheMetrics),
+    userTransactions(database, outbox),
+  );
   const authenticator = new Authenticator({ ...config.auth, secret });
   const readiness = {
     isAcceptingTraffic: parts.isAcceptingTraffic ?? (() => true),
@@ -86,6 +97,7 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
     settings: config.http,
   });
   app.addHook('onClose', () => gate.shutdown());
+  cacheMetrics?.registerWith(app.metricsRegistry);
   const rpcDependencies = {
     logger,
     products,

@@ -130,6 +130,10 @@ const environment = z
     OUTBOX_RETRY_MS: withDefault(integer(10, 600_000), '1000'),
     OUTBOX_RETENTION_MS: withDefault(integer(60_000, 365 * 86_400_000), '604800000'),
     OUTBOX_SWEEP_INTERVAL_MS: withDefault(integer(1000, 86_400_000), '60000'),
+    CACHE: withDefault(z.enum(['on', 'off'], { error: 'must be on or off' }), 'on'),
+    CACHE_NEAR_MAX_ENTRIES: withDefault(integer(1, 10_000_000), '10000'),
+    CACHE_NEAR_MAX_MB: withDefault(integer(1, 4096), '32'),
+    CACHE_NEAR_TTL_MS: withDefault(integer(1, 3_600_000), '1000'),
     // Read by the OpenTelemetry SDK (telemetry/preload.ts); here only for the gRPC server's spans.
     OTEL_TRACES_SAMPLER: optional(z.string()),
     OTEL_TRACES_SAMPLER_ARG: optional(z.string()),
@@ -240,6 +244,15 @@ function toConfig(env: z.output<typeof environment>) {
       audience: env.AUTH_AUDIENCE,
     },
     devSecretFile: env.DEV_SECRET_FILE,
+    /** Reads by id through an in-process cache; entries live ttlMs, the bound on staleness across replicas. */
+    cache: {
+      enabled: env.CACHE === 'on',
+      near: {
+        maxEntries: env.CACHE_NEAR_MAX_ENTRIES,
+        maxBytes: env.CACHE_NEAR_MAX_MB * 2 ** 20,
+        ttlMs: env.CACHE_NEAR_TTL_MS,
+      },
+    },
     events: {
       naming: { source: env.EVENTS_SOURCE, typePrefix: env.EVENTS_TYPE_PREFIX },
       /** Without NATS_URL, events are recorded and served by GET /api/v1/events only. */

@@ -41,7 +41,15 @@ beforeAll(async () => {
   );
   app = await buildTestApp(
     { url: server.url, pool },
-    { env: { DB_STATEMENT_TIMEOUT_MS: '2000', DB_BREAKER_RESET_MS: '1000', DB_BREAKER_VOLUME_THRESHOLD: '3' } },
+    {
+      env: {
+        DB_STATEMENT_TIMEOUT_MS: '2000',
+        DB_BREAKER_RESET_MS: '1000',
+        DB_BREAKER_VOLUME_THRESHOLD: '3',
+        // Reads by id must reach the database here: a cached copy would still be served.
+        CACHE: 'off',
+      },
+    },
   );
 });
 afterAll(async () => {

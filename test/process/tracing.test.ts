@@ -282,7 +282,8 @@ describe('OpenTelemetry preload', () => {
   it('traces a request without a body whole as well: its route, its query, the trace id on its log line', async () => {
     // The span's context is entered by a Fastify hook (telemetry/preload.ts): what runs after it, in
     // continuations and in the request's and response's listeners, must still see it.
-    const service = await startExporting({ OTEL_TRACES_SAMPLER_ARG: '0' });
+    // CACHE=off: the read's query must be in its trace, not answered from the cache.
+    const service = await startExporting({ OTEL_TRACES_SAMPLER_ARG: '0', CACHE: 'off' });
     const created = await fetch(`${service.url}/api/v1/products`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(await bearer()) },

@@ -44,6 +44,8 @@ const FORBIDDEN: readonly [file: string, source: string][] = [
   ['src/events/planted.ts', "import '../nats/jetstream-publisher.js';"],
   ['src/nats/planted.ts', "import '../postgres/database.js';"],
   ['src/nats/planted.ts', "import '../events/relay.js';"],
+  ['src/cache/planted.ts', "import '../postgres/database.js';"],
+  ['src/services/planted.ts', "import '../cache/cached-repository.js';"],
   ['src/services/planted.ts', "import '@nats-io/jetstream';"],
   ['src/process/planted.ts', "import '../http/app.js';"],
   ['src/process/planted.ts', "import '../compose.js';"],
@@ -78,6 +80,7 @@ const ALLOWED: readonly [file: string, source: string][] = [
   ['src/events/planted.ts', "import '../services/event-relay.js';"],
   ['src/nats/planted.ts', "import '../services/event-relay.js';"],
   ['src/postgres/planted.ts', "import '../services/event-feed.js';"],
+  ['src/cache/planted.ts', "import '../services/write-outcome.js';"],
 ];
 
 describe('the dependency rule (.eslintrc.cjs)', () => {

@@ -1,0 +1,61 @@
+import { Counter, Gauge, type Metric, type Registry } from 'prom-client';
+
+/** The cache's counters and gauges, per resource and tier; the hit ratio is hits / (hits + misses). */
+export class CacheMetrics {
+  readonly requests: Counter<'resource' | 'tier' | 'result'>;
+  readonly fills: Counter<'resource'>;
+  readonly invalidations: Counter<'resource'>;
+  readonly #sizes = new Map<string, () => { entries: number; bytes: number }>();
+  readonly #all: Metric[];
+
+  /** Made before the app (whose registry it joins with registerWith): the caches wrap what the services get. */
+  constructor() {
+    const registers: Registry[] = [];
+    this.requests = new Counter({
+      name: 'cache_requests_total',
+      help: 'Reads by id the cache answered (hit) or passed on (miss), by tier',
+      labelNames: ['resource', 'tier', 'result'],
+      registers,
+    });
+    this.fills = new Counter({
+      name: 'cache_fills_total',
+      help: 'Entries filled from a read of the tier below',
+      labelNames: ['resource'],
+      registers,
+    });
+    this.invalidations = new Counter({
+      name: 'cache_invalidations_total',
+      help: 'Entries replaced or dropped by a write',
+      labelNames: ['resource'],
+      registers,
+    });
+    const sizes = this.#sizes;
+    const entries = new Gauge({
+      name: 'cache_entries',
+      help: 'Entries held, by tier',
+      labelNames: ['resource', 'tier'],
+      registers,
+      collect() {
+        for (const [resource, size] of sizes) this.set({ resource, tier: 'near' }, size().entries);
+      },
+    });
+    const bytes = new Gauge({
+      name: 'cache_bytes',
+      help: 'Approximate bytes held, by tier',
+      labelNames: ['resource', 'tier'],
+      registers,
+      collect() {
+        for (const [resource, size] of sizes) this.set({ resource, tier: 'near' }, size().bytes);
+      },
+    });
+    this.#all = [this.requests, this.fills, this.invalidations, entries, bytes];
+  }
+
+  registerWith(registry: Registry): void {
+    for (const metric of this.#all) registry.registerMetric(metric);
+  }
+
+  track(resource: string, size: () => { entries: number; bytes: number }): void {
+    this.#sizes.set(resource, size);
+  }
+}

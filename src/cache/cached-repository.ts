@@ -1,0 +1,164 @@
+import { trace } from '@opentelemetry/api';
+import { LRUCache } from 'lru-cache';
+import type { WriteOutcome } from '../services/write-outcome.js';
+import type { CacheMetrics } from './cache-metrics.js';
+
+/** What a cached resource must carry: its id and the version every change bumps. */
+interface Versioned {
+  readonly id: string;
+  readonly version: number;
+}
+
+/** The repository shape products and users share (ProductRepository, UserRepository). */
+export interface VersionedRepository<T extends Versioned, Fields, Query> {
+  insert(id: string, fields: Fields): Promise<T>;
+  findById(id: string): Promise<T | null>;
+  list(query: Query): Promise<readonly T[]>;
+  update(
+    id: string,
+    changes: Partial<Fields>,
+    expectedVersion?: number,
+    signal?: AbortSignal,
+  ): Promise<WriteOutcome<T>>;
+  delete(id: string, expectedVersion?: number, signal?: AbortSignal): Promise<WriteOutcome<true>>;
+}
+
+export interface NearCacheSettings {
+  readonly maxEntries: number;
+  readonly maxBytes: number;
+  /** How long an entry is trusted: the bound on how stale a read can be after another replica's write. */
+  readonly ttlMs: number;
+}
+
+/** A cached resource, or the mark a delete leaves so that a slower read cannot bring it back. */
+type Entry<T> =
+  { readonly resource: T; readonly version: number } | { readonly resource: null; readonly version: number };
+
+/**
+ * A bounded in-process cache in front of a repository's reads by id. Writes through this
+ * replica replace their entry before they return (a delete leaves a tombstone one version
+ * up), so a client never reads an older version than one this replica has given it. A fill
+ * never replaces a newer version (the slow reader's race), and concurrent misses for one id
+ * share one read. Entries live `ttlMs`: what another replica changed is seen within that.
+ */
+export class CachedRepository<T extends Versioned, Fields, Query> implements VersionedRepository<T, Fields, Query> {
+  readonly #inner: VersionedRepository<T, Fields, Query>;
+  readonly #entries: LRUCache<string, Entry<T>>;
+  readonly #loading = new Map<string, Promise<T | null>>();
+  readonly #metrics: CacheMetrics;
+  readonly #resource: string;
+
+  constructor(
+    inner: VersionedRepository<T, Fields, Query>,
+    resource: string,
+    settings: NearCacheSettings,
+    metrics: CacheMetrics,
+  ) {
+    this.#inner = inner;
+    this.#resource = resource;
+    this.#metrics = metrics;
+    this.#entries = new LRUCache<string, Entry<T>>({
+      max: settings.maxEntries,
+      maxSize: settings.maxBytes,
+      sizeCalculation: (entry) => approximateBytes(entry.resource),
+      ttl: settings.ttlMs,
+      // Expiry is checked on read; no timer per entry.
+      ttlAutopurge: false,
+    });
+    metrics.track(resource, () => ({ entries: this.#entries.size, bytes: this.#entries.calculatedSize }));
+  }
+
+  async findById(id: string): Promise<T | null> {
+    const entry = this.#entries.get(id);
+    if (entry !== undefined) {
+      this.#served('hit');
+      return entry.resource;
+    }
+    this.#served('miss');
+    return this.#loading.get(id) ?? this.#load(id);
+  }
+
+  list(query: Query): Promise<readonly T[]> {
+    return this.#inner.list(query);
+  }
+
+  async insert(id: string, fields: Fields): Promise<T> {
+    const created = await this.#inner.insert(id, fields);
+    this.#replace(id, { resource: created, version: created.version });
+    return created;
+  }
+
+  async update(
+    id: string,
+    changes: Partial<Fields>,
+    expectedVersion?: number,
+    signal?: AbortSignal,
+  ): Promise<WriteOutcome<T>> {
+    // The version check is PostgreSQL's, never this cache's.
+    const outcome = await this.#inner.update(id, changes, expectedVersion, signal);
+    if (typeof outcome === 'object') this.#replace(id, { resource: outcome, version: outcome.version });
+    else this.#forget(id);
+    return outcome;
+  }
+
+  async delete(id: string, expectedVersion?: number, signal?: AbortSignal): Promise<WriteOutcome<true>> {
+    const outcome = await this.#inner.delete(id, expectedVersion, signal);
+    // Ids are never reused: no read in flight can bring back anything newer than a delete.
+    if (outcome === true) this.#replace(id, { resource: null, version: Number.POSITIVE_INFINITY });
+    else this.#forget(id);
+    return outcome;
+  }
+
+  /** One read for every concurrent miss on `id`; a write meanwhile detaches it (it then fills nothing). */
+  #load(id: string): Promise<T | null> {
+    const loading = this.#inner.findById(id).then(
+      (found) => {
+        const current = this.#loading.get(id) === loading;
+        if (current) this.#loading.delete(id);
+        // Not found is not cached: the id may yet be created (in a transaction this cache never sees).
+        if (current && found !== null) this.#fill(id, found);
+        return found;
+      },
+      (err: unknown) => {
+        if (this.#loading.get(id) === loading) this.#loading.delete(id);
+        throw err;
+      },
+    );
+    this.#loading.set(id, loading);
+    return loading;
+  }
+
+  /** A read's result, unless the entry already holds this version or a newer one. */
+  #fill(id: string, resource: T): void {
+    const current = this.#entries.get(id, { allowStale: true });
+    if (current !== undefined && current.version >= resource.version) return;
+    this.#entries.set(id, { resource, version: resource.version });
+    this.#metrics.fills.inc({ resource: this.#resource });
+  }
+
+  /** A write's result: replaces the entry, and reads in flight no longer fill it. */
+  #replace(id: string, entry: Entry<T>): void {
+    this.#loading.delete(id);
+    this.#entries.set(id, entry);
+    this.#metrics.invalidations.inc({ resource: this.#resource });
+  }
+
+  #forget(id: string): void {
+    this.#loading.delete(id);
+    this.#entries.delete(id);
+    this.#metrics.invalidations.inc({ resource: this.#resource });
+  }
+
+  #served(result: 'hit' | 'miss'): void {
+    this.#metrics.requests.inc({ resource: this.#resource, tier: 'near', result });
+    trace.getActiveSpan()?.setAttribute('cache.near', result);
+  }
+}
+
+/** A cheap estimate of an entry's heap: UTF-16 strings plus a fixed overhead per object. */
+function approximateBytes(resource: object | null): number {
+  if (resource === null) return 64;
+  let bytes = 160;
+  for (const value of Object.values(resource)) bytes += typeof value === 'string' ? 40 + value.length * 2 : 16;
+  return bytes;
+}

@@ -1,0 +1,151 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { CacheMetrics } from '../../src/cache/cache-metrics.js';
+import { CachedRepository, type VersionedRepository } from '../../src/cache/cached-repository.js';
+import type { WriteOutcome } from '../../src/services/write-outcome.js';
+
+interface Thing {
+  readonly id: string;
+  readonly name: string;
+  readonly version: number;
+}
+
+/** Rows in memory; each read can be held back, to play the slow reader of the cache-aside race. */
+class MemoryThings implements VersionedRepository<Thing, { name: string }, unknown> {
+  readonly rows = new Map<string, Thing>();
+  reads = 0;
+  hold: Promise<void> | undefined;
+
+  async insert(id: string, fields: { name: string }): Promise<Thing> {
+    const thing = { id, name: fields.name, version: 1 };
+    this.rows.set(id, thing);
+    return Promise.resolve(thing);
+  }
+  async findById(id: string): Promise<Thing | null> {
+    this.reads += 1;
+    const row = this.rows.get(id) ?? null;
+    await this.hold;
+    return row;
+  }
+  list(): Promise<readonly Thing[]> {
+    return Promise.resolve([...this.rows.values()]);
+  }
+  update(id: string, changes: Partial<{ name: string }>, expectedVersion?: number): Promise<WriteOutcome<Thing>> {
+    const row = this.rows.get(id);
+    if (row === undefined) return Promise.resolve('not_found');
+    if (expectedVersion !== undefined && expectedVersion !== row.version) return Promise.resolve('version_mismatch');
+    const next = { ...row, ...changes, version: row.version + 1 };
+    this.rows.set(id, next);
+    return Promise.resolve(next);
+  }
+  delete(id: string): Promise<WriteOutcome<true>> {
+    return Promise.resolve(this.rows.delete(id) ? true : 'not_found');
+  }
+}
+
+function cached(inner: MemoryThings, settings: Partial<{ maxEntries: number; maxBytes: number; ttlMs: number }> = {}) {
+  const near = { maxEntries: 1000, maxBytes: 1 << 20, ttlMs: 60_000, ...settings };
+  return new CachedRepository(inner, 'thing', near, new CacheMetrics());
+}
+
+describe('CachedRepository (near-cache)', () => {
+  it('answers a repeated read from memory, and what this replica wrote at once', async () => {
+    const inner = new MemoryThings();
+    const cache = cached(inner);
+    await inner.insert('a', { name: 'one' });
+    expect(await cache.findById('a')).toMatchObject({ version: 1 });
+    expect(await cache.findById('a')).toMatchObject({ version: 1 });
+    expect(inner.reads).toBe(1);
+    await cache.update('a', { name: 'two' });
+    expect(await cache.findById('a')).toMatchObject({ name: 'two', version: 2 });
+    expect(inner.reads).toBe(1);
+    await cache.delete('a');
+    expect(await cache.findById('a')).toBeNull();
+    expect(inner.reads).toBe(1);
+  });
+
+  it('a slow read that started before a write never puts the older version back', async () => {
+    const inner = new MemoryThings();
+    const cache = cached(inner);
+    await inner.insert('a', { name: 'one' });
+    let release = (): void => undefined;
+    inner.hold = new Promise((resolve) => (release = resolve));
+    const slow = cache.findById('a'); // reads version 1, held back
+    await cache.update('a', { name: 'two' }); // version 2, cached
+    inner.hold = undefined;
+    release();
+    expect(await slow).toMatchObject({ version: 1 });
+    expect(await cache.findById('a')).toMatchObject({ version: 2 });
+    // Nor after a delete: the slow reader cannot bring the row back.
+    await inner.insert('c', { name: 'three' });
+    inner.hold = new Promise((resolve) => (release = resolve));
+    const slower = cache.findById('c');
+    await cache.delete('c');
+    inner.hold = undefined;
+    release();
+    expect(await slower).toMatchObject({ version: 1 });
+    expect(await cache.findById('c')).toBeNull();
+  });
+
+  it('concurrent misses on one id make one read (a thundering herd)', async () => {
+    const inner = new MemoryThings();
+    const cache = cached(inner);
+    await inner.insert('a', { name: 'one' });
+    const results = await Promise.all(Array.from({ length: 100 }, () => cache.findById('a')));
+    expect(results.every((thing) => thing?.version === 1)).toBe(true);
+    expect(inner.reads).toBe(1);
+  });
+
+  it('does not cache "not found": an id created later (in a transaction) is read again', async () => {
+    const inner = new MemoryThings();
+    const cache = cached(inner);
+    expect(await cache.findById('later')).toBeNull();
+    await inner.insert('later', { name: 'made elsewhere' });
+    expect(await cache.findById('later')).toMatchObject({ version: 1 });
+  });
+
+  it('a conditional write goes to the repository, and a refused one drops the entry', async () => {
+    const inner = new MemoryThings();
+    const cache = cached(inner);
+    await inner.insert('a', { name: 'one' });
+    await cache.findById('a');
+    inner.rows.set('a', { id: 'a', name: 'changed by another replica', version: 2 });
+    expect(await cache.update('a', { name: 'x' }, 1)).toBe('version_mismatch');
+    expect(await cache.findById('a')).toMatchObject({ version: 2 });
+  });
+
+  it('trusts an entry for ttlMs only: another replica’s change is seen after that', async () => {
+    const inner = new MemoryThings();
+    const cache = cached(inner, { ttlMs: 50 });
+    await inner.insert('a', { name: 'one' });
+    await cache.findById('a');
+    inner.rows.set('a', { id: 'a', name: 'elsewhere', version: 2 });
+    expect(await cache.findById('a')).toMatchObject({ version: 1 });
+    await sleep(80);
+    expect(await cache.findById('a')).toMatchObject({ version: 2 });
+  });
+
+  it('stays within its entry and byte bounds under a scan of every id', async () => {
+    const inner = new MemoryThings();
+    const metrics = new CacheMetrics();
+    const registry = new Registry();
+    metrics.registerWith(registry);
+    const cache = new CachedRepository(inner, 'thing', { maxEntries: 100, maxBytes: 1 << 20, ttlMs: 60_000 }, metrics);
+    const small = new CachedRepository(
+      inner,
+      'small',
+      { maxEntries: 10_000, maxBytes: 10_000, ttlMs: 60_000 },
+      metrics,
+    );
+    for (let i = 0; i < 2000; i += 1) await inner.insert(`id-${i}`, { name: `thing ${i}` });
+    for (let i = 0; i < 2000; i += 1) {
+      await cache.findById(`id-${i}`);
+      await small.findById(`id-${i}`);
+    }
+    const entries = (await registry.getSingleMetric('cache_entries')?.get())?.values ?? [];
+    const bytes = (await registry.getSingleMetric('cache_bytes')?.get())?.values ?? [];
+    expect(entries.find((v) => v.labels.resource === 'thing')?.value).toBe(100);
+    expect(bytes.find((v) => v.labels.resource === 'small')?.value).toBeLessThanOrEqual(10_000);
+  });
+});
