@@ -32,6 +32,7 @@ export default defineConfig({
             'test/api/**/*.test.ts',
             'test/grpc/**/*.test.ts',
             'test/events/**/*.test.ts',
+            'test/cache/**/*.test.ts',
             'test/process/**/*.test.ts',
           ],
           // One PostgreSQL server for the run; each file makes a database of its own on it, so

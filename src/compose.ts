@@ -14,6 +14,7 @@ import { DatabaseGate } from './postgres/gate.js';
 import { pingDatabase } from './postgres/pool.js';
 import { CacheMetrics } from './cache/cache-metrics.js';
 import { CachedRepository } from './cache/cached-repository.js';
+import { RedisTier } from './cache/redis-tier.js';
 import { OutboxRelay } from './events/relay.js';
 import { JetStreamPublisher } from './nats/jetstream-publisher.js';
 import { PostgresEventLog } from './postgres/event-log.js';
@@ -69,17 +70,9 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
   const productRows = new PostgresProductRepository(database, outbox);
   const userRows = new PostgresUserRepository(database, outbox);
   // Reads by id through the near-cache (CACHE=on): the services see the same interfaces.
-  const cacheMetrics = config.cache.enabled ? new CacheMetrics() : undefined;
-  const products = new ProductService(
-    cacheMetrics === undefined
-      ? productRows
-      : new CachedRepository(productRows, 'product', config.cache.near, cacheMetrics),
-    productTransactions(database, outbox),
-  );
-  const users = new UserService(
-    cacheMetrics === undefined ? userRows : new CachedRepository(userRows, 'user', config.cache.near, cacheMetrics),
-    userTransactions(database, outbox),
-  );
+  const caches = config.cache.enabled ? readCaches(config, logger, productRows, userRows) : undefined;
+  const products = new ProductService(caches?.products ?? productRows, productTransactions(database, outbox));
+  const users = new UserService(caches?.users ?? userRows, userTransactions(database, outbox));
   const authenticator = new Authenticator({ ...config.auth, secret });
   const readiness = {
     isAcceptingTraffic: parts.isAcceptingTraffic ?? (() => true),
@@ -97,7 +90,10 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
     settings: config.http,
   });
   app.addHook('onClose', () => gate.shutdown());
-  cacheMetrics?.registerWith(app.metricsRegistry);
+  if (caches !== undefined) {
+    caches.metrics.registerWith(app.metricsRegistry);
+    app.addHook('onClose', () => caches.redis?.close());
+  }
   const rpcDependencies = {
     logger,
     products,
@@ -135,4 +131,30 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
     app.metricsRegistry,
   );
   return { app, database, hmacSecret: secret, rpc, events: { relay, publisher } };
+}
+
+/** The read caches around the repositories: the near tier, and Redis with REDIS_URL. */
+function readCaches(
+  config: Config,
+  logger: Logger,
+  productRows: PostgresProductRepository,
+  userRows: PostgresUserRepository,
+) {
+  const metrics = new CacheMetrics();
+  // The bus tells each cache of changes made on other replicas; keys are "<resource>:<id>".
+  const listeners = new Map<string, (id: string, version: number) => void>();
+  const redis =
+    config.cache.redis === undefined
+      ? undefined
+      : new RedisTier(config.cache.redis, logger, (key, version) => {
+          const [resource = '', id = ''] = key.split(':');
+          listeners.get(resource)?.(id, version);
+        });
+  const dateFields = ['createdAt', 'updatedAt'] as const;
+  const shared = redis === undefined ? undefined : { tier: redis, dateFields: [...dateFields] };
+  const products = new CachedRepository(productRows, 'product', config.cache.near, metrics, shared);
+  const users = new CachedRepository(userRows, 'user', config.cache.near, metrics, shared);
+  listeners.set('product', (id, version) => products.changedElsewhere(id, version));
+  listeners.set('user', (id, version) => users.changedElsewhere(id, version));
+  return { metrics, redis, products, users };
 }

@@ -134,6 +134,11 @@ const environment = z
     CACHE_NEAR_MAX_ENTRIES: withDefault(integer(1, 10_000_000), '10000'),
     CACHE_NEAR_MAX_MB: withDefault(integer(1, 4096), '32'),
     CACHE_NEAR_TTL_MS: withDefault(integer(1, 3_600_000), '1000'),
+    REDIS_URL: optional(z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')),
+    CACHE_REDIS_TIMEOUT_MS: withDefault(integer(1, 10_000), '50'),
+    CACHE_REDIS_TTL_MS: withDefault(integer(1000, 86_400_000), '60000'),
+    CACHE_REDIS_BREAKER_MS: withDefault(integer(100, 600_000), '5000'),
+    CACHE_REDIS_KEY_PREFIX: withDefault(z.string().max(100), 'productuser:'),
     // Read by the OpenTelemetry SDK (telemetry/preload.ts); here only for the gRPC server's spans.
     OTEL_TRACES_SAMPLER: optional(z.string()),
     OTEL_TRACES_SAMPLER_ARG: optional(z.string()),
@@ -252,6 +257,17 @@ function toConfig(env: z.output<typeof environment>) {
         maxBytes: env.CACHE_NEAR_MAX_MB * 2 ** 20,
         ttlMs: env.CACHE_NEAR_TTL_MS,
       },
+      /** The shared tier, with REDIS_URL; without it the near tier alone. */
+      redis:
+        env.REDIS_URL === undefined
+          ? undefined
+          : {
+              url: env.REDIS_URL,
+              timeoutMs: env.CACHE_REDIS_TIMEOUT_MS,
+              ttlMs: env.CACHE_REDIS_TTL_MS,
+              breakerMs: env.CACHE_REDIS_BREAKER_MS,
+              keyPrefix: env.CACHE_REDIS_KEY_PREFIX,
+            },
     },
     events: {
       naming: { source: env.EVENTS_SOURCE, typePrefix: env.EVENTS_TYPE_PREFIX },

@@ -2,6 +2,16 @@ import { trace } from '@opentelemetry/api';
 import { LRUCache } from 'lru-cache';
 import type { WriteOutcome } from '../services/write-outcome.js';
 import type { CacheMetrics } from './cache-metrics.js';
+import type { RedisTier } from './redis-tier.js';
+
+/** The shared tier and how a resource travels through it (JSON; Date fields revived by name). */
+export interface SharedTier<T> {
+  readonly tier: RedisTier;
+  readonly dateFields: readonly (keyof T & string)[];
+}
+
+/** A delete's version: ids are never reused, so nothing can be newer. */
+const DELETED = Number.MAX_SAFE_INTEGER;
 
 /** What a cached resource must carry: its id and the version every change bumps. */
 interface Versioned {
@@ -31,8 +41,10 @@ export interface NearCacheSettings {
 }
 
 /** A cached resource, or the mark a delete leaves so that a slower read cannot bring it back. */
-type Entry<T> =
-  { readonly resource: T; readonly version: number } | { readonly resource: null; readonly version: number };
+interface Entry<T> {
+  readonly resource: T | null;
+  readonly version: number;
+}
 
 /**
  * A bounded in-process cache in front of a repository's reads by id. Writes through this
@@ -47,14 +59,17 @@ export class CachedRepository<T extends Versioned, Fields, Query> implements Ver
   readonly #loading = new Map<string, Promise<T | null>>();
   readonly #metrics: CacheMetrics;
   readonly #resource: string;
+  readonly #shared: SharedTier<T> | undefined;
 
   constructor(
     inner: VersionedRepository<T, Fields, Query>,
     resource: string,
     settings: NearCacheSettings,
     metrics: CacheMetrics,
+    shared?: SharedTier<T>,
   ) {
     this.#inner = inner;
+    this.#shared = shared;
     this.#resource = resource;
     this.#metrics = metrics;
     this.#entries = new LRUCache<string, Entry<T>>({
@@ -84,8 +99,14 @@ export class CachedRepository<T extends Versioned, Fields, Query> implements Ver
 
   async insert(id: string, fields: Fields): Promise<T> {
     const created = await this.#inner.insert(id, fields);
-    this.#replace(id, { resource: created, version: created.version });
+    await this.#replace(id, { resource: created, version: created.version });
     return created;
+  }
+
+  /** Another replica changed `id` to `version` (the bus): an older near entry goes. */
+  changedElsewhere(id: string, version: number): void {
+    const entry = this.#entries.get(id, { allowStale: true });
+    if (entry !== undefined && entry.version < version) this.#forget(id);
   }
 
   async update(
@@ -96,7 +117,7 @@ export class CachedRepository<T extends Versioned, Fields, Query> implements Ver
   ): Promise<WriteOutcome<T>> {
     // The version check is PostgreSQL's, never this cache's.
     const outcome = await this.#inner.update(id, changes, expectedVersion, signal);
-    if (typeof outcome === 'object') this.#replace(id, { resource: outcome, version: outcome.version });
+    if (typeof outcome === 'object') await this.#replace(id, { resource: outcome, version: outcome.version });
     else this.#forget(id);
     return outcome;
   }
@@ -104,20 +125,20 @@ export class CachedRepository<T extends Versioned, Fields, Query> implements Ver
   async delete(id: string, expectedVersion?: number, signal?: AbortSignal): Promise<WriteOutcome<true>> {
     const outcome = await this.#inner.delete(id, expectedVersion, signal);
     // Ids are never reused: no read in flight can bring back anything newer than a delete.
-    if (outcome === true) this.#replace(id, { resource: null, version: Number.POSITIVE_INFINITY });
+    if (outcome === true) await this.#replace(id, { resource: null, version: DELETED });
     else this.#forget(id);
     return outcome;
   }
 
   /** One read for every concurrent miss on `id`; a write meanwhile detaches it (it then fills nothing). */
   #load(id: string): Promise<T | null> {
-    const loading = this.#inner.findById(id).then(
-      (found) => {
+    const loading = this.#read(id).then(
+      ({ found, from }) => {
         const current = this.#loading.get(id) === loading;
         if (current) this.#loading.delete(id);
         // Not found is not cached: the id may yet be created (in a transaction this cache never sees).
-        if (current && found !== null) this.#fill(id, found);
-        return found;
+        if (current && found !== null) this.#fill(id, found, from);
+        return found?.resource ?? null;
       },
       (err: unknown) => {
         if (this.#loading.get(id) === loading) this.#loading.delete(id);
@@ -128,19 +149,55 @@ export class CachedRepository<T extends Versioned, Fields, Query> implements Ver
     return loading;
   }
 
-  /** A read's result, unless the entry already holds this version or a newer one. */
-  #fill(id: string, resource: T): void {
-    const current = this.#entries.get(id, { allowStale: true });
-    if (current !== undefined && current.version >= resource.version) return;
-    this.#entries.set(id, { resource, version: resource.version });
-    this.#metrics.fills.inc({ resource: this.#resource });
+  /** From the shared tier if it has the entry, else from the repository. */
+  async #read(id: string): Promise<{ found: Entry<T> | null; from: 'shared' | 'database' }> {
+    if (this.#shared !== undefined) {
+      const shared = await this.#shared.tier.get(this.#key(id));
+      this.#served(shared === undefined ? 'miss' : 'hit', 'shared');
+      if (shared !== undefined) {
+        const resource = shared.json === '' ? null : this.#decode(shared.json);
+        return { found: { resource, version: shared.version }, from: 'shared' };
+      }
+    }
+    const resource = await this.#inner.findById(id);
+    return { found: resource === null ? null : { resource, version: resource.version }, from: 'database' };
   }
 
-  /** A write's result: replaces the entry, and reads in flight no longer fill it. */
-  #replace(id: string, entry: Entry<T>): void {
+  /** A read's result, unless the entry already holds this version or a newer one. */
+  #fill(id: string, entry: Entry<T>, from: 'shared' | 'database'): void {
+    const current = this.#entries.get(id, { allowStale: true });
+    if (current !== undefined && current.version >= entry.version) return;
+    this.#entries.set(id, entry);
+    this.#metrics.fills.inc({ resource: this.#resource });
+    if (from === 'database' && entry.resource !== null) {
+      void this.#shared?.tier.put(
+        this.#key(id),
+        { version: entry.version, json: JSON.stringify(entry.resource) },
+        false,
+      );
+    }
+  }
+
+  /**
+   * A write's result: replaces the entry here and in the shared tier (telling the other
+   * replicas) before the write answers, and reads in flight no longer fill it.
+   */
+  async #replace(id: string, entry: Entry<T>): Promise<void> {
     this.#loading.delete(id);
     this.#entries.set(id, entry);
     this.#metrics.invalidations.inc({ resource: this.#resource });
+    const json = entry.resource === null ? '' : JSON.stringify(entry.resource);
+    await this.#shared?.tier.put(this.#key(id), { version: entry.version, json }, true);
+  }
+
+  #key(id: string): string {
+    return `${this.#resource}:${id}`;
+  }
+
+  #decode(json: string): T {
+    const value = JSON.parse(json) as Record<string, unknown>;
+    for (const field of this.#shared?.dateFields ?? []) value[field] = new Date(value[field] as string);
+    return value as T;
   }
 
   #forget(id: string): void {
@@ -149,9 +206,9 @@ export class CachedRepository<T extends Versioned, Fields, Query> implements Ver
     this.#metrics.invalidations.inc({ resource: this.#resource });
   }
 
-  #served(result: 'hit' | 'miss'): void {
-    this.#metrics.requests.inc({ resource: this.#resource, tier: 'near', result });
-    trace.getActiveSpan()?.setAttribute('cache.near', result);
+  #served(result: 'hit' | 'miss', tier: 'near' | 'shared' = 'near'): void {
+    this.#metrics.requests.inc({ resource: this.#resource, tier, result });
+    trace.getActiveSpan()?.setAttribute(`cache.${tier}`, result);
   }
 }
 

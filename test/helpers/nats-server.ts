@@ -64,7 +64,7 @@ export class NatsServer {
   }
 }
 
-async function untilListening(port: number, timeoutMs = 10_000): Promise<void> {
+export async function untilListening(port: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const open = await new Promise<boolean>((resolve) => {

@@ -1,0 +1,105 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+export interface RedisTierSettings {
+  readonly url: string;
+  /** Each call's bound: past it the read goes to PostgreSQL. */
+  readonly timeoutMs: number;
+  /** How long entries live in Redis: the staleness bound should a write fail to update Redis. */
+  readonly ttlMs: number;
+  /** After a failure, how long Redis is not asked at all. */
+  readonly breakerMs: number;
+  readonly keyPrefix: string;
+}
+
+/** An entry as the shared tier keeps it: the version, and the resource's JSON ('' for a delete). */
+export interface SharedEntry {
+  readonly version: number;
+  readonly json: string;
+}
+
+// Sets the entry unless Redis already holds this version or a newer one (the slow reader's race,
+// across replicas). Values are "<version>|<json>".
+const SET_IF_NEWER = `
+local current = redis.call('GET', KEYS[1])
+if current then
+  local version = tonumber(string.match(current, '^(%d+)|'))
+  if version and version >= tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'PX', ARGV[3])
+return 1`;
+
+/**
+ * The shared tier: Redis (or Valkey) through ioredis. Never a reason to fail: every call is
+ * bounded by `timeoutMs`, commands are not queued while disconnected, and after a failure the
+ * tier is skipped for `breakerMs`; its callers then read PostgreSQL. Writers publish each
+ * change on a channel every replica listens to, so near-cache entries go at once.
+ */
+export class RedisTier {
+  readonly #settings: RedisTierSettings;
+  readonly #logger: Logger;
+  readonly #client: Redis;
+  readonly #subscriber: Redis;
+  readonly #channel: string;
+  #skipUntil = 0;
+
+  constructor(settings: RedisTierSettings, logger: Logger, onChange: (key: string, version: number) => void) {
+    this.#settings = settings;
+    this.#logger = logger;
+    this.#channel = `${settings.keyPrefix}changes`;
+    const options = {
+      commandTimeout: settings.timeoutMs,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 1000,
+      retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
+    };
+    this.#client = new Redis(settings.url, options);
+    this.#subscriber = new Redis(settings.url, { ...options, enableOfflineQueue: true });
+    for (const connection of [this.#client, this.#subscriber]) {
+      connection.on('error', (err: Error) => this.#logger.debug({ err }, 'Redis: connection error'));
+    }
+    this.#subscriber.on('message', (_channel: string, message: string) => {
+      const [version, ...key] = message.split('|');
+      onChange(key.join('|'), Number(version));
+    });
+    this.#subscriber.subscribe(this.#channel).catch((err: unknown) => this.#logger.warn({ err }, 'Redis: subscribe'));
+  }
+
+  /** The entry, or undefined on a miss, or when Redis cannot answer within its bound. */
+  async get(key: string): Promise<SharedEntry | undefined> {
+    if (Date.now() < this.#skipUntil) return undefined;
+    try {
+      const value = await this.#client.get(this.#settings.keyPrefix + key);
+      if (value === null) return undefined;
+      const bar = value.indexOf('|');
+      return { version: Number(value.slice(0, bar)), json: value.slice(bar + 1) };
+    } catch (err) {
+      this.#failed(err);
+      return undefined;
+    }
+  }
+
+  /** Stores the entry unless a newer one is there; `announce` tells the other replicas. */
+  async put(key: string, entry: SharedEntry, announce: boolean): Promise<void> {
+    if (Date.now() < this.#skipUntil) return;
+    try {
+      const full = this.#settings.keyPrefix + key;
+      await this.#client.eval(SET_IF_NEWER, 1, full, entry.version, entry.json, this.#settings.ttlMs);
+      if (announce) await this.#client.publish(this.#channel, `${entry.version}|${key}`);
+    } catch (err) {
+      this.#failed(err);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#client.disconnect();
+    this.#subscriber.disconnect();
+    await Promise.resolve();
+  }
+
+  #failed(err: unknown): void {
+    this.#skipUntil = Date.now() + this.#settings.breakerMs;
+    this.#logger.warn({ err, skip_ms: this.#settings.breakerMs }, 'Redis: call failed; reading PostgreSQL meanwhile');
+  }
+}

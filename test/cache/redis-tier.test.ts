@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { App } from '../../src/http/app.js';
+import { buildTestApp } from '../helpers/app.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { eventually } from '../helpers/eventually.js';
+import { productInput } from '../helpers/factories.js';
+import { RedisServer } from '../helpers/redis-server.js';
+
+let db: TestDatabase;
+let redis: RedisServer;
+let a: App;
+let b: App;
+let checkouts = 0;
+
+beforeAll(async () => {
+  [db, redis] = await Promise.all([createTestDatabase(), RedisServer.start()]);
+  db.pool.on('acquire', () => (checkouts += 1));
+  // Two replicas over one database and one Redis. Near entries live long here, so that what
+  // reaches replica B in time can only have come over the bus.
+  const env = { REDIS_URL: redis.url, CACHE_NEAR_TTL_MS: '600000', CACHE_REDIS_BREAKER_MS: '500' };
+  [a, b] = await Promise.all([buildTestApp(db, { env }), buildTestApp(db, { env })]);
+});
+afterAll(async () => {
+  await Promise.all([a.close(), b.close()]);
+  await redis.stop();
+  await db.drop();
+});
+
+async function databaseUse(work: () => Promise<unknown>): Promise<number> {
+  const before = checkouts;
+  await work();
+  return checkouts - before;
+}
+
+const metric = async (app: App, pattern: RegExp) =>
+  Number(pattern.exec((await app.inject({ method: 'GET', url: '/metrics' })).body)?.[1] ?? 0);
+
+describe('the shared tier (a real redis-server) and the bus between replicas', () => {
+  it('what one replica read or wrote, another reads from Redis without PostgreSQL', async () => {
+    const { id } = (await a.inject({ method: 'POST', url: '/api/v1/products', payload: productInput() })).json<{
+      id: string;
+    }>();
+    const read = await databaseUse(async () => {
+      const response = await b.inject({ method: 'GET', url: `/api/v1/products/${id}` });
+      expect(response.json()).toMatchObject({ id, version: 1 });
+      expect(response.json<{ created_at: string }>().created_at).toMatch(/Z$/);
+    });
+    expect(read).toBe(0);
+    expect(await metric(b, /^cache_requests_total\{resource="product",tier="shared",result="hit"\} (\d+)/m)).toBe(1);
+  });
+
+  it('a write on one replica reaches the other’s near entry over the bus, long before its TTL', async () => {
+    const { id } = (await a.inject({ method: 'POST', url: '/api/v1/products', payload: productInput() })).json<{
+      id: string;
+    }>();
+    expect((await b.inject({ method: 'GET', url: `/api/v1/products/${id}` })).json()).toMatchObject({ version: 1 });
+    await a.inject({ method: 'PATCH', url: `/api/v1/products/${id}`, payload: { name: 'Changed on A' } });
+    await eventually(
+      async () =>
+        (await b.inject({ method: 'GET', url: `/api/v1/products/${id}` })).json<{ version: number }>().version === 2,
+      2000,
+    );
+    await a.inject({ method: 'DELETE', url: `/api/v1/products/${id}` });
+    await eventually(
+      async () => (await b.inject({ method: 'GET', url: `/api/v1/products/${id}` })).statusCode === 404,
+      2000,
+    );
+  });
+
+  it('Redis gone: reads fall through to PostgreSQL without errors, readiness stays; back: it fills again', async () => {
+    const { id } = (await a.inject({ method: 'POST', url: '/api/v1/products', payload: productInput() })).json<{
+      id: string;
+    }>();
+    await redis.stop();
+    const other = (await a.inject({ method: 'POST', url: '/api/v1/products', payload: productInput() })).json<{
+      id: string;
+    }>();
+    expect(other.id).toBeDefined();
+    const started = Date.now();
+    for (let i = 0; i < 20; i += 1) {
+      const response = await b.inject({ method: 'GET', url: `/api/v1/products/${i % 2 === 0 ? id : other.id}` });
+      expect(response.statusCode).toBe(200);
+    }
+    // Each call is bounded (50 ms) and a failure skips Redis for a while: no read waits on it.
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect((await b.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+
+    await redis.resume();
+    const fresh = (await a.inject({ method: 'POST', url: '/api/v1/products', payload: productInput() })).json<{
+      id: string;
+    }>();
+    await eventually(async () => {
+      await a.inject({ method: 'PATCH', url: `/api/v1/products/${fresh.id}`, payload: { name: 'Again' } });
+      const before = await metric(b, /^cache_requests_total\{resource="product",tier="shared",result="hit"\} (\d+)/m);
+      // B has not read it: its miss asks Redis, which A's write filled.
+      await b.inject({ method: 'GET', url: `/api/v1/products/${fresh.id}` });
+      return (
+        (await metric(b, /^cache_requests_total\{resource="product",tier="shared",result="hit"\} (\d+)/m)) > before
+      );
+    }, 10_000);
+  });
+});
