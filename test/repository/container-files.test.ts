@@ -94,6 +94,14 @@ describe('docker-compose.yml', () => {
     expect(app?.environment?.DATABASE_URL).toMatch(/@postgres:5432\//);
   });
 
+  it('runs Valkey for the shared read cache, healthchecked, and points the service at it', () => {
+    const { app, valkey } = compose.services;
+    expect(valkey?.image).toMatch(/^valkey\/valkey:8/);
+    expect(valkey?.healthcheck?.test.join(' ')).toMatch(/ping/);
+    expect(app?.depends_on).toMatchObject({ valkey: { condition: 'service_healthy' } });
+    expect(app?.environment?.REDIS_URL).toBe('redis://valkey:6379');
+  });
+
   it('runs NATS with JetStream on a volume, healthchecked, and points the service at it', () => {
     const { app, nats } = compose.services;
     expect(nats?.image).toMatch(/^nats:2\./);
