@@ -28,6 +28,7 @@ import { startEmbeddedPostgres } from '../src/dev/embedded-postgres.js';
 import { migrate } from '../src/postgres/migrate.js';
 import { runGrpcLoad } from './bench/grpc-load.js';
 import { startNats, watchEventLag, type EventLag } from './bench/nats.js';
+import { cacheCounts, hitRatios, startRedis } from './bench/redis.js';
 import { hasWrk, runLoad, type LoadResult, type Scenario } from './bench/load.js';
 import { findPgbench, PGBENCH_SCRIPTS, pgbenchTps } from './bench/pgbench.js';
 import { cpuSeconds, rssMiB } from './bench/process-stats.js';
@@ -271,6 +272,12 @@ async function main(): Promise<void> {
     else cleanups.push(() => Promise.resolve(nats.kill('SIGTERM')));
     const natsUrl = nats === null ? undefined : `nats://127.0.0.1:${natsPort}`;
 
+    // The shared read cache, as with every feature on; without the binary, the near cache alone.
+    const redisPort = await freePort();
+    const redis = await startRedis(redisPort);
+    if (redis === null) progress('redis-server not found: the read cache runs its near tier only');
+    else cleanups.push(() => Promise.resolve(redis.kill('SIGTERM')));
+
     const sink = await otlpSink();
     cleanups.push(() => new Promise((resolve) => sink.server.close(resolve)));
     const secret = randomBytes(32).toString('hex');
@@ -293,6 +300,7 @@ async function main(): Promise<void> {
       RATE_LIMIT_MAX: '10000000',
       OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
       ...(natsUrl !== undefined && { NATS_URL: natsUrl, NATS_STREAM: 'BENCH_EVENTS' }),
+      ...(redis !== null && { REDIS_URL: `redis://127.0.0.1:${redisPort}` }),
       // Experiments: BENCH_SERVER_X=y reaches the server as X=y (e.g. BENCH_SERVER_OTEL_SDK_DISABLED=true).
       ...Object.fromEntries(
         Object.entries(process.env)
@@ -357,7 +365,9 @@ async function main(): Promise<void> {
         // Under W3 an independent subscriber times each event from its change to its arrival.
         const lag =
           scenario.name === 'W3' && natsUrl !== undefined ? await watchEventLag(natsUrl, 'BENCH_EVENTS') : null;
+        const cacheBefore = await cacheCounts(url);
         const result = await measure(generator, urls, scenario, token, server.pid ?? 0, dir);
+        const cache = hitRatios(cacheBefore, await cacheCounts(url));
         if (lag !== null) {
           await sleep(2000);
           eventLags.push(await lag.stop());
@@ -365,7 +375,8 @@ async function main(): Promise<void> {
         results.push(result);
         progress(
           `round ${round}/${ROUNDS}: ${scenario.name} ${fmt(result.rps)} req/s, ` +
-            `p99 ${fmt(result.p99Ms, 1)} ms, ${fmt(result.cpuUsPerRequest)} µs CPU/req`,
+            `p99 ${fmt(result.p99Ms, 1)} ms, ${fmt(result.cpuUsPerRequest)} µs CPU/req` +
+            (cache === '' ? '' : `, cache hit ratio ${cache} (warm-up included)`),
         );
       }
       rounds.push({ pg, results, eventLag: eventLags.at(-1) });
