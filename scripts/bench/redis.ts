@@ -8,7 +8,10 @@ export async function startRedis(port: number): Promise<ChildProcess | null> {
   const child = spawn('redis-server', args, { stdio: 'ignore' });
   for (let i = 0; i < 100; i++) {
     const open = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ port, host: '127.0.0.1' }, () => resolve(!socket.destroy()));
+      const socket = createConnection({ port, host: '127.0.0.1' }, () => {
+        socket.destroy();
+        resolve(true);
+      });
       socket.once('error', () => resolve(false));
     });
     if (open) return child;
