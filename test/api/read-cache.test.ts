@@ -12,7 +12,7 @@ let checkouts = 0;
 beforeAll(async () => {
   db = await createTestDatabase();
   db.pool.on('acquire', () => (checkouts += 1));
-  app = await buildTestApp(db);
+  app = await buildTestApp(db, { env: { CACHE: 'on' } });
   uncached = await buildTestApp(db, { env: { CACHE: 'off' } });
 });
 afterAll(async () => {

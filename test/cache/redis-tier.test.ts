@@ -17,7 +17,7 @@ beforeAll(async () => {
   db.pool.on('acquire', () => (checkouts += 1));
   // Two replicas over one database and one Redis. Near entries live long here, so that what
   // reaches replica B in time can only have come over the bus.
-  const env = { REDIS_URL: redis.url, CACHE_NEAR_TTL_MS: '600000', CACHE_REDIS_BREAKER_MS: '500' };
+  const env = { CACHE: 'on', REDIS_URL: redis.url, CACHE_NEAR_TTL_MS: '600000', CACHE_REDIS_BREAKER_MS: '500' };
   [a, b] = await Promise.all([buildTestApp(db, { env }), buildTestApp(db, { env })]);
 });
 afterAll(async () => {

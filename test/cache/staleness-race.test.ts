@@ -15,7 +15,7 @@ let replicas: App[];
 
 beforeAll(async () => {
   [db, redis] = await Promise.all([createTestDatabase(), RedisServer.start()]);
-  const env = { REDIS_URL: redis.url };
+  const env = { CACHE: 'on', REDIS_URL: redis.url };
   replicas = await Promise.all([buildTestApp(db, { env }), buildTestApp(db, { env })]);
 });
 afterAll(async () => {
