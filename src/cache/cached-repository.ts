@@ -103,10 +103,10 @@ export class CachedRepository<T extends Versioned, Fields, Query> implements Ver
     return created;
   }
 
-  /** Another replica changed `id` to `version` (the bus): an older near entry goes. */
+  /** Another replica changed `id` to `version` (the bus): an older near entry goes, and so does a read in flight. */
   changedElsewhere(id: string, version: number): void {
     const entry = this.#entries.get(id, { allowStale: true });
-    if (entry !== undefined && entry.version < version) this.#forget(id);
+    if (entry === undefined || entry.version < version) this.#forget(id);
   }
 
   async update(
