@@ -1,23 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { isInstalled, natsServerArgs, startListening } from '../../test/helpers/local-server.js';
 
 /** A local nats-server with JetStream for the bench, or null when the binary is missing. */
 export async function startNats(port: number, storeDir: string): Promise<ChildProcess | null> {
-  if (spawnSync('nats-server', ['--version']).error !== undefined) return null;
-  const child = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir], {
-    stdio: 'ignore',
-  });
-  for (let i = 0; i < 100; i++) {
-    const connection = await connect({ servers: `nats://127.0.0.1:${port}` }).catch(() => null);
-    if (connection !== null) {
-      await connection.close();
-      return child;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  child.kill('SIGKILL');
-  throw new Error('nats-server did not start');
+  return isInstalled('nats-server') ? startListening('nats-server', natsServerArgs(port, storeDir), port) : null;
 }
 
 export interface EventLag {

@@ -1,24 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createConnection } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { isInstalled, redisServerArgs, startListening } from '../../test/helpers/local-server.js';
 
 /** A local redis-server for the bench (no persistence), or null when the binary is missing. */
 export async function startRedis(port: number): Promise<ChildProcess | null> {
-  if (spawnSync('redis-server', ['--version']).error !== undefined) return null;
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
-  const child = spawn('redis-server', args, { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ port, host: '127.0.0.1' }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return child;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  child.kill('SIGKILL');
-  throw new Error('redis-server did not start');
+  return isInstalled('redis-server') ? startListening('redis-server', redisServerArgs(port), port) : null;
 }
 
 /** The cache's hits and misses so far, per tier, from the server's /metrics. */

@@ -1,12 +1,12 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll } from 'vitest';
 import { freePort } from './database-server.js';
+import { isInstalled, natsServerArgs, startListening, stopProcess } from './local-server.js';
 
 const running = new Set<ChildProcess>();
 afterAll(() => {
@@ -30,7 +30,7 @@ export class NatsServer {
   }
 
   static async start(): Promise<NatsServer> {
-    if (spawnSync('nats-server', ['--version']).error !== undefined) {
+    if (!isInstalled('nats-server')) {
       throw new Error('nats-server is not installed (apt-get install nats-server; .ci/run does this)');
     }
     const server = new NatsServer(await freePort());
@@ -40,43 +40,20 @@ export class NatsServer {
 
   /** Starts (again) on the same port with the same store: the stream and its messages survive. */
   async resume(): Promise<void> {
-    const child = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.#storeDir], {
-      stdio: 'ignore',
-    });
+    const child = await startListening('nats-server', natsServerArgs(this.port, this.#storeDir), this.port);
     running.add(child);
     child.once('exit', () => running.delete(child));
     this.#process = child;
-    await untilListening(this.port);
   }
 
   /** Stops the broker (SIGTERM) and waits for it to be gone. */
-  async stop(): Promise<void> {
-    const child = this.#process;
-    if (child === undefined || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
+  stop(): Promise<void> {
+    return stopProcess(this.#process, 'SIGTERM');
   }
 
   async dispose(): Promise<void> {
     await this.stop();
     rmSync(this.#storeDir, { recursive: true, force: true });
-  }
-}
-
-export async function untilListening(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ port, host: '127.0.0.1' }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`nats-server did not listen on ${port} within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 

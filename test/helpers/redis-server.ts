@@ -1,7 +1,7 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll } from 'vitest';
 import { freePort } from './database-server.js';
-import { untilListening } from './nats-server.js';
+import { isInstalled, redisServerArgs, startListening, stopProcess } from './local-server.js';
 
 const running = new Set<ChildProcess>();
 afterAll(() => {
@@ -23,7 +23,7 @@ export class RedisServer {
   }
 
   static async start(): Promise<RedisServer> {
-    if (spawnSync('redis-server', ['--version']).error !== undefined) {
+    if (!isInstalled('redis-server')) {
       throw new Error('redis-server is not installed (apt-get install redis-server; .ci/run does this)');
     }
     const server = new RedisServer(await freePort());
@@ -32,19 +32,14 @@ export class RedisServer {
   }
 
   async resume(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
-    const child = spawn('redis-server', args, { stdio: 'ignore' });
+    const child = await startListening('redis-server', redisServerArgs(this.port), this.port);
     running.add(child);
     child.once('exit', () => running.delete(child));
     this.#process = child;
-    await untilListening(this.port);
   }
 
-  async stop(): Promise<void> {
-    const child = this.#process;
-    if (child === undefined || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
+  /** Kills the server (SIGKILL: a crash, not a shutdown) and waits for it to be gone. */
+  stop(): Promise<void> {
+    return stopProcess(this.#process, 'SIGKILL');
   }
 }
