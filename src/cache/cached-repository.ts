@@ -1,5 +1,6 @@
 import { trace } from '@opentelemetry/api';
 import { LRUCache } from 'lru-cache';
+import type { VersionedRepository } from '../services/versioned-repository.js';
 import type { WriteOutcome } from '../services/write-outcome.js';
 import type { CacheMetrics } from './cache-metrics.js';
 import type { RedisTier } from './redis-tier.js';
@@ -12,26 +13,6 @@ export interface SharedTier<T> {
 
 /** A delete's version: ids are never reused, so nothing can be newer. */
 const DELETED = Number.MAX_SAFE_INTEGER;
-
-/** What a cached resource must carry: its id and the version every change bumps. */
-interface Versioned {
-  readonly id: string;
-  readonly version: number;
-}
-
-/** The repository shape products and users share (ProductRepository, UserRepository). */
-export interface VersionedRepository<T extends Versioned, Fields, Query> {
-  insert(id: string, fields: Fields): Promise<T>;
-  findById(id: string): Promise<T | null>;
-  list(query: Query): Promise<readonly T[]>;
-  update(
-    id: string,
-    changes: Partial<Fields>,
-    expectedVersion?: number,
-    signal?: AbortSignal,
-  ): Promise<WriteOutcome<T>>;
-  delete(id: string, expectedVersion?: number, signal?: AbortSignal): Promise<WriteOutcome<true>>;
-}
 
 export interface NearCacheSettings {
   readonly maxEntries: number;
@@ -53,7 +34,11 @@ interface Entry<T> {
  * never replaces a newer version (the slow reader's race), and concurrent misses for one id
  * share one read. Entries live `ttlMs`: what another replica changed is seen within that.
  */
-export class CachedRepository<T extends Versioned, Fields, Query> implements VersionedRepository<T, Fields, Query> {
+export class CachedRepository<
+  T extends { readonly id: string; readonly version: number },
+  Fields,
+  Query,
+> implements VersionedRepository<T, Fields, Query> {
   readonly #inner: VersionedRepository<T, Fields, Query>;
   readonly #entries: LRUCache<string, Entry<T>>;
   readonly #loading = new Map<string, Promise<T | null>>();

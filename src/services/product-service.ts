@@ -10,28 +10,14 @@ import {
 } from '../domain/product.js';
 import type { Created, IdempotencyRecords, IdempotentRequest } from './idempotency.js';
 import type { UnitOfWork } from './unit-of-work.js';
-import { settle, type WriteCondition, type WriteOutcome } from './write-outcome.js';
+import type { VersionedRepository } from './versioned-repository.js';
+import { settle, type WriteCondition } from './write-outcome.js';
 
 export type ProductListQuery = ListQuery<ProductSortField, ProductFilter>;
 
-/**
- * Storage for products. Writes throw AlreadyExistsError when the SKU is taken (ignoring
- * case); every method throws UnavailableError when storage cannot be reached.
- */
-export interface ProductRepository {
-  insert(id: string, fields: ProductFields): Promise<Product>;
-  findById(id: string): Promise<Product | null>;
-  /** Up to `query.limit` products after `query.after`, in sort order; callers must not change the array. */
-  list(query: ProductListQuery): Promise<readonly Product[]>;
-  /** Applies the changes and bumps the version in one step, only if the version still matches. */
-  update(
-    id: string,
-    changes: Partial<ProductFields>,
-    expectedVersion?: number,
-    signal?: AbortSignal,
-  ): Promise<WriteOutcome<Product>>;
-  delete(id: string, expectedVersion?: number, signal?: AbortSignal): Promise<WriteOutcome<true>>;
-}
+/** Storage for products. Writes throw AlreadyExistsError when the SKU is taken (ignoring
+ * case). */
+export type ProductRepository = VersionedRepository<Product, ProductFields, ProductListQuery>;
 
 /** What a product write may use inside one transaction. */
 export interface ProductTransaction {

@@ -11,28 +11,13 @@ import {
 } from '../domain/user.js';
 import type { Created, IdempotencyRecords, IdempotentRequest } from './idempotency.js';
 import type { UnitOfWork } from './unit-of-work.js';
-import { settle, type WriteCondition, type WriteOutcome } from './write-outcome.js';
+import type { VersionedRepository } from './versioned-repository.js';
+import { settle, type WriteCondition } from './write-outcome.js';
 
 export type UserListQuery = ListQuery<UserSortField, UserFilter>;
 
-/**
- * Storage for users. Writes throw AlreadyExistsError when the e-mail address is taken;
- * every method throws UnavailableError when storage cannot be reached.
- */
-export interface UserRepository {
-  insert(id: string, fields: UserFields): Promise<User>;
-  findById(id: string): Promise<User | null>;
-  /** Up to `query.limit` users after `query.after`, in sort order; callers must not change the array. */
-  list(query: UserListQuery): Promise<readonly User[]>;
-  /** Applies the changes and bumps the version in one step, only if the version still matches. */
-  update(
-    id: string,
-    changes: Partial<UserFields>,
-    expectedVersion?: number,
-    signal?: AbortSignal,
-  ): Promise<WriteOutcome<User>>;
-  delete(id: string, expectedVersion?: number, signal?: AbortSignal): Promise<WriteOutcome<true>>;
-}
+/** Storage for users. Writes throw AlreadyExistsError when the e-mail address is taken. */
+export type UserRepository = VersionedRepository<User, UserFields, UserListQuery>;
 
 /** What a user write may use inside one transaction. */
 export interface UserTransaction {

@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { CacheMetrics } from '../../src/cache/cache-metrics.js';
-import { CachedRepository, type VersionedRepository } from '../../src/cache/cached-repository.js';
+import { CachedRepository } from '../../src/cache/cached-repository.js';
+import type { VersionedRepository } from '../../src/services/versioned-repository.js';
 import type { WriteOutcome } from '../../src/services/write-outcome.js';
 
 interface Thing {
