@@ -150,8 +150,7 @@ function readCaches(
           const [resource = '', id = ''] = key.split(':');
           listeners.get(resource)?.(id, version);
         });
-  const dateFields = ['createdAt', 'updatedAt'] as const;
-  const shared = redis === undefined ? undefined : { tier: redis, dateFields: [...dateFields] };
+  const shared = redis === undefined ? undefined : { tier: redis, dateFields: ['createdAt', 'updatedAt'] as const };
   const products = new CachedRepository(productRows, 'product', config.cache.near, metrics, shared);
   const users = new CachedRepository(userRows, 'user', config.cache.near, metrics, shared);
   listeners.set('product', (id, version) => products.changedElsewhere(id, version));

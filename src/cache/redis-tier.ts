@@ -92,10 +92,9 @@ export class RedisTier {
     }
   }
 
-  async close(): Promise<void> {
+  close(): void {
     this.#client.disconnect();
     this.#subscriber.disconnect();
-    await Promise.resolve();
   }
 
   #failed(err: unknown): void {

@@ -18,12 +18,6 @@ export interface RelaySettings {
   readonly sweepIntervalMs: number;
 }
 
-interface TickResult {
-  readonly recorded: ReadonlyMap<string, number>;
-  /** Whether the pass found work: then the next starts at once (the poll interval is for an idle outbox). */
-  readonly more: boolean;
-}
-
 const tracer = trace.getTracer('product-user-service');
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
@@ -83,10 +77,14 @@ export class OutboxRelay {
 
   /** One pass: lead, number, publish. Exposed for tests that step the relay themselves. */
   async tick(): Promise<{ led: boolean; more: boolean }> {
-    const result = await this.#store.lead((outbox) => this.#pass(outbox));
-    if (result === null) return { led: false, more: false };
-    for (const [type, count] of result.recorded) this.#metrics.recorded.inc({ type }, count);
-    return { led: true, more: result.more };
+    try {
+      const more = await this.#store.lead((outbox) => this.#pass(outbox));
+      return { led: more !== null, more: more === true };
+    } catch (err) {
+      // The lead is given up with the connection: a cursor not yet written is left to the next leader.
+      this.#unwrittenCursor = undefined;
+      throw err;
+    }
   }
 
   async #loop(): Promise<void> {
@@ -105,21 +103,21 @@ export class OutboxRelay {
     }
   }
 
-  async #pass(outbox: LedOutbox): Promise<TickResult> {
+  /** Whether the pass found work: then the next starts at once (the poll interval is for an idle outbox). */
+  async #pass(outbox: LedOutbox): Promise<boolean> {
     const sequenced = await outbox.sequence(this.#settings.batchSize, this.#unwrittenCursor);
     this.#unwrittenCursor = undefined;
-    const recorded = new Map<string, number>();
-    for (const { type } of sequenced.events) recorded.set(type, (recorded.get(type) ?? 0) + 1);
+    for (const { type } of sequenced.events) this.#metrics.recorded.inc({ type });
     const busy = sequenced.events.length > 0;
     const backlog = sequenced.lastPosition > sequenced.publishedThrough;
-    if (this.#publisher === null || Date.now() < this.#retryAt || !backlog) return { recorded, more: busy };
+    if (this.#publisher === null || Date.now() < this.#retryAt || !backlog) return busy;
     // Keeping up (the events just numbered are the next to publish): no need to read them again.
     const next = sequenced.events[0]?.position === sequenced.publishedThrough + 1 && !this.#retryAlone;
     const events = next ? sequenced.events : await outbox.unpublished(this.#retryAlone ? 1 : this.#settings.batchSize);
     this.#retryAlone = false;
-    if (events.length === 0) return { recorded, more: busy };
+    if (events.length === 0) return busy;
     const published = await this.#publish(outbox, this.#publisher, events);
-    return { recorded, more: busy || published > 0 };
+    return busy || published > 0;
   }
 
   /** Publishes `events` in one span linked to each originating request; returns how many went. */
@@ -197,8 +195,8 @@ export class OutboxRelay {
       this.#metrics.parked.inc();
       through = event.position;
     }
-    // Written by the next pass's first statement (or by stop()); lost only with the process,
-    // and then the next leader sends this batch again, which the stream drops as duplicates.
+    // Written by the next pass's first statement (or by stop()); lost with the process or a
+    // failed pass, and then the next leader sends this batch again, which the stream drops.
     if (through !== undefined) this.#unwrittenCursor = through;
     // Bounded: a leader that lost its lead must not keep ids forever (a re-send is de-duplicated anyway).
     if (this.#acknowledged.size > 10 * this.#settings.batchSize) this.#acknowledged.clear();

@@ -52,7 +52,15 @@ class MemoryOutbox implements OutboxStore, LedOutbox {
   sweep(): Promise<number> {
     return Promise.resolve(0);
   }
+  failNextSequence = false;
+  cursorsWritten: (number | undefined)[] = [];
+
   sequence(limit: number, publishedThrough?: number): Promise<Sequenced> {
+    if (this.failNextSequence) {
+      this.failNextSequence = false;
+      return Promise.reject(new Error('connection lost'));
+    }
+    this.cursorsWritten.push(publishedThrough);
     if (publishedThrough !== undefined) this.publishedThroughPosition = publishedThrough;
     const count = Math.min(limit, this.unsequenced);
     const first = this.events.length - this.unsequenced;
@@ -175,6 +183,21 @@ describe('OutboxRelay', () => {
     await subject.tick();
     await subject.stop();
     expect(outbox.publishedThroughPosition).toBe(2);
+  });
+
+  it('after a failed pass, leaves the cursor it had not written to whoever leads next', async () => {
+    const outbox = new MemoryOutbox();
+    const broker = new ScriptedBroker();
+    outbox.add(2);
+    const subject = relay(outbox, broker);
+    await subject.tick();
+    outbox.failNextSequence = true;
+    await expect(subject.tick()).rejects.toThrow('connection lost');
+    // Meanwhile another leader moved on; this relay must not write its older cursor back.
+    outbox.publishedThroughPosition = 7;
+    await subject.tick();
+    expect(outbox.cursorsWritten).toEqual([undefined, undefined]);
+    expect(outbox.publishedThroughPosition).toBe(7);
   });
 
   it('does nothing while another replica leads', async () => {
