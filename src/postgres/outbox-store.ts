@@ -17,6 +17,8 @@ const SEQUENCE = `WITH batch AS (
   ), counter AS (
     UPDATE outbox_relay SET last_position = last_position + (SELECT count(*) FROM batch),
       published_through = coalesce($2::bigint, published_through)
+    -- An idle pass writes nothing (a leader polls every OUTBOX_POLL_INTERVAL_MS).
+    WHERE EXISTS (SELECT 1 FROM batch) OR $2::bigint IS NOT NULL
     RETURNING last_position - (SELECT count(*) FROM batch) AS base, last_position, published_through
   )
   UPDATE outbox SET position = counter.base + batch.n FROM batch, counter

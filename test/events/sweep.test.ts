@@ -45,4 +45,13 @@ describe('the outbox sweep', () => {
     await service.events.relay.tick();
     expect(await store.sweep(new Date(Date.now() - 60_000), false, 100)).toBe(0);
   });
+
+  it('an idle pass writes nothing: the relay row keeps its version (xmin)', async () => {
+    await service.events.relay.tick();
+    const xmin = async () => (await db.pool.query<{ xmin: string }>('SELECT xmin FROM outbox_relay')).rows[0]?.xmin;
+    const before = await xmin();
+    await service.events.relay.tick();
+    await service.events.relay.tick();
+    expect(await xmin()).toBe(before);
+  });
 });
