@@ -20,6 +20,7 @@ import { JetStreamPublisher } from './nats/jetstream-publisher.js';
 import { PostgresEventLog } from './postgres/event-log.js';
 import { Outbox } from './postgres/outbox.js';
 import { PostgresOutboxStore } from './postgres/outbox-store.js';
+import { OutboxChanges } from './postgres/outbox-changes.js';
 import { PostgresProductRepository, productTransactions } from './postgres/product-repository.js';
 import { PostgresUserRepository, userTransactions } from './postgres/user-repository.js';
 import { EventFeed } from './services/event-feed.js';
@@ -70,7 +71,7 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
   const productRows = new PostgresProductRepository(database, outbox);
   const userRows = new PostgresUserRepository(database, outbox);
   // Reads by id through the near-cache (CACHE=on): the services see the same interfaces.
-  const caches = config.cache.enabled ? readCaches(config, logger, productRows, userRows) : undefined;
+  const caches = config.cache.enabled ? await readCaches(config, logger, pool, productRows, userRows) : undefined;
   const products = new ProductService(caches?.products ?? productRows, productTransactions(database, outbox));
   const users = new UserService(caches?.users ?? userRows, userTransactions(database, outbox));
   const authenticator = new Authenticator({ ...config.auth, secret });
@@ -92,7 +93,10 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
   app.addHook('onClose', () => gate.shutdown());
   if (caches !== undefined) {
     caches.metrics.registerWith(app.metricsRegistry);
-    app.addHook('onClose', () => caches.redis?.close());
+    app.addHook('onClose', async () => {
+      caches.redis?.close();
+      await caches.changes.close();
+    });
   }
   const rpcDependencies = {
     logger,
@@ -133,27 +137,37 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
   return { app, database, hmacSecret: secret, rpc, events: { relay, publisher } };
 }
 
-/** The read caches around the repositories: the near tier, and Redis with REDIS_URL. */
-function readCaches(
+/**
+ * The read caches around the repositories: the near tier, Redis with REDIS_URL, and what
+ * tells them of every change committed anywhere (the outbox, read on a connection of its own).
+ */
+async function readCaches(
   config: Config,
   logger: Logger,
+  pool: pg.Pool,
   productRows: PostgresProductRepository,
   userRows: PostgresUserRepository,
 ) {
   const metrics = new CacheMetrics();
-  // The bus tells each cache of changes made on other replicas; keys are "<resource>:<id>".
-  const listeners = new Map<string, (id: string, version: number) => void>();
-  const redis =
-    config.cache.redis === undefined
-      ? undefined
-      : new RedisTier(config.cache.redis, logger, (key, version) => {
-          const [resource = '', id = ''] = key.split(':');
-          listeners.get(resource)?.(id, version);
-        });
+  const redis = config.cache.redis === undefined ? undefined : new RedisTier(config.cache.redis, logger);
   const shared = redis === undefined ? undefined : { tier: redis, dateFields: ['createdAt', 'updatedAt'] as const };
-  const products = new CachedRepository(productRows, 'product', config.cache.near, metrics, shared);
-  const users = new CachedRepository(userRows, 'user', config.cache.near, metrics, shared);
-  listeners.set('product', (id, version) => products.changedElsewhere(id, version));
-  listeners.set('user', (id, version) => users.changedElsewhere(id, version));
-  return { metrics, redis, products, users };
+  // What the changes are told to, by resource.
+  const caches = new Map<string, Pick<CachedRepository<never, never, never>, 'changedElsewhere'>>();
+  const changes = new OutboxChanges(
+    {
+      // The pool's own connection settings (address, credentials, TLS), on a client of its own.
+      connection: { ...pool.options, connectionTimeoutMillis: config.database.connectTimeoutMs },
+      // Several reads within the bound, so that one slow read does not stop the caches serving.
+      pollMs: Math.max(10, Math.min(100, Math.floor(config.cache.near.stalenessMs / 4))),
+    },
+    logger,
+    (resource, id, version) => caches.get(resource)?.changedElsewhere(id, version),
+  );
+  const products = new CachedRepository(productRows, 'product', config.cache.near, changes, metrics, shared);
+  const users = new CachedRepository(userRows, 'user', config.cache.near, changes, metrics, shared);
+  caches.set('product', products);
+  caches.set('user', users);
+  metrics.trackFeed(() => changes.heardUntil());
+  await changes.start();
+  return { metrics, redis, changes, products, users };
 }

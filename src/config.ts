@@ -134,7 +134,8 @@ const environment = z
     CACHE: withDefault(z.enum(['on', 'off'], { error: 'must be on or off' }), 'off'),
     CACHE_NEAR_MAX_ENTRIES: withDefault(integer(1, 10_000_000), '10000'),
     CACHE_NEAR_MAX_MB: withDefault(integer(1, 4096), '32'),
-    CACHE_NEAR_TTL_MS: withDefault(integer(1, 3_600_000), '1000'),
+    CACHE_NEAR_TTL_MS: withDefault(integer(1, 86_400_000), '300000'),
+    CACHE_STALENESS_MS: withDefault(integer(10, 60_000), '1000'),
     REDIS_URL: optional(z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')),
     CACHE_REDIS_TIMEOUT_MS: withDefault(integer(1, 10_000), '50'),
     CACHE_REDIS_TTL_MS: withDefault(integer(1000, 86_400_000), '60000'),
@@ -250,13 +251,14 @@ function toConfig(env: z.output<typeof environment>) {
       audience: env.AUTH_AUDIENCE,
     },
     devSecretFile: env.DEV_SECRET_FILE,
-    /** Reads by id through an in-process cache; entries live ttlMs, the bound on staleness across replicas. */
+    /** Reads by id through an in-process cache, served while the change feed is within stalenessMs. */
     cache: {
       enabled: env.CACHE === 'on',
       near: {
         maxEntries: env.CACHE_NEAR_MAX_ENTRIES,
         maxBytes: env.CACHE_NEAR_MAX_MB * 2 ** 20,
         ttlMs: env.CACHE_NEAR_TTL_MS,
+        stalenessMs: env.CACHE_STALENESS_MS,
       },
       /** The shared tier, with REDIS_URL; without it the near tier alone. */
       redis:

@@ -6,6 +6,7 @@ export class CacheMetrics {
   readonly fills: Counter<'resource'>;
   readonly invalidations: Counter<'resource'>;
   readonly #sizes = new Map<string, () => { entries: number; bytes: number }>();
+  readonly #feed: { heardUntil?: () => number } = {};
   readonly #all: Metric[];
 
   /** Made before the app (whose registry it joins with registerWith): the caches wrap what the services get. */
@@ -48,11 +49,24 @@ export class CacheMetrics {
         for (const [resource, size] of sizes) this.set({ resource, tier: 'near' }, size().bytes);
       },
     });
-    this.#all = [this.requests, this.fills, this.invalidations, entries, bytes];
+    const feed = this.#feed;
+    const feedAge = new Gauge({
+      name: 'cache_change_feed_age_seconds',
+      help: 'Since the last read of committed changes was sent (entries are served while within CACHE_STALENESS_MS)',
+      registers,
+      collect() {
+        if (feed.heardUntil !== undefined) this.set((performance.now() - feed.heardUntil()) / 1000);
+      },
+    });
+    this.#all = [this.requests, this.fills, this.invalidations, entries, bytes, feedAge];
   }
 
   registerWith(registry: Registry): void {
     for (const metric of this.#all) registry.registerMetric(metric);
+  }
+
+  trackFeed(heardUntil: () => number): void {
+    this.#feed.heardUntil = heardUntil;
   }
 
   track(resource: string, size: () => { entries: number; bytes: number }): void {

@@ -17,22 +17,35 @@ const DELETED = Number.MAX_SAFE_INTEGER;
 export interface NearCacheSettings {
   readonly maxEntries: number;
   readonly maxBytes: number;
-  /** How long an entry is trusted: the bound on how stale a read can be after another replica's write. */
+  /** How long an entry is kept at most (memory turnover; staleness is bounded by `stalenessMs`). */
   readonly ttlMs: number;
+  /** How stale a read may be after another replica's write: entries are served while the feed is this recent. */
+  readonly stalenessMs: number;
 }
 
-/** A cached resource, or the mark a delete leaves so that a slower read cannot bring it back. */
+/** What tells the cache of changes made elsewhere, and how recently it has heard all of them. */
+export interface ChangeFeed {
+  /** Every change committed before this moment (performance.now()) has been passed to changedElsewhere. */
+  heardUntil(): number;
+}
+
+/**
+ * A cached resource; null: the mark a delete leaves, so that a slower read cannot bring it
+ * back; undefined: a change heard from elsewhere, the version any read must now reach.
+ */
 interface Entry<T> {
-  readonly resource: T | null;
+  readonly resource: T | null | undefined;
   readonly version: number;
 }
 
 /**
  * A bounded in-process cache in front of a repository's reads by id. Writes through this
- * replica replace their entry before they return (a delete leaves a tombstone one version
- * up), so a client never reads an older version than one this replica has given it. A fill
- * never replaces a newer version (the slow reader's race), and concurrent misses for one id
- * share one read. Entries live `ttlMs`: what another replica changed is seen within that.
+ * replica replace their entry before they return (a delete leaves a tombstone), so a client
+ * never reads an older version than one this replica has given it. Changes made elsewhere
+ * arrive from the change feed and replace the entry with the version a read must reach; a
+ * fill never replaces a newer version (the slow reader's race), and concurrent misses for one
+ * id share one read. Entries are served only while the feed has heard every change committed
+ * up to `stalenessMs` ago; otherwise reads go to the tiers below.
  */
 export class CachedRepository<
   T extends { readonly id: string; readonly version: number },
@@ -45,6 +58,8 @@ export class CachedRepository<
   readonly #metrics: CacheMetrics;
   readonly #resource: string;
   readonly #shared: SharedTier<T> | undefined;
+  readonly #feed: ChangeFeed;
+  readonly #stalenessMs: number;
   /** The request counters of each tier and result, bound once: a hit should cost a map lookup, not a label hash. */
   readonly #counted: Record<'near' | 'shared', Record<'hit' | 'miss', { inc(): void }>>;
 
@@ -52,10 +67,13 @@ export class CachedRepository<
     inner: VersionedRepository<T, Fields, Query>,
     resource: string,
     settings: NearCacheSettings,
+    feed: ChangeFeed,
     metrics: CacheMetrics,
     shared?: SharedTier<T>,
   ) {
     this.#inner = inner;
+    this.#feed = feed;
+    this.#stalenessMs = settings.stalenessMs;
     this.#shared = shared;
     this.#resource = resource;
     this.#metrics = metrics;
@@ -77,13 +95,13 @@ export class CachedRepository<
 
   async findById(id: string): Promise<T | null> {
     const entry = this.#entries.get(id);
-    if (entry !== undefined) {
+    if (entry !== undefined && entry.resource !== undefined && this.#fresh()) {
       this.#served('hit');
       await endOfTurn();
       return entry.resource;
     }
     this.#served('miss');
-    return this.#loading.get(id) ?? this.#load(id);
+    return this.#loading.get(id) ?? this.#load(id, entry?.version ?? 0);
   }
 
   list(query: Query): Promise<readonly T[]> {
@@ -96,10 +114,18 @@ export class CachedRepository<
     return created;
   }
 
-  /** Another replica changed `id` to `version` (the bus): an older near entry goes, and so does a read in flight. */
-  changedElsewhere(id: string, version: number): void {
+  /**
+   * A change committed anywhere (the change feed): an older entry, and any read of `id` in
+   * flight, give way to the version a read must now reach (or, deleted, to a tombstone).
+   */
+  changedElsewhere(id: string, version: number | 'deleted'): void {
+    const next = version === 'deleted' ? DELETED : version;
     const entry = this.#entries.get(id, { allowStale: true });
-    if (entry === undefined || entry.version < version) this.#forget(id);
+    // A create leaves nothing older behind to skip: not found is never cached.
+    if (entry === undefined ? next === 1 : entry.version >= next) return;
+    this.#loading.delete(id);
+    this.#entries.set(id, { resource: version === 'deleted' ? null : undefined, version: next });
+    this.#metrics.invalidations.inc({ resource: this.#resource });
   }
 
   async update(
@@ -124,8 +150,8 @@ export class CachedRepository<
   }
 
   /** One read for every concurrent miss on `id`; a write meanwhile detaches it (it then fills nothing). */
-  #load(id: string): Promise<T | null> {
-    const loading = this.#read(id).then(
+  #load(id: string, floor: number): Promise<T | null> {
+    const loading = this.#read(id, floor).then(
       ({ found, from }) => {
         const current = this.#loading.get(id) === loading;
         if (current) this.#loading.delete(id);
@@ -142,10 +168,12 @@ export class CachedRepository<
     return loading;
   }
 
-  /** From the shared tier if it has the entry, else from the repository. */
-  async #read(id: string): Promise<{ found: Entry<T> | null; from: 'shared' | 'database' }> {
+  /** From the shared tier if it has the entry at `floor` or newer, else from the repository. */
+  async #read(id: string, floor: number): Promise<{ found: Entry<T> | null; from: 'shared' | 'database' }> {
     if (this.#shared !== undefined) {
-      const shared = await this.#shared.tier.get(this.#key(id));
+      const found = await this.#shared.tier.get(this.#key(id));
+      // Older than a change this replica has heard of: Redis missed that write's update.
+      const shared = found !== undefined && found.version >= floor ? found : undefined;
       this.#served(shared === undefined ? 'miss' : 'hit', 'shared');
       if (shared !== undefined) {
         const resource = shared.json === '' ? null : this.#decode(shared.json);
@@ -159,28 +187,29 @@ export class CachedRepository<
   /** A read's result, unless the entry already holds this version or a newer one. */
   #fill(id: string, entry: Entry<T>, from: 'shared' | 'database'): void {
     const current = this.#entries.get(id, { allowStale: true });
-    if (current !== undefined && current.version >= entry.version) return;
+    // A change heard at this very version (resource undefined) is what the read was waiting for.
+    const newer =
+      current !== undefined &&
+      (current.version > entry.version || (current.version === entry.version && current.resource !== undefined));
+    if (newer) return;
     this.#entries.set(id, entry);
     this.#metrics.fills.inc({ resource: this.#resource });
     if (from === 'database' && entry.resource !== null) {
-      void this.#shared?.tier.put(
-        this.#key(id),
-        { version: entry.version, json: JSON.stringify(entry.resource) },
-        false,
-      );
+      void this.#shared?.tier.put(this.#key(id), { version: entry.version, json: JSON.stringify(entry.resource) });
     }
   }
 
   /**
-   * A write's result: replaces the entry here and in the shared tier (telling the other
-   * replicas) before the write answers, and reads in flight no longer fill it.
+   * A write's result: replaces the entry here and in the shared tier before the write
+   * answers, and reads in flight no longer fill it. (Other replicas hear of it from the
+   * change feed.)
    */
   async #replace(id: string, entry: Entry<T>): Promise<void> {
     this.#loading.delete(id);
     this.#entries.set(id, entry);
     this.#metrics.invalidations.inc({ resource: this.#resource });
     const json = entry.resource === null ? '' : JSON.stringify(entry.resource);
-    await this.#shared?.tier.put(this.#key(id), { version: entry.version, json }, true);
+    await this.#shared?.tier.put(this.#key(id), { version: entry.version, json });
   }
 
   #key(id: string): string {
@@ -191,6 +220,11 @@ export class CachedRepository<
     const value = JSON.parse(json) as Record<string, unknown>;
     for (const field of this.#shared?.dateFields ?? []) value[field] = new Date(value[field] as string);
     return value as T;
+  }
+
+  /** Whether the change feed has heard everything committed up to the staleness bound ago. */
+  #fresh(): boolean {
+    return performance.now() - this.#feed.heardUntil() <= this.#stalenessMs;
   }
 
   #forget(id: string): void {
@@ -224,8 +258,8 @@ function endOfTurn(): Promise<void> {
 }
 
 /** A cheap estimate of an entry's heap: UTF-16 strings plus a fixed overhead per object. */
-function approximateBytes(resource: object | null): number {
-  if (resource === null) return 64;
+function approximateBytes(resource: object | null | undefined): number {
+  if (resource === null || resource === undefined) return 64;
   let bytes = 160;
   for (const value of Object.values(resource)) bytes += typeof value === 'string' ? 40 + value.length * 2 : 16;
   return bytes;

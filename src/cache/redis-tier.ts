@@ -32,38 +32,25 @@ return 1`;
 /**
  * The shared tier: Redis (or Valkey) through ioredis. Never a reason to fail: every call is
  * bounded by `timeoutMs`, commands are not queued while disconnected, and after a failure the
- * tier is skipped for `breakerMs`; its callers then read PostgreSQL. Writers publish each
- * change on a channel every replica listens to, so near-cache entries go at once.
+ * tier is skipped for `breakerMs`; its callers then read PostgreSQL.
  */
 export class RedisTier {
   readonly #settings: RedisTierSettings;
   readonly #logger: Logger;
   readonly #client: Redis;
-  readonly #subscriber: Redis;
-  readonly #channel: string;
   #skipUntil = 0;
 
-  constructor(settings: RedisTierSettings, logger: Logger, onChange: (key: string, version: number) => void) {
+  constructor(settings: RedisTierSettings, logger: Logger) {
     this.#settings = settings;
     this.#logger = logger;
-    this.#channel = `${settings.keyPrefix}changes`;
-    const options = {
+    this.#client = new Redis(settings.url, {
       commandTimeout: settings.timeoutMs,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       connectTimeout: 1000,
       retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
-    };
-    this.#client = new Redis(settings.url, options);
-    this.#subscriber = new Redis(settings.url, { ...options, enableOfflineQueue: true });
-    for (const connection of [this.#client, this.#subscriber]) {
-      connection.on('error', (err: Error) => this.#logger.debug({ err }, 'Redis: connection error'));
-    }
-    this.#subscriber.on('message', (_channel: string, message: string) => {
-      const [version, ...key] = message.split('|');
-      onChange(key.join('|'), Number(version));
     });
-    this.#subscriber.subscribe(this.#channel).catch((err: unknown) => this.#logger.warn({ err }, 'Redis: subscribe'));
+    this.#client.on('error', (err: Error) => this.#logger.debug({ err }, 'Redis: connection error'));
   }
 
   /** The entry, or undefined on a miss, or when Redis cannot answer within its bound. */
@@ -80,13 +67,12 @@ export class RedisTier {
     }
   }
 
-  /** Stores the entry unless a newer one is there; `announce` tells the other replicas. */
-  async put(key: string, entry: SharedEntry, announce: boolean): Promise<void> {
+  /** Stores the entry unless a newer one is there. */
+  async put(key: string, entry: SharedEntry): Promise<void> {
     if (Date.now() < this.#skipUntil) return;
     try {
       const full = this.#settings.keyPrefix + key;
       await this.#client.eval(SET_IF_NEWER, 1, full, entry.version, entry.json, this.#settings.ttlMs);
-      if (announce) await this.#client.publish(this.#channel, `${entry.version}|${key}`);
     } catch (err) {
       this.#failed(err);
     }
@@ -94,7 +80,6 @@ export class RedisTier {
 
   close(): void {
     this.#client.disconnect();
-    this.#subscriber.disconnect();
   }
 
   #failed(err: unknown): void {

@@ -16,7 +16,7 @@ beforeAll(async () => {
   [db, redis] = await Promise.all([createTestDatabase(), RedisServer.start()]);
   db.pool.on('acquire', () => (checkouts += 1));
   // Two replicas over one database and one Redis. Near entries live long here, so that what
-  // reaches replica B in time can only have come over the bus.
+  // reaches replica B in time can only have come over the change feed.
   const env = { CACHE: 'on', REDIS_URL: redis.url, CACHE_NEAR_TTL_MS: '600000', CACHE_REDIS_BREAKER_MS: '500' };
   [a, b] = await Promise.all([buildTestApp(db, { env }), buildTestApp(db, { env })]);
 });
@@ -35,7 +35,7 @@ async function databaseUse(work: () => Promise<unknown>): Promise<number> {
 const metric = async (app: App, pattern: RegExp) =>
   Number(pattern.exec((await app.inject({ method: 'GET', url: '/metrics' })).body)?.[1] ?? 0);
 
-describe('the shared tier (a real redis-server) and the bus between replicas', () => {
+describe('the shared tier (a real redis-server) between two replicas', () => {
   it('what one replica read or wrote, another reads from Redis without PostgreSQL', async () => {
     const { id } = (await a.inject({ method: 'POST', url: '/api/v1/products', payload: productInput() })).json<{
       id: string;
@@ -49,7 +49,7 @@ describe('the shared tier (a real redis-server) and the bus between replicas', (
     expect(await metric(b, /^cache_requests_total\{resource="product",tier="shared",result="hit"\} (\d+)/m)).toBe(1);
   });
 
-  it('a write on one replica reaches the other’s near entry over the bus, long before its TTL', async () => {
+  it('a write on one replica reaches the other’s near entry over the change feed, long before its TTL', async () => {
     const { id } = (await a.inject({ method: 'POST', url: '/api/v1/products', payload: productInput() })).json<{
       id: string;
     }>();

@@ -17,7 +17,7 @@ describe('npm run migrate', () => {
     const env = { DATABASE_URL: db.url };
     expect(await runMigrateCommand(['up'], env, silentLogger)).toBe(0);
     expect(await hasProducts()).toBe(true);
-    expect(await runMigrateCommand(['down', '4'], env, silentLogger)).toBe(0);
+    expect(await runMigrateCommand(['down', '5'], env, silentLogger)).toBe(0);
     expect(await hasProducts()).toBe(false);
     expect(await runMigrateCommand([], env, silentLogger)).toBe(0);
     expect(await hasProducts()).toBe(true);

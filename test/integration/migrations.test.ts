@@ -21,6 +21,7 @@ const ALL = [
   '0002_idempotency-keys',
   '0003_idempotency-records-hold-resources',
   '0004_outbox',
+  '0005_outbox-transaction-ids',
 ];
 
 describe('migrations', () => {
@@ -57,7 +58,7 @@ describe('migrations', () => {
   });
 
   it('0003 keeps the records of 0002 replayable; its down migration gives them their HTTP answer back', async () => {
-    await migrate(db.url, silentLogger, 'down', 2);
+    await migrate(db.url, silentLogger, 'down', 3);
     const product = {
       id: '01900000-0000-7000-8000-00000000abcd',
       sku: 'OLD-1',
@@ -77,12 +78,13 @@ describe('migrations', () => {
     expect(await migrate(db.url, silentLogger, 'up')).toEqual([
       '0003_idempotency-records-hold-resources',
       '0004_outbox',
+      '0005_outbox-transaction-ids',
     ]);
     const converted = await db.pool.query('SELECT caller, operation, key, resource FROM idempotency_keys');
     expect(converted.rows).toEqual([
       { caller: 'alice', operation: 'products.create', key: 'k', resource: JSON.stringify(product) },
     ]);
-    await migrate(db.url, silentLogger, 'down', 2);
+    await migrate(db.url, silentLogger, 'down', 3);
     const restored = await db.pool.query('SELECT route, status_code, headers, body FROM idempotency_keys');
     expect(restored.rows).toEqual([
       {

@@ -41,6 +41,7 @@ describe('two replicas, one database', () => {
       '0002_idempotency-keys',
       '0003_idempotency-records-hold-resources',
       '0004_outbox',
+      '0005_outbox-transaction-ids',
     ]);
   });
 

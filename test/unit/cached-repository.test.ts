@@ -45,9 +45,18 @@ class MemoryThings implements VersionedRepository<Thing, { name: string }, unkno
   }
 }
 
-function cached(inner: MemoryThings, settings: Partial<{ maxEntries: number; maxBytes: number; ttlMs: number }> = {}) {
-  const near = { maxEntries: 1000, maxBytes: 1 << 20, ttlMs: 60_000, ...settings };
-  return new CachedRepository(inner, 'thing', near, new CacheMetrics());
+/** A change feed that has heard everything up to now, until a test says it stopped hearing. */
+class FakeFeed {
+  stoppedAt: number | undefined;
+  heardUntil(): number {
+    return this.stoppedAt ?? performance.now();
+  }
+}
+
+const NEAR = { maxEntries: 1000, maxBytes: 1 << 20, ttlMs: 60_000, stalenessMs: 1000 };
+
+function cached(inner: MemoryThings, feed = new FakeFeed()) {
+  return new CachedRepository(inner, 'thing', NEAR, feed, new CacheMetrics());
 }
 
 describe('CachedRepository (near-cache)', () => {
@@ -116,15 +125,63 @@ describe('CachedRepository (near-cache)', () => {
     expect(await cache.findById('a')).toMatchObject({ version: 2 });
   });
 
-  it('trusts an entry for ttlMs only: another replica’s change is seen after that', async () => {
+  it('a change heard sends the next read to the repository, and a read in flight fills nothing', async () => {
     const inner = new MemoryThings();
-    const cache = cached(inner, { ttlMs: 50 });
+    const cache = cached(inner);
     await inner.insert('a', { name: 'one' });
     await cache.findById('a');
     inner.rows.set('a', { id: 'a', name: 'elsewhere', version: 2 });
     expect(await cache.findById('a')).toMatchObject({ version: 1 });
-    await sleep(80);
+    cache.changedElsewhere('a', 2);
     expect(await cache.findById('a')).toMatchObject({ version: 2 });
+    expect(inner.reads).toBe(2);
+    // An older change heard late changes nothing.
+    cache.changedElsewhere('a', 1);
+    expect(await cache.findById('a')).toMatchObject({ version: 2 });
+    expect(inner.reads).toBe(2);
+    // A read that began before a change was heard answers, but leaves nothing behind.
+    let release = (): void => undefined;
+    inner.hold = new Promise((resolve) => (release = resolve));
+    cache.changedElsewhere('a', 3);
+    const slow = cache.findById('a');
+    inner.rows.set('a', { id: 'a', name: 'third', version: 3 });
+    cache.changedElsewhere('a', 4);
+    inner.hold = undefined;
+    release();
+    await slow;
+    inner.rows.set('a', { id: 'a', name: 'fourth', version: 4 });
+    expect(await cache.findById('a')).toMatchObject({ version: 4 });
+  });
+
+  it('a delete heard from the feed answers "not found" from memory', async () => {
+    const inner = new MemoryThings();
+    const cache = cached(inner);
+    await inner.insert('a', { name: 'one' });
+    await cache.findById('a');
+    inner.rows.delete('a');
+    cache.changedElsewhere('a', 'deleted');
+    expect(await cache.findById('a')).toBeNull();
+    expect(inner.reads).toBe(1);
+  });
+
+  it('serves entries only while the feed has heard everything up to stalenessMs ago', async () => {
+    const inner = new MemoryThings();
+    const feed = new FakeFeed();
+    const cache = new CachedRepository(inner, 'thing', { ...NEAR, stalenessMs: 50 }, feed, new CacheMetrics());
+    await inner.insert('a', { name: 'one' });
+    await cache.findById('a');
+    await cache.findById('a');
+    expect(inner.reads).toBe(1);
+    feed.stoppedAt = performance.now();
+    await cache.findById('a');
+    expect(inner.reads).toBe(1);
+    await sleep(80);
+    await cache.findById('a');
+    await cache.findById('a');
+    expect(inner.reads).toBe(3);
+    feed.stoppedAt = undefined;
+    await cache.findById('a');
+    expect(inner.reads).toBe(3);
   });
 
   it('stays within its entry and byte bounds under a scan of every id', async () => {
@@ -132,11 +189,13 @@ describe('CachedRepository (near-cache)', () => {
     const metrics = new CacheMetrics();
     const registry = new Registry();
     metrics.registerWith(registry);
-    const cache = new CachedRepository(inner, 'thing', { maxEntries: 100, maxBytes: 1 << 20, ttlMs: 60_000 }, metrics);
+    const feed = new FakeFeed();
+    const cache = new CachedRepository(inner, 'thing', { ...NEAR, maxEntries: 100 }, feed, metrics);
     const small = new CachedRepository(
       inner,
       'small',
-      { maxEntries: 10_000, maxBytes: 10_000, ttlMs: 60_000 },
+      { ...NEAR, maxEntries: 10_000, maxBytes: 10_000 },
+      feed,
       metrics,
     );
     for (let i = 0; i < 2000; i += 1) await inner.insert(`id-${i}`, { name: `thing ${i}` });
