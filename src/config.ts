@@ -130,11 +130,10 @@ const environment = z
     OUTBOX_RETRY_MS: withDefault(integer(10, 600_000), '1000'),
     OUTBOX_RETENTION_MS: withDefault(integer(60_000, 365 * 86_400_000), '604800000'),
     OUTBOX_SWEEP_INTERVAL_MS: withDefault(integer(1000, 86_400_000), '60000'),
-    // Off by default until the bench shows it paying (docs/performance.md, "Read cache").
-    CACHE: withDefault(z.enum(['on', 'off'], { error: 'must be on or off' }), 'off'),
+    CACHE: withDefault(z.enum(['on', 'off'], { error: 'must be on or off' }), 'on'),
     CACHE_NEAR_MAX_ENTRIES: withDefault(integer(1, 10_000_000), '10000'),
     CACHE_NEAR_MAX_MB: withDefault(integer(1, 4096), '32'),
-    CACHE_NEAR_TTL_MS: withDefault(integer(1, 86_400_000), '300000'),
+    CACHE_NEAR_TTL_MS: withDefault(integer(1, 86_400_000), '60000'),
     CACHE_STALENESS_MS: withDefault(integer(10, 60_000), '1000'),
     REDIS_URL: optional(z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')),
     CACHE_REDIS_TIMEOUT_MS: withDefault(integer(1, 10_000), '50'),

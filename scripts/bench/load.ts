@@ -22,6 +22,10 @@ export interface Scenario {
   readonly lua: string;
   /** The same requests for autocannon, when wrk is not installed. */
   readonly next: () => { method: 'GET' | 'POST'; path: string; body?: string };
+  /** What the warm-up runs instead of the scenario itself (W1-cold warms up on W1's ids). */
+  readonly warmup?: Scenario;
+  /** Paths read once, in order, before the warm-up (W1: one pass over its ids). */
+  readonly pass?: readonly string[];
 }
 
 export async function hasWrk(): Promise<boolean> {
@@ -42,6 +46,7 @@ math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
 wrk.headers["Authorization"] = "Bearer " .. token
 wrk.headers["Content-Type"] = "application/json"
 function product_id(n) return string.format("01900000-0000-7000-8000-%012x", n) end
+function cold_product_id(n) return string.format("01900000-0000-7000-a000-%012x", n) end
 function user_id(n) return string.format("01900000-0000-7000-9000-%012x", n) end
 counter = 0
 function unique_sku()
