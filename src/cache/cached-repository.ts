@@ -108,10 +108,13 @@ export class CachedRepository<
     return this.#inner.list(query);
   }
 
-  async insert(id: string, fields: Fields): Promise<T> {
-    const created = await this.#inner.insert(id, fields);
-    await this.#replace(id, { resource: created, version: created.version });
-    return created;
+  /**
+   * A create is not cached: nothing older can be cached under a new id (not found never is),
+   * and a burst of creates would otherwise push the entries being read out of the cache (and
+   * wait for Redis before answering).
+   */
+  insert(id: string, fields: Fields): Promise<T> {
+    return this.#inner.insert(id, fields);
   }
 
   /**

@@ -40,6 +40,7 @@ describe('the shared tier (a real redis-server) between two replicas', () => {
     const { id } = (await a.inject({ method: 'POST', url: '/api/v1/products', payload: productInput() })).json<{
       id: string;
     }>();
+    await a.inject({ method: 'GET', url: `/api/v1/products/${id}` });
     const read = await databaseUse(async () => {
       const response = await b.inject({ method: 'GET', url: `/api/v1/products/${id}` });
       expect(response.json()).toMatchObject({ id, version: 1 });
@@ -47,6 +48,16 @@ describe('the shared tier (a real redis-server) between two replicas', () => {
     });
     expect(read).toBe(0);
     expect(await metric(b, /^cache_requests_total\{resource="product",tier="shared",result="hit"\} (\d+)/m)).toBe(1);
+    // A write on A updates Redis before it answers: B, once it hears of it, reads the new version from Redis.
+    await a.inject({ method: 'PATCH', url: `/api/v1/products/${id}`, payload: { name: 'Changed on A' } });
+    const afterWrite = await databaseUse(() =>
+      eventually(
+        async () =>
+          (await b.inject({ method: 'GET', url: `/api/v1/products/${id}` })).json<{ version: number }>().version === 2,
+        2000,
+      ),
+    );
+    expect(afterWrite).toBe(0);
   });
 
   it('a write on one replica reaches the other’s near entry over the change feed, long before its TTL', async () => {

@@ -313,23 +313,27 @@ describe('deadlines', () => {
     try {
       await locker.query('BEGIN');
       await locker.query('SELECT 1 FROM products WHERE id = $1 FOR UPDATE', [id]);
-      const error = await rejection(
-        client.updateProduct(
-          { product: { name: product?.name ?? '', displayName: 'Late' }, updateMask: { paths: ['display_name'] } },
-          { headers: { authorization }, timeoutMs: 300 },
-        ),
-      );
-      expect(error.code).toBe(Code.DeadlineExceeded);
-      // While the lock is still held, the UPDATE no longer waits on it: it was cancelled.
+      // While the lock is held, the write (a statement that also records its event) waits on it.
       const waiting = async () =>
         Number(
           (
             await db.pool.query<{ n: string }>(
               `SELECT count(*) AS n FROM pg_stat_activity
-               WHERE datname = current_database() AND state = 'active' AND query LIKE 'UPDATE products%'`,
+               WHERE datname = current_database() AND state = 'active'
+                 AND query LIKE 'WITH changed AS (UPDATE products%'`,
             )
           ).rows[0]?.n,
         );
+      const call = rejection(
+        client.updateProduct(
+          { product: { name: product?.name ?? '', displayName: 'Late' }, updateMask: { paths: ['display_name'] } },
+          { headers: { authorization }, timeoutMs: 1000 },
+        ),
+      );
+      await eventually(async () => (await waiting()) === 1, 3000);
+      const error = await call;
+      expect(error.code).toBe(Code.DeadlineExceeded);
+      // While the lock is still held, the write no longer waits on it: it was cancelled.
       // Well before the 5 s statement timeout of the test pool, which would end it anyway.
       await eventually(async () => (await waiting()) === 0, 3500);
     } finally {
