@@ -12,7 +12,12 @@ import { createPool } from '../src/postgres/pool.js';
 
 const target = process.argv[2] ?? '.data/openapi.json';
 const logger = pino({ level: 'silent' });
-const config = loadConfig({ DATABASE_URL: 'postgres://openapi@127.0.0.1:1/never-connected', AUTH_MODE: 'none' });
+// CACHE=off: the read cache would start following the outbox, which needs the database.
+const config = loadConfig({
+  DATABASE_URL: 'postgres://openapi@127.0.0.1:1/never-connected',
+  AUTH_MODE: 'none',
+  CACHE: 'off',
+});
 const pool = createPool({ ...config.database, url: config.database.url ?? '' }, logger);
 const { app } = await composeService({ config, pool, logger });
 await app.ready();

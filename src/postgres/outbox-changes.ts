@@ -51,8 +51,12 @@ export class OutboxChanges {
   /** Starts reading; resolves after the first read, or after `waitMs` (the caches serve nothing until then). */
   start(waitMs = 2000): Promise<void> {
     return new Promise((resolve) => {
-      this.#firstRead = resolve;
-      setTimeout(resolve, waitMs).unref();
+      // Not unref'd: a caller awaiting start() (at the top level, say) must get its answer.
+      const timer = setTimeout(resolve, waitMs);
+      this.#firstRead = () => {
+        clearTimeout(timer);
+        resolve();
+      };
       void this.#read();
     });
   }
