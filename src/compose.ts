@@ -151,8 +151,6 @@ async function readCaches(
   const metrics = new CacheMetrics();
   const redis = config.cache.redis === undefined ? undefined : new RedisTier(config.cache.redis, logger);
   const shared = redis === undefined ? undefined : { tier: redis, dateFields: ['createdAt', 'updatedAt'] as const };
-  // What the changes are told to, by resource.
-  const caches = new Map<string, Pick<CachedRepository<never, never, never>, 'changedElsewhere'>>();
   const changes = new OutboxChanges(
     {
       // The pool's own connection settings (address, credentials, TLS), on a client of its own.
@@ -161,12 +159,14 @@ async function readCaches(
       pollMs: Math.max(10, Math.min(100, Math.floor(config.cache.near.stalenessMs / 4))),
     },
     logger,
-    (resource, id, version) => caches.get(resource)?.changedElsewhere(id, version),
+    // Called only once start() reads, after both caches exist; other resources have no cache.
+    (resource, id, version) => {
+      if (resource === 'product') products.changedElsewhere(id, version);
+      else if (resource === 'user') users.changedElsewhere(id, version);
+    },
   );
   const products = new CachedRepository(productRows, 'product', config.cache.near, changes, metrics, shared);
   const users = new CachedRepository(userRows, 'user', config.cache.near, changes, metrics, shared);
-  caches.set('product', products);
-  caches.set('user', users);
   metrics.trackFeed(() => changes.heardUntil());
   await changes.start();
   return { metrics, redis, changes, products, users };
