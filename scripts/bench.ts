@@ -95,8 +95,9 @@ end`,
       next: () => ({ method: 'GET', path: `/api/v1/products/01900000-0000-7000-a000-${hex(++coldRead)}` }),
       warmup: w1,
     },
-    // GetProduct over native gRPC: W1's request, driven by runGrpcLoad instead of wrk.
-    { name: 'G1', lua: '', next: () => ({ method: 'GET', path: productPath() }) },
+    // GetProduct over native gRPC: W1's request, driven by runGrpcLoad instead of wrk; warm as
+    // W1 is (W1-cold, run before it, pushes W1's ids out of the near tier).
+    { name: 'G1', lua: '', next: () => ({ method: 'GET', path: productPath() }), pass: w1.pass },
     {
       name: 'W2',
       lua: 'request = function() return wrk.format("GET", "/api/v1/products?limit=20") end',

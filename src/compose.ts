@@ -3,9 +3,8 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { hmacSecret } from './dev/development-auth.js';
 import { fastifyConnectPlugin } from '@connectrpc/connect-fastify';
-import type { ConnectRouter } from '@connectrpc/connect';
 import { observeCalls } from './grpc/observe.js';
-import { rpcRoutes } from './grpc/routes.js';
+import { rpcRoutes, rpcServices, type RpcService } from './grpc/routes.js';
 import { buildApp, type App, type AppDependencies } from './http/app.js';
 import { Authenticator } from './http/auth.js';
 import { CursorCodec } from './http/pagination.js';
@@ -46,7 +45,7 @@ export interface ComposedService {
   /** The HS256 key tokens are verified with: AUTH_JWT_SECRET, or development's own. */
   readonly hmacSecret: string | undefined;
   /** The RPC services: already on the app (Connect, gRPC-Web); main.ts serves native gRPC with them. */
-  readonly rpc: (router: ConnectRouter) => void;
+  readonly rpc: readonly RpcService[];
   /** Publishes committed events (with NATS_URL) and numbers them for the feed; main.ts starts and stops it. */
   readonly events: EventParts;
 }
@@ -120,7 +119,7 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
       readMaxBytes: config.http.bodyLimitBytes,
     });
   });
-  const rpc = rpcRoutes({
+  const rpc = rpcServices({
     ...rpcDependencies,
     observe: observeCalls(logger, app.metricsRegistry, config.grpcTraceRatio),
   });

@@ -64,12 +64,7 @@ export async function startService(
     }
     const url = await app.listen({ port: config.port, host: config.host });
     const grpc = createGrpcServer(rpc, config.http.bodyLimitBytes);
-    await new Promise<void>((resolve, reject) => {
-      grpc.server.once('error', reject);
-      grpc.server.listen(config.grpcPort, config.host, () => resolve());
-    });
-    const grpcAddress = grpc.server.address();
-    const grpcPort = typeof grpcAddress === 'object' && grpcAddress !== null ? grpcAddress.port : config.grpcPort;
+    const grpcPort = await grpc.listen(config.grpcPort, config.host);
     const grpcUrl = `http://${config.host}:${grpcPort}`;
     logger.info({ url: grpcUrl }, 'gRPC listening');
     if (options.banner ?? true) await announceDevelopmentToken(config, hmacSecret, url);

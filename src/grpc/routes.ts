@@ -1,4 +1,4 @@
-import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
+import { createServiceImplSpec, type ConnectRouter, type Interceptor, type ServiceImplSpec } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../http/auth.js';
 import type { Readiness } from '../http/health.js';
@@ -29,6 +29,12 @@ export interface RpcDependencies {
   readonly observe?: Interceptor;
 }
 
+/** A service's implementation and the interceptors every call of it passes, in order. */
+export interface RpcService {
+  readonly spec: ServiceImplSpec;
+  readonly interceptors: readonly Interceptor[];
+}
+
 /** Every failure leaves as a gRPC status from the one table in errors.ts; unknown ones are logged, then masked. */
 function statuses(logger: Logger): Interceptor {
   return (next) => async (request) => {
@@ -42,21 +48,36 @@ function statuses(logger: Logger): Interceptor {
   };
 }
 
-/** The RPC services, for Connect and gRPC-Web on the REST port and native gRPC on GRPC_PORT alike. */
-export function rpcRoutes(deps: RpcDependencies): (router: ConnectRouter) => void {
+/** The RPC services: Connect and gRPC-Web serve them on the REST port, grpc-js on GRPC_PORT. */
+export function rpcServices(deps: RpcDependencies): readonly RpcService[] {
   const outer = [...(deps.observe === undefined ? [] : [deps.observe]), statuses(deps.logger)];
-  const api = (resource: 'products' | 'users') => ({
-    interceptors: [
-      ...outer,
-      shedCalls(deps.isUnderPressure),
-      authenticate(deps.authenticator, resource),
-      limitCalls(deps.limiter),
-    ],
-  });
-  return (router) => {
-    router.service(ProductService, productRpc(deps.products, deps.cursors), api('products'));
-    router.service(UserService, userRpc(deps.users, deps.cursors), api('users'));
+  const api = (resource: 'products' | 'users') => [
+    ...outer,
+    shedCalls(deps.isUnderPressure),
+    authenticate(deps.authenticator, resource),
+    limitCalls(deps.limiter),
+  ];
+  return [
+    {
+      spec: createServiceImplSpec<typeof ProductService>(ProductService, productRpc(deps.products, deps.cursors)),
+      interceptors: api('products'),
+    },
+    {
+      spec: createServiceImplSpec<typeof UserService>(UserService, userRpc(deps.users, deps.cursors)),
+      interceptors: api('users'),
+    },
     // Probes are neither authenticated, limited nor shed, as /readyz is not.
-    router.service(Health, healthRpc(deps.readiness), { interceptors: outer });
+    { spec: createServiceImplSpec<typeof Health>(Health, healthRpc(deps.readiness)), interceptors: outer },
+  ];
+}
+
+/** The same services as Connect routes, for @connectrpc/connect-fastify on the REST port. */
+export function rpcRoutes(deps: RpcDependencies): (router: ConnectRouter) => void {
+  const services = rpcServices(deps);
+  return (router) => {
+    for (const { spec, interceptors } of services) {
+      for (const method of Object.values(spec.methods))
+        router.rpc(method.method, method.impl, { interceptors: [...interceptors] });
+    }
   };
 }

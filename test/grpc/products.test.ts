@@ -33,8 +33,8 @@ afterAll(async () => {
 const transports: Record<string, () => Transport> = {
   'Connect over HTTP/1.1 (REST port)': () => createConnectTransport({ baseUrl: restUrl, httpVersion: '1.1' }),
   'gRPC-Web over HTTP/1.1 (REST port)': () => createGrpcWebTransport({ baseUrl: restUrl, httpVersion: '1.1' }),
-  'Connect over HTTP/2 (gRPC port)': () => createConnectTransport({ baseUrl: grpcUrl, httpVersion: '2' }),
-  'gRPC over HTTP/2 (gRPC port)': () => createGrpcTransport({ baseUrl: grpcUrl }),
+  // The Connect client's gRPC transport over HTTP/2; GRPC_PORT (grpc-js) speaks only gRPC.
+  'gRPC over HTTP/2 (gRPC port, Connect client)': () => createGrpcTransport({ baseUrl: grpcUrl }),
 };
 
 let sequence = 0;

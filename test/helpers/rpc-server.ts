@@ -26,9 +26,7 @@ export async function startRpcServer(
   const { app, rpc } = await composeService({ config, pool: db.pool, logger, isAcceptingTraffic });
   const restUrl = await app.listen({ port: 0, host: '127.0.0.1' });
   const grpc = createGrpcServer(rpc, config.http.bodyLimitBytes);
-  await new Promise<void>((resolve) => grpc.server.listen(0, '127.0.0.1', resolve));
-  const address = grpc.server.address();
-  const grpcUrl = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+  const grpcUrl = `http://127.0.0.1:${await grpc.listen(0, '127.0.0.1')}`;
   return { app, restUrl, grpcUrl, close: async () => void (await Promise.all([app.close(), grpc.close(1000)])) };
 }
 
