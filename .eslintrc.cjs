@@ -152,6 +152,11 @@ module.exports = {
     // Prettier's width (.prettierrc.json), for what it does not wrap: strings, comments, regular expressions.
     'max-len': ['error', { code: 120, tabWidth: 2 }],
     'import/no-restricted-paths': ['error', { zones }],
+    // The image keeps only `dependencies` (npm prune --omit=dev): what src/ imports must be one.
+    'import/no-extraneous-dependencies': [
+      'error',
+      { devDependencies: ['test/**', 'scripts/**', 'vitest.config.ts'], includeTypes: false },
+    ],
   },
   overrides: [
     {

