@@ -10,6 +10,7 @@ import {
 } from '@connectrpc/connect';
 import { createAsyncIterable } from '@connectrpc/connect/protocol';
 import { setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
+import { reflectionOf } from './reflection.js';
 import type { RpcService } from './routes.js';
 
 export interface GrpcServer {
@@ -204,6 +205,7 @@ export function createGrpcServer(services: readonly RpcService[], maxMessageByte
     }
     server.addService(definition, handlers);
   }
+  reflectionOf(services.map(({ spec }) => spec.service)).addToServer(server);
   return {
     listen: (port, host) =>
       new Promise((resolve, reject) => {
