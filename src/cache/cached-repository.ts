@@ -104,8 +104,8 @@ export class CachedRepository<
     return this.#loading.get(id) ?? this.#load(id, entry?.version ?? 0);
   }
 
-  list(query: Query): Promise<readonly T[]> {
-    return this.#inner.list(query);
+  list(query: Query, signal?: AbortSignal): Promise<readonly T[]> {
+    return this.#inner.list(query, signal);
   }
 
   /**

@@ -91,7 +91,7 @@ export function productRpc(products: Products, cursors: CursorCodec): ServiceImp
       return { product: presentProduct(await products.get(idFromName(request.name, COLLECTION, 'name'))) };
     },
 
-    async listProducts(request) {
+    async listProducts(request, context) {
       const sort = orderBy(request.orderBy, SORT_FIELDS, 'create_time desc');
       const query = checked(
         () =>
@@ -109,7 +109,7 @@ export function productRpc(products: Products, cursors: CursorCodec): ServiceImp
       const scope = cursorScope(`/${COLLECTION}`, query.sort, query.filter);
       const token = request.pageToken === '' ? undefined : request.pageToken;
       const after = checked(() => cursors.decode(scope, token, productSortValuePatterns[query.sort.field]), listField);
-      const page = await products.list({ ...query, after });
+      const page = await products.list({ ...query, after }, { signal: context.signal });
       return { products: page.items.map(presentProduct), nextPageToken: cursors.encode(scope, page.next) ?? '' };
     },
 

@@ -50,7 +50,7 @@ export function userRpc(users: Users, cursors: CursorCodec): ServiceImpl<typeof 
       return { user: presentUser(await users.get(idFromName(request.name, COLLECTION, 'name'))) };
     },
 
-    async listUsers(request) {
+    async listUsers(request, context) {
       const sort = orderBy(request.orderBy, SORT_FIELDS, 'create_time desc');
       const query = checked(
         () =>
@@ -65,7 +65,7 @@ export function userRpc(users: Users, cursors: CursorCodec): ServiceImpl<typeof 
       const scope = cursorScope(`/${COLLECTION}`, query.sort, query.filter);
       const token = request.pageToken === '' ? undefined : request.pageToken;
       const after = checked(() => cursors.decode(scope, token, userSortValuePatterns[query.sort.field]), listField);
-      const page = await users.list({ ...query, after });
+      const page = await users.list({ ...query, after }, { signal: context.signal });
       return { users: page.items.map(presentUser), nextPageToken: cursors.encode(scope, page.next) ?? '' };
     },
 

@@ -84,7 +84,7 @@ export class PostgresProductRepository implements ProductRepository {
     return this.#batches?.reads.load(id, id) ?? this.#findOne(id);
   }
 
-  list(query: ProductListQuery): Promise<readonly Product[]> {
+  list(query: ProductListQuery, signal?: AbortSignal): Promise<readonly Product[]> {
     const { filter, sort } = query;
     const statement = new ListStatement();
     if (filter.q !== undefined) statement.where((p) => `name ILIKE ${p}`, containsPattern(filter.q));
@@ -96,7 +96,7 @@ export class PostgresProductRepository implements ProductRepository {
       ...query,
       direction: sort.direction,
     });
-    return this.#select(select);
+    return this.#select(select, signal);
   }
 
   async update(
@@ -156,8 +156,8 @@ export class PostgresProductRepository implements ProductRepository {
     );
   }
 
-  async #select(statement: pg.QueryConfig): Promise<Product[]> {
-    const result = await this.#query(statement);
+  async #select(statement: pg.QueryConfig, signal?: AbortSignal): Promise<Product[]> {
+    const result = await this.#query(statement, signal);
     return result.rows.map(toProduct);
   }
 

@@ -68,7 +68,7 @@ export class PostgresUserRepository implements UserRepository {
     return this.#batches?.reads.load(id, id) ?? this.#findOne(id);
   }
 
-  list(query: UserListQuery): Promise<readonly User[]> {
+  list(query: UserListQuery, signal?: AbortSignal): Promise<readonly User[]> {
     const { filter, sort } = query;
     const statement = new ListStatement();
     if (filter.email !== undefined) statement.where((p) => `lower(email) = lower(${p})`, filter.email);
@@ -77,7 +77,7 @@ export class PostgresUserRepository implements UserRepository {
       ...query,
       direction: sort.direction,
     });
-    return this.#select(select);
+    return this.#select(select, signal);
   }
 
   async update(
@@ -136,8 +136,8 @@ export class PostgresUserRepository implements UserRepository {
     );
   }
 
-  async #select(statement: pg.QueryConfig): Promise<User[]> {
-    const result = await this.#query(statement);
+  async #select(statement: pg.QueryConfig, signal?: AbortSignal): Promise<User[]> {
+    const result = await this.#query(statement, signal);
     return result.rows.map(toUser);
   }
 

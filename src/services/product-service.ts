@@ -58,8 +58,8 @@ export class ProductService {
   }
 
   /** One extra row is fetched: it only proves that a next page exists. */
-  async list(query: ProductListQuery): Promise<Page<Product>> {
-    const rows = await this.#products.list({ ...query, limit: query.limit + 1 });
+  async list(query: ProductListQuery, options: { signal?: AbortSignal } = {}): Promise<Page<Product>> {
+    const rows = await this.#products.list({ ...query, limit: query.limit + 1 }, options.signal);
     return toPage(rows, query.limit, (product) => productSortValue(product, query.sort.field));
   }
 

@@ -58,8 +58,8 @@ export class UserService {
   }
 
   /** One extra row is fetched: it only proves that a next page exists. */
-  async list(query: UserListQuery): Promise<Page<User>> {
-    const rows = await this.#users.list({ ...query, limit: query.limit + 1 });
+  async list(query: UserListQuery, options: { signal?: AbortSignal } = {}): Promise<Page<User>> {
+    const rows = await this.#users.list({ ...query, limit: query.limit + 1 }, options.signal);
     return toPage(rows, query.limit, (user) => userSortValue(user, query.sort.field));
   }
 

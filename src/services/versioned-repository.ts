@@ -7,8 +7,11 @@ import type { WriteOutcome } from './write-outcome.js';
 export interface VersionedRepository<T extends { readonly id: string; readonly version: number }, Fields, Query> {
   insert(id: string, fields: Fields): Promise<T>;
   findById(id: string): Promise<T | null>;
-  /** Up to `query.limit` rows after `query.after`, in sort order; callers must not change the array. */
-  list(query: Query): Promise<readonly T[]>;
+  /**
+   * Up to `query.limit` rows after `query.after`, in sort order; callers must not change the array.
+   * `signal`: the caller's deadline; when it aborts, the statement is cancelled.
+   */
+  list(query: Query, signal?: AbortSignal): Promise<readonly T[]>;
   /** Applies the changes and bumps the version in one step, only if the version still matches. */
   update(
     id: string,

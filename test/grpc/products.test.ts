@@ -302,6 +302,34 @@ describe('native gRPC with @grpc/grpc-js', () => {
 });
 
 describe('deadlines', () => {
+  it('cancels a listing whose deadline passes while its statement waits', async () => {
+    const client = createClient(ProductService, createGrpcTransport({ baseUrl: grpcUrl }));
+    const locker = await db.pool.connect();
+    try {
+      await locker.query('BEGIN');
+      // Every read of the table now waits for this transaction.
+      await locker.query('LOCK TABLE products IN ACCESS EXCLUSIVE MODE');
+      const waiting = async () =>
+        Number(
+          (
+            await db.pool.query<{ n: string }>(
+              `SELECT count(*) AS n FROM pg_stat_activity
+               WHERE datname = current_database() AND state = 'active'
+                 AND query LIKE 'SELECT % FROM products%' AND pid <> pg_backend_pid()`,
+            )
+          ).rows[0]?.n,
+        );
+      const call = rejection(client.listProducts({ pageSize: 5 }, { headers: { authorization }, timeoutMs: 1000 }));
+      await eventually(async () => (await waiting()) === 1, 3000);
+      expect((await call).code).toBe(Code.DeadlineExceeded);
+      // Cancelled well before the test pool's 5 s statement timeout, the lock still held.
+      await eventually(async () => (await waiting()) === 0, 3500);
+    } finally {
+      await locker.query('ROLLBACK');
+      locker.release();
+    }
+  });
+
   it('answers DEADLINE_EXCEEDED when the deadline passes on a locked row, and cancels the statement', async () => {
     const client = createClient(ProductService, createGrpcTransport({ baseUrl: grpcUrl }));
     const { product } = await client.createProduct(
