@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { VersionedRepository } from '../services/versioned-repository.js';
 import type { WriteOutcome } from '../services/write-outcome.js';
 import type { CacheMetrics } from './cache-metrics.js';
+import { spreadTtl } from './expiry.js';
 import type { RedisTier } from './redis-tier.js';
 
 /** The shared tier and how a resource travels through it (JSON; Date fields revived by name). */
@@ -60,6 +61,7 @@ export class CachedRepository<
   readonly #shared: SharedTier<T> | undefined;
   readonly #feed: ChangeFeed;
   readonly #stalenessMs: number;
+  readonly #ttlMs: number;
   /** The request counters of each tier and result, bound once: a hit should cost a map lookup, not a label hash. */
   readonly #counted: Record<'near' | 'shared', Record<'hit' | 'miss', { inc(): void }>>;
 
@@ -74,6 +76,7 @@ export class CachedRepository<
     this.#inner = inner;
     this.#feed = feed;
     this.#stalenessMs = settings.stalenessMs;
+    this.#ttlMs = settings.ttlMs;
     this.#shared = shared;
     this.#resource = resource;
     this.#metrics = metrics;
@@ -127,7 +130,7 @@ export class CachedRepository<
     // A create leaves nothing older behind to skip: not found is never cached.
     if (entry === undefined ? next === 1 : entry.version >= next) return;
     this.#loading.delete(id);
-    this.#entries.set(id, { resource: version === 'deleted' ? null : undefined, version: next });
+    this.#entries.set(id, { resource: version === 'deleted' ? null : undefined, version: next }, this.#expiry());
     this.#metrics.invalidations.inc({ resource: this.#resource });
   }
 
@@ -187,6 +190,11 @@ export class CachedRepository<
     return { found: resource === null ? null : { resource, version: resource.version }, from: 'database' };
   }
 
+  /** Each entry's own TTL, so that entries filled together do not all expire together. */
+  #expiry(): { ttl: number } {
+    return { ttl: spreadTtl(this.#ttlMs) };
+  }
+
   /** A read's result, unless the entry already holds this version or a newer one. */
   #fill(id: string, entry: Entry<T>, from: 'shared' | 'database'): void {
     const current = this.#entries.get(id, { allowStale: true });
@@ -195,7 +203,7 @@ export class CachedRepository<
       current !== undefined &&
       (current.version > entry.version || (current.version === entry.version && current.resource !== undefined));
     if (newer) return;
-    this.#entries.set(id, entry);
+    this.#entries.set(id, entry, this.#expiry());
     this.#metrics.fills.inc({ resource: this.#resource });
     if (from === 'database' && entry.resource !== null) {
       void this.#shared?.tier.put(this.#key(id), { version: entry.version, json: JSON.stringify(entry.resource) });
@@ -209,7 +217,7 @@ export class CachedRepository<
    */
   async #replace(id: string, entry: Entry<T>): Promise<void> {
     this.#loading.delete(id);
-    this.#entries.set(id, entry);
+    this.#entries.set(id, entry, this.#expiry());
     this.#metrics.invalidations.inc({ resource: this.#resource });
     const json = entry.resource === null ? '' : JSON.stringify(entry.resource);
     await this.#shared?.tier.put(this.#key(id), { version: entry.version, json });

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { spreadTtl } from './expiry.js';
 
 export interface RedisTierSettings {
   readonly url: string;
@@ -72,7 +73,7 @@ export class RedisTier {
     if (Date.now() < this.#skipUntil) return;
     try {
       const full = this.#settings.keyPrefix + key;
-      await this.#client.eval(SET_IF_NEWER, 1, full, entry.version, entry.json, this.#settings.ttlMs);
+      await this.#client.eval(SET_IF_NEWER, 1, full, entry.version, entry.json, spreadTtl(this.#settings.ttlMs));
     } catch (err) {
       this.#failed(err);
     }

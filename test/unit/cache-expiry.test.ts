@@ -1,0 +1,61 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { CacheMetrics } from '../../src/cache/cache-metrics.js';
+import { CachedRepository } from '../../src/cache/cached-repository.js';
+import { spreadTtl } from '../../src/cache/expiry.js';
+import type { VersionedRepository } from '../../src/services/versioned-repository.js';
+
+describe('spreadTtl', () => {
+  it('draws between half the TTL and all of it, never longer', () => {
+    expect(spreadTtl(60_000, () => 0)).toBe(30_000);
+    expect(spreadTtl(60_000, () => 0.999_999)).toBeLessThanOrEqual(60_000);
+    expect(spreadTtl(1, () => 0)).toBe(1);
+    const drawn = Array.from({ length: 1000 }, () => spreadTtl(60_000));
+    expect(Math.min(...drawn)).toBeGreaterThanOrEqual(30_000);
+    expect(Math.max(...drawn)).toBeLessThanOrEqual(60_000);
+    // Spread over the range, not clustered.
+    expect(Math.max(...drawn) - Math.min(...drawn)).toBeGreaterThan(20_000);
+  });
+});
+
+describe('entries filled together', () => {
+  it('expire over half a TTL, not in one instant', async () => {
+    const ids = Array.from({ length: 200 }, (_, i) => `id-${i}`);
+    let reads = 0;
+    const rows: VersionedRepository<{ id: string; version: number }, unknown, unknown> = {
+      insert: () => Promise.reject(new Error('not used')),
+      findById: (id) => {
+        reads += 1;
+        return Promise.resolve({ id, version: 1 });
+      },
+      list: () => Promise.resolve([]),
+      update: () => Promise.resolve('not_found'),
+      delete: () => Promise.resolve('not_found'),
+    };
+    const ttlMs = 2000;
+    const repository = new CachedRepository(
+      rows,
+      'thing',
+      { maxEntries: 1000, maxBytes: 1 << 20, ttlMs, stalenessMs: 60_000 },
+      { heardUntil: () => performance.now() },
+      new CacheMetrics(),
+    );
+    for (const id of ids) await repository.findById(id);
+    // Poll every id until each has expired once; note in which poll each first missed.
+    const firstMiss = new Map<string, number>();
+    const started = performance.now();
+    for (let poll = 0; firstMiss.size < ids.length && performance.now() - started < 3 * ttlMs; poll++) {
+      for (const id of ids) {
+        if (firstMiss.has(id)) continue;
+        const before = reads;
+        await repository.findById(id);
+        if (reads > before) firstMiss.set(id, poll);
+      }
+      await sleep(50);
+    }
+    expect(firstMiss.size).toBe(ids.length);
+    // The same TTL for all would expire them in one poll (two if it straddled one); spread
+    // over a second, they expire across many.
+    expect(new Set(firstMiss.values()).size).toBeGreaterThanOrEqual(5);
+  });
+});
