@@ -14,6 +14,8 @@ export interface SharedTier<T> {
 
 /** A delete's version: ids are never reused, so nothing can be newer. */
 const DELETED = Number.MAX_SAFE_INTEGER;
+/** An entry read in the last sixth of its TTL is renewed in the background (see findById). */
+const REFRESH_AHEAD = 1 / 6;
 
 export interface NearCacheSettings {
   readonly maxEntries: number;
@@ -100,11 +102,16 @@ export class CachedRepository<
     const entry = this.#entries.get(id);
     if (entry !== undefined && entry.resource !== undefined && this.#fresh()) {
       this.#served('hit');
+      if (!this.#loading.has(id) && this.#entries.getRemainingTTL(id) < this.#ttlMs * REFRESH_AHEAD) {
+        // Read while about to expire: read it again in the background, so a hot entry is
+        // renewed before it expires rather than missed by a reader that then waits.
+        this.#load(id, entry.version, 'database').catch(() => undefined);
+      }
       await endOfTurn();
       return entry.resource;
     }
     this.#served('miss');
-    return this.#loading.get(id) ?? this.#load(id, entry?.version ?? 0);
+    return this.#loading.get(id) ?? this.#load(id, entry?.version ?? 0, 'any');
   }
 
   list(query: Query, signal?: AbortSignal): Promise<readonly T[]> {
@@ -156,8 +163,8 @@ export class CachedRepository<
   }
 
   /** One read for every concurrent miss on `id`; a write meanwhile detaches it (it then fills nothing). */
-  #load(id: string, floor: number): Promise<T | null> {
-    const loading = this.#read(id, floor).then(
+  #load(id: string, floor: number, from: 'any' | 'database'): Promise<T | null> {
+    const loading = this.#read(id, floor, from).then(
       ({ found, from }) => {
         const current = this.#loading.get(id) === loading;
         if (current) this.#loading.delete(id);
@@ -174,9 +181,16 @@ export class CachedRepository<
     return loading;
   }
 
-  /** From the shared tier if it has the entry at `floor` or newer, else from the repository. */
-  async #read(id: string, floor: number): Promise<{ found: Entry<T> | null; from: 'shared' | 'database' }> {
-    if (this.#shared !== undefined) {
+  /**
+   * From the shared tier if it has the entry at `floor` or newer, else from the repository.
+   * A renewal reads the repository: the shared copy may be the very one being renewed.
+   */
+  async #read(
+    id: string,
+    floor: number,
+    source: 'any' | 'database',
+  ): Promise<{ found: Entry<T> | null; from: 'shared' | 'database' }> {
+    if (this.#shared !== undefined && source === 'any') {
       const found = await this.#shared.tier.get(this.#key(id));
       // Older than a change this replica has heard of: Redis missed that write's update.
       const shared = found !== undefined && found.version >= floor ? found : undefined;
@@ -198,10 +212,13 @@ export class CachedRepository<
   /** A read's result, unless the entry already holds this version or a newer one. */
   #fill(id: string, entry: Entry<T>, from: 'shared' | 'database'): void {
     const current = this.#entries.get(id, { allowStale: true });
-    // A change heard at this very version (resource undefined) is what the read was waiting for.
+    // A change heard at this very version (resource undefined) is what the read was waiting for;
+    // the database's copy of the version held renews it (a write made outside the service may
+    // have changed the row without a new version; the shared copy may be the same stale one).
     const newer =
       current !== undefined &&
-      (current.version > entry.version || (current.version === entry.version && current.resource !== undefined));
+      (current.version > entry.version ||
+        (current.version === entry.version && current.resource !== undefined && from === 'shared'));
     if (newer) return;
     this.#entries.set(id, entry, this.#expiry());
     this.#metrics.fills.inc({ resource: this.#resource });

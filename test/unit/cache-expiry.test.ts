@@ -19,7 +19,7 @@ describe('spreadTtl', () => {
 });
 
 describe('entries filled together', () => {
-  it('expire over half a TTL, not in one instant', async () => {
+  it('go back to the repository over half a TTL, not in one instant', async () => {
     const ids = Array.from({ length: 200 }, (_, i) => `id-${i}`);
     let reads = 0;
     const rows: VersionedRepository<{ id: string; version: number }, unknown, unknown> = {
@@ -41,7 +41,7 @@ describe('entries filled together', () => {
       new CacheMetrics(),
     );
     for (const id of ids) await repository.findById(id);
-    // Poll every id until each has expired once; note in which poll each first missed.
+    // Poll every id until each has been read again (renewed or missed); note in which poll.
     const firstMiss = new Map<string, number>();
     const started = performance.now();
     for (let poll = 0; firstMiss.size < ids.length && performance.now() - started < 3 * ttlMs; poll++) {
@@ -54,8 +54,8 @@ describe('entries filled together', () => {
       await sleep(50);
     }
     expect(firstMiss.size).toBe(ids.length);
-    // The same TTL for all would expire them in one poll (two if it straddled one); spread
-    // over a second, they expire across many.
+    // The same TTL for all would send them back in one poll (two if it straddled one);
+    // spread over a second, they go back across many.
     expect(new Set(firstMiss.values()).size).toBeGreaterThanOrEqual(5);
   });
 });

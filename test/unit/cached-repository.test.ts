@@ -208,4 +208,26 @@ describe('CachedRepository (near-cache)', () => {
     expect(entries.find((v) => v.labels.resource === 'thing')?.value).toBe(100);
     expect(bytes.find((v) => v.labels.resource === 'small')?.value).toBeLessThanOrEqual(10_000);
   });
+
+  it('renews an entry read near the end of its TTL in the background: a hot id never misses', async () => {
+    const inner = new MemoryThings();
+    await inner.insert('hot', { name: 'hot' });
+    const metrics = new CacheMetrics();
+    const registry = new Registry();
+    metrics.registerWith(registry);
+    const ttlMs = 1500;
+    const cache = new CachedRepository(inner, 'thing', { ...NEAR, ttlMs }, new FakeFeed(), metrics);
+    // Two TTLs at most (each entry's is drawn between half and all of ttlMs): without renewal,
+    // at least two expiries, each a miss that waits for the repository.
+    const started = performance.now();
+    while (performance.now() - started < 2 * ttlMs) {
+      expect((await cache.findById('hot'))?.name).toBe('hot');
+      await sleep(25);
+    }
+    const requests = (await registry.getSingleMetric('cache_requests_total')?.get())?.values ?? [];
+    const misses = requests.find((v) => v.labels.tier === 'near' && v.labels.result === 'miss')?.value;
+    // The first read, and at most one more if the machine stalled through a renewal window.
+    expect(misses).toBeLessThanOrEqual(2);
+    expect(inner.reads).toBeGreaterThanOrEqual(3);
+  });
 });
