@@ -60,6 +60,7 @@ export async function runGrpcLoad(
   const latencies: number[] = [];
   let failures = 0;
   let socketErrors = 0;
+  const failedWith = new Map<string, number>();
   const deadline = performance.now() + seconds * 1000;
   const user = async () => {
     const session = connect(grpcUrl);
@@ -71,13 +72,17 @@ export async function runGrpcLoad(
           () => 'error',
         );
         if (status === '0') latencies.push(performance.now() - started);
-        else failures++;
+        else {
+          failures++;
+          failedWith.set(status ?? 'none', (failedWith.get(status ?? 'none') ?? 0) + 1);
+        }
       }
     } finally {
       session.close();
     }
   };
   await Promise.all(Array.from({ length: connections }, user));
+  if (failures > 0) console.error(`G1 failed calls by grpc-status: ${JSON.stringify(Object.fromEntries(failedWith))}`);
   latencies.sort((a, b) => a - b);
   const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN;
   return {
