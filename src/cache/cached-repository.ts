@@ -163,8 +163,8 @@ export class CachedRepository<
   }
 
   /** One read for every concurrent miss on `id`; a write meanwhile detaches it (it then fills nothing). */
-  #load(id: string, floor: number, from: 'any' | 'database'): Promise<T | null> {
-    const loading = this.#read(id, floor, from).then(
+  #load(id: string, floor: number, source: 'any' | 'database'): Promise<T | null> {
+    const loading = this.#read(id, floor, source).then(
       ({ found, from }) => {
         const current = this.#loading.get(id) === loading;
         if (current) this.#loading.delete(id);
