@@ -73,8 +73,9 @@ export async function runGrpcLoad(
         );
         if (status === '0') latencies.push(performance.now() - started);
         else {
+          const code = status ?? 'none';
           failures++;
-          failedWith.set(status ?? 'none', (failedWith.get(status ?? 'none') ?? 0) + 1);
+          failedWith.set(code, (failedWith.get(code) ?? 0) + 1);
         }
       }
     } finally {

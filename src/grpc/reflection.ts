@@ -16,7 +16,7 @@ export function reflectionOf(services: readonly DescService[]): ReflectionServic
     file.dependencies.forEach(add);
   };
   services.forEach((service) => add(service.file));
-  // The error details a status carries (google.rpc.BadRequest, RetryInfo), for clients that resolve them by reflection.
+  // Also the error details a status carries (google.rpc.BadRequest, RetryInfo), which no service file imports.
   add(file_google_rpc_error_details);
   const described = {
     format: 'Protocol Buffer 3 DescriptorProto' as const,

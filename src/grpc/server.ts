@@ -45,21 +45,20 @@ function handlerContext(spec: MethodImplSpec, call: Call): CallContext {
   for (const [key, value] of Object.entries(call.metadata.getMap())) {
     if (typeof value === 'string') requestHeader.set(key, value);
   }
-  const cancelled = new AbortController();
-  call.once('cancelled', () => cancelled.abort(CANCELLED));
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  return createHandlerContext({
+  const context = createHandlerContext({
     service: spec.method.parent,
     method: spec.method,
     protocolName: 'grpc',
     requestMethod: 'POST',
     url: call.getPath(),
     requestHeader,
-    requestSignal: cancelled.signal,
     timeoutMs: Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined,
     contextValues: createContextValues(),
   });
+  call.once('cancelled', () => context.abort(CANCELLED));
+  return context;
 }
 
 /** A failure as grpc-js sends it: the code, the message, and the details as `grpc-status-details-bin`. */
@@ -171,37 +170,25 @@ function serverStreamingHandler(
 /**
  * Native gRPC (HTTP/2 cleartext, as grpc-js clients and the kubelet's grpc probe speak it),
  * served by @grpc/grpc-js: the same implementations and interceptors as Connect on the
- * REST port, at about five times the calls per CPU second of connect-node's HTTP/2 handler
- * (docs/performance.md).
+ * REST port, at a third to a quarter of the CPU per GetProduct call of connect-node's HTTP/2
+ * handler (docs/performance.md).
  */
 export function createGrpcServer(services: readonly RpcService[], maxMessageBytes: number): GrpcServer {
   // Channelz stays on (its default): without it grpc-js does not track sessions, and
-  // forceShutdown could not end one held open by a client (measured: no cost per call).
+  // forceShutdown could not end one held open by a client (calls/s the same either way in
+  // interleaved h2load runs).
   const server = new grpc.Server({ 'grpc.max_receive_message_length': maxMessageBytes });
   for (const { spec, interceptors } of services) {
     const definition: Record<string, grpc.MethodDefinition<Message, Message>> = {};
     const handlers: grpc.UntypedServiceImplementation = {};
     for (const method of Object.values(spec.methods)) {
-      const path = `/${spec.service.typeName}/${method.method.name}`;
-      if (method.kind === 'unary') {
-        definition[method.method.name] = {
-          path,
-          requestStream: false,
-          responseStream: false,
-          ...serializers(method.method),
-        };
-        handlers[method.method.name] = unaryHandler(method, interceptors);
-      } else if (method.kind === 'server_streaming') {
-        definition[method.method.name] = {
-          path,
-          requestStream: false,
-          responseStream: true,
-          ...serializers(method.method),
-        };
-        handlers[method.method.name] = serverStreamingHandler(method, interceptors);
-      } else {
-        throw new Error(`${path}: ${method.kind} methods are not served`);
-      }
+      const { name } = method.method;
+      const path = `/${spec.service.typeName}/${name}`;
+      if (method.kind === 'unary') handlers[name] = unaryHandler(method, interceptors);
+      else if (method.kind === 'server_streaming') handlers[name] = serverStreamingHandler(method, interceptors);
+      else throw new Error(`${path}: ${method.kind} methods are not served`);
+      const responseStream = method.kind === 'server_streaming';
+      definition[name] = { path, requestStream: false, responseStream, ...serializers(method.method) };
     }
     server.addService(definition, handlers);
   }
