@@ -3,8 +3,9 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { hmacSecret } from './dev/development-auth.js';
 import { fastifyConnectPlugin } from '@connectrpc/connect-fastify';
-import { observeCalls } from './grpc/observe.js';
-import { rpcRoutes, rpcServices, type RpcService } from './grpc/routes.js';
+import { CallLog, observeCalls, observeReflection } from './grpc/observe.js';
+import { rpcRoutes, rpcServices } from './grpc/routes.js';
+import type { GrpcServing } from './grpc/server.js';
 import { buildApp, type App, type AppDependencies } from './http/app.js';
 import { Authenticator } from './http/auth.js';
 import { CursorCodec } from './http/pagination.js';
@@ -45,7 +46,7 @@ export interface ComposedService {
   /** The HS256 key tokens are verified with: AUTH_JWT_SECRET, or development's own. */
   readonly hmacSecret: string | undefined;
   /** The RPC services: already on the app (Connect, gRPC-Web); main.ts serves native gRPC with them. */
-  readonly rpc: readonly RpcService[];
+  readonly rpc: GrpcServing;
   /** Publishes committed events (with NATS_URL) and numbers them for the feed; main.ts starts and stops it. */
   readonly events: EventParts;
 }
@@ -119,10 +120,11 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
       readMaxBytes: config.http.bodyLimitBytes,
     });
   });
-  const rpc = rpcServices({
-    ...rpcDependencies,
-    observe: observeCalls(logger, app.metricsRegistry, config.grpcTraceRatio),
-  });
+  const calls = new CallLog(logger, app.metricsRegistry);
+  const rpc: GrpcServing = {
+    services: rpcServices({ ...rpcDependencies, observe: observeCalls(calls, config.grpcTraceRatio) }),
+    observeReflection: observeReflection(calls),
+  };
   const publisher = config.events.nats === undefined ? undefined : new JetStreamPublisher(config.events.nats, logger);
   const relayDatabase =
     parts.relayPool === undefined ? database : new Database(parts.relayPool, gate, config.database.statementDeadlineMs);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
+import * as grpc from '@grpc/grpc-js';
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
@@ -25,71 +26,98 @@ function traced(traceparent: string | null, ratio: number): boolean {
   return parseTraceparent(traceparent)?.sampled ?? Math.random() < ratio;
 }
 
+/** The request id a call's metadata gives, when it is safe to echo and log; otherwise a fresh one. */
+function requestIdOf(given: string | null | undefined): string {
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** What one finished call on GRPC_PORT leaves behind: a count, a duration and a log line. */
+export class CallLog {
+  readonly #logger: Logger;
+  readonly #calls: Counter<'grpc_service' | 'grpc_method' | 'grpc_code'>;
+  readonly #duration: Histogram<'grpc_service' | 'grpc_method' | 'grpc_code'>;
+
+  constructor(logger: Logger, registry: Registry) {
+    const labelNames = ['grpc_service', 'grpc_method', 'grpc_code'] as const;
+    this.#logger = logger;
+    this.#calls = new Counter({
+      name: 'grpc_server_handled_total',
+      help: 'gRPC calls answered on GRPC_PORT, by service, method and status code',
+      labelNames,
+      registers: [registry],
+    });
+    this.#duration = new Histogram({
+      name: 'grpc_server_handling_seconds',
+      help: 'Time to answer a gRPC call on GRPC_PORT, by service, method and status code',
+      labelNames,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    });
+  }
+
+  /** `code` undefined is OK; `trace` holds the call's span ids, or the untraced fields. */
+  record(
+    call: { service: string; method: string; requestId: string; started: number },
+    code: Code | undefined,
+    trace: object | undefined,
+  ): void {
+    const seconds = (performance.now() - call.started) / 1000;
+    const name = code === undefined ? 'OK' : Code[code];
+    const labels = { grpc_service: call.service, grpc_method: call.method, grpc_code: name };
+    this.#calls.inc(labels);
+    this.#duration.observe(labels, seconds);
+    this.#logger.info(
+      {
+        request_id: call.requestId,
+        rpc: `/${call.service}/${call.method}`,
+        code: name,
+        duration_ms: Math.round(seconds * 100_000) / 100,
+        ...trace,
+      },
+      'call completed',
+    );
+  }
+}
+
 /**
  * For native gRPC, which no Fastify hook sees: a server span per traced call (continuing the
  * caller's trace context; the handler's pg spans beneath it), one log line per call (request
  * id, trace id) and the calls counted per service, method and status code on /metrics.
  */
-export function observeCalls(logger: Logger, registry: Registry, traceRatio: number): Interceptor {
+export function observeCalls(log: CallLog, traceRatio: number): Interceptor {
   const tracer = trace.getTracer('product-user-service/grpc-server');
-  const labelNames = ['grpc_service', 'grpc_method', 'grpc_code'] as const;
-  const calls = new Counter({
-    name: 'grpc_server_handled_total',
-    help: 'gRPC calls answered on GRPC_PORT, by service, method and status code',
-    labelNames,
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: 'grpc_server_handling_seconds',
-    help: 'Time to answer a gRPC call on GRPC_PORT, by service, method and status code',
-    labelNames,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [registry],
-  });
   return (next) => async (request) => {
-    const started = performance.now();
-    const given = request.header.get('x-request-id');
-    const requestId = given !== null && REQUEST_ID.test(given) ? given : randomUUID();
-    const rpc = `${request.service.typeName}/${request.method.name}`;
+    const call = {
+      service: request.service.typeName,
+      method: request.method.name,
+      requestId: requestIdOf(request.header.get('x-request-id')),
+      started: performance.now(),
+    };
     const traceparent = request.header.get('traceparent');
     const parent = propagation.extract(ROOT_CONTEXT, request.header, HEADERS);
     const span = traced(traceparent, traceRatio)
       ? tracer.startSpan(
-          rpc,
+          `${call.service}/${call.method}`,
           {
             kind: SpanKind.SERVER,
-            attributes: {
-              'rpc.system': 'grpc',
-              'rpc.service': request.service.typeName,
-              'rpc.method': request.method.name,
-            },
+            attributes: { 'rpc.system': 'grpc', 'rpc.service': call.service, 'rpc.method': call.method },
           },
           parent,
         )
       : undefined;
     const done = (code: Code | undefined) => {
-      const seconds = (performance.now() - started) / 1000;
-      const name = code === undefined ? 'OK' : Code[code];
-      const labels = { grpc_service: request.service.typeName, grpc_method: request.method.name, grpc_code: name };
-      calls.inc(labels);
-      duration.observe(labels, seconds);
       const ids = span?.spanContext();
       if (span !== undefined) {
         span.setAttribute('rpc.grpc.status_code', code ?? 0);
         if (code !== undefined && SERVER_FAULTS.has(code)) span.setStatus({ code: SpanStatusCode.ERROR });
         span.end();
       }
-      logger.info(
-        {
-          request_id: requestId,
-          rpc: `/${rpc}`,
-          code: name,
-          duration_ms: Math.round(seconds * 100_000) / 100,
-          ...(ids === undefined
-            ? untracedFields(traceparent ?? undefined)
-            : { trace_id: ids.traceId, span_id: ids.spanId, trace_flags: '01' }),
-        },
-        'call completed',
+      log.record(
+        call,
+        code,
+        ids === undefined
+          ? untracedFields(traceparent ?? undefined)
+          : { trace_id: ids.traceId, span_id: ids.spanId, trace_flags: '01' },
       );
     };
     try {
@@ -101,5 +129,47 @@ export function observeCalls(logger: Logger, registry: Registry, traceRatio: num
       done(ConnectError.from(err).code);
       throw err;
     }
+  };
+}
+
+/**
+ * The same count, duration and log line for server reflection, which @grpc/reflection serves
+ * on the grpc-js server directly, past the Connect interceptors (a grpc-js server interceptor).
+ * Reflection describes the API only, so its calls are not traced.
+ */
+export function observeReflection(log: CallLog): grpc.ServerInterceptor {
+  return (definition, next) => {
+    // Returned as it is, every other call keeps no wrapper: grpc-js chains interceptors over
+    // the interface the call already implements, whatever the declared return type says.
+    if (!definition.path.startsWith('/grpc.reflection.')) return next as grpc.ServerInterceptingCall;
+    const [, service = '', method = ''] = definition.path.split('/');
+    let call = { service, method, requestId: requestIdOf(undefined), started: performance.now() };
+    let traceparent: string | undefined;
+    let recorded = false;
+    const record = (code: Code | undefined) => {
+      if (recorded) return;
+      recorded = true;
+      log.record(call, code, untracedFields(traceparent));
+    };
+    return new grpc.ServerInterceptingCall(next, {
+      start: (start) =>
+        start({
+          onReceiveMetadata: (metadata, pass) => {
+            const header = (key: string) => {
+              const [value] = metadata.get(key);
+              return typeof value === 'string' ? value : undefined;
+            };
+            call = { ...call, requestId: requestIdOf(header('x-request-id')) };
+            traceparent = header('traceparent');
+            pass(metadata);
+          },
+          onCancel: () => record(Code.Canceled),
+        }),
+      sendStatus: (status, send) => {
+        // gRPC's codes and Connect's are the same numbers; Connect has no name for OK (0).
+        record(status.code === grpc.status.OK ? undefined : (status.code as Code));
+        send(status);
+      },
+    });
   };
 }

@@ -13,6 +13,13 @@ import { setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import { reflectionOf } from './reflection.js';
 import type { RpcService } from './routes.js';
 
+/** What GRPC_PORT serves: the services, and what observes the reflection calls beside them. */
+export interface GrpcServing {
+  readonly services: readonly RpcService[];
+  /** A grpc-js server interceptor: reflection is served past the services' own interceptors. */
+  readonly observeReflection?: grpc.ServerInterceptor;
+}
+
 export interface GrpcServer {
   /** Binds `host:port` (0: any free port) and answers the port bound. */
   listen(port: number, host: string): Promise<number>;
@@ -173,11 +180,15 @@ function serverStreamingHandler(
  * REST port, at a third to a quarter of the CPU per GetProduct call of connect-node's HTTP/2
  * handler (docs/performance.md).
  */
-export function createGrpcServer(services: readonly RpcService[], maxMessageBytes: number): GrpcServer {
+export function createGrpcServer(serving: GrpcServing, maxMessageBytes: number): GrpcServer {
+  const { services, observeReflection } = serving;
   // Channelz stays on (its default): without it grpc-js does not track sessions, and
   // forceShutdown could not end one held open by a client (calls/s the same either way in
   // interleaved h2load runs).
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': maxMessageBytes });
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': maxMessageBytes,
+    interceptors: observeReflection === undefined ? [] : [observeReflection],
+  });
   for (const { spec, interceptors } of services) {
     const definition: Record<string, grpc.MethodDefinition<Message, Message>> = {};
     const handlers: grpc.UntypedServiceImplementation = {};

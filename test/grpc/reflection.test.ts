@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { capturingLogger } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startRpcServer, type RpcServer } from '../helpers/rpc-server.js';
 import { token } from '../helpers/tokens.js';
@@ -8,10 +9,11 @@ import { token } from '../helpers/tokens.js';
 const run = promisify(execFile);
 let db: TestDatabase;
 let server: RpcServer;
+const logs = capturingLogger();
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  server = await startRpcServer(db);
+  server = await startRpcServer(db, {}, undefined, logs.logger);
 });
 afterAll(async () => {
   await server.close();
@@ -42,6 +44,23 @@ describe('server reflection on GRPC_PORT', () => {
       ]),
     );
     expect(methods).toHaveLength(12);
+  });
+
+  it('logs and counts its calls as every other call on the port', async () => {
+    await bufCurl('--reflect-header', 'x-request-id: reflect-1', '--list-services', server.grpcUrl);
+    const lines = logs.lines.filter((l) => l.request_id === 'reflect-1');
+    expect(lines).toEqual([
+      expect.objectContaining({
+        msg: 'call completed',
+        rpc: expect.stringMatching(/^\/grpc\.reflection\.v1(alpha)?\.ServerReflection\/ServerReflectionInfo$/),
+        code: 'OK',
+        trace_id: expect.stringMatching(/^[0-9a-f]{32}$/),
+      }),
+    ]);
+    const metrics = await (await fetch(`${server.restUrl}/metrics`)).text();
+    const labels =
+      'grpc_service="grpc\\.reflection\\.v1(alpha)?\\.ServerReflection",grpc_method="ServerReflectionInfo"';
+    expect(metrics).toMatch(new RegExp(`^grpc_server_handled_total\\{${labels},grpc_code="OK"\\} [1-9]`, 'm'));
   });
 
   it('lets such a client call an RPC, encoding and decoding with the reflected descriptors', async () => {
