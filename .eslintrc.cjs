@@ -48,7 +48,6 @@ const zones = [
       './logger.ts',
       // The request rules both transports share: token checks, body schemas, cursors.
       './http/auth.ts',
-      './http/error-handler.ts',
       './http/health.ts',
       './http/validation.ts',
       './http/pagination.ts',

@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { DomainError, UnavailableError, type DomainErrorCode } from '../domain/errors.js';
-import { HttpProblem } from '../http/error-handler.js';
+import { AccessDenied } from '../http/auth.js';
 import { RequestValidationError, type FieldIssue } from '../http/validation.js';
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from './gen/google/rpc/error_details_pb.js';
 
@@ -19,14 +19,6 @@ const DOMAIN_CODES: Readonly<Record<DomainErrorCode, Code>> = {
   version_mismatch: Code.Aborted,
   idempotency_key_reused: Code.InvalidArgument,
   unavailable: Code.Unavailable,
-};
-
-/** Failures raised by the HTTP-shaped authenticator and limiter, by their HTTP status. */
-const HTTP_CODES: Readonly<Record<number, Code>> = {
-  401: Code.Unauthenticated,
-  403: Code.PermissionDenied,
-  429: Code.ResourceExhausted,
-  503: Code.Unavailable,
 };
 
 type Detail = NonNullable<ConstructorParameters<typeof ConnectError>[3]>[number];
@@ -74,13 +66,13 @@ export function toConnectError(err: unknown, log: (err: unknown) => void): Conne
     if (err instanceof UnavailableError) details.push(retryInfo(err.retryAfterSeconds));
     return new ConnectError(err.message, DOMAIN_CODES[err.code], undefined, details);
   }
-  if (err instanceof HttpProblem) {
-    const code = HTTP_CODES[err.status];
-    if (code !== undefined) {
-      const retry = Number(err.headers['retry-after']);
-      const details = Number.isFinite(retry) && retry > 0 ? [retryInfo(retry)] : [];
-      return new ConnectError(err.message, code, undefined, details);
-    }
+  if (err instanceof AccessDenied) {
+    return new ConnectError(
+      err.message,
+      err.reason === 'insufficient_scope' ? Code.PermissionDenied : Code.Unauthenticated,
+      undefined,
+      [errorInfo(err.reason.toUpperCase())],
+    );
   }
   log(err);
   return new ConnectError('An unexpected error occurred', Code.Internal);

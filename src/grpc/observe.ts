@@ -167,7 +167,8 @@ export function observeReflection(log: CallLog): grpc.ServerInterceptor {
         }),
       sendStatus: (status, send) => {
         // gRPC's codes and Connect's are the same numbers; Connect has no name for OK (0).
-        record(status.code === grpc.status.OK ? undefined : (status.code as Code));
+        const code: number = status.code;
+        record(code === 0 ? undefined : code);
         send(status);
       },
     });

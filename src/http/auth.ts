@@ -1,7 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { rememberBounded } from './bounded-memory.js';
-import { HttpProblem } from './error-handler.js';
 
 export const SCOPES = ['products:read', 'products:write', 'users:read', 'users:write', 'events:read'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -33,10 +32,26 @@ const ASYMMETRIC = ['RS256', 'ES256'];
 const CACHE_LIMIT = 10_000;
 const CACHE_TTL_MS = 60_000;
 
-function invalidToken(description: string): HttpProblem {
-  return new HttpProblem(401, 'unauthenticated', 'Authentication required', description, {
-    'www-authenticate': `Bearer error="invalid_token", error_description="${description}"`,
-  });
+/**
+ * A caller refused, in RFC 6750's terms: no valid token (`invalid_token`), or a valid one
+ * without the scope the operation needs (`insufficient_scope`). Not a status of any protocol:
+ * each transport's one error table says it its own way (401 or 403 with WWW-Authenticate;
+ * UNAUTHENTICATED or PERMISSION_DENIED).
+ */
+export class AccessDenied extends Error {
+  readonly reason: 'invalid_token' | 'insufficient_scope';
+  /** The scope that was missing (insufficient_scope only). */
+  readonly scope: Scope | undefined;
+  constructor(reason: 'invalid_token' | 'insufficient_scope', message: string, scope?: Scope) {
+    super(message);
+    this.name = 'AccessDenied';
+    this.reason = reason;
+    this.scope = scope;
+  }
+}
+
+function invalidToken(description: string): AccessDenied {
+  return new AccessDenied('invalid_token', description);
 }
 
 /** `scope` (space-separated string) or `scp` (array), as issued by common identity providers. */
@@ -84,7 +99,7 @@ export class Authenticator {
     return cached !== undefined && cached.expiresAt > Date.now() ? cached.principal : undefined;
   }
 
-  /** The caller behind an Authorization header; throws a 401 HttpProblem otherwise. */
+  /** The caller behind an Authorization header; throws AccessDenied (invalid_token) otherwise. */
   async authenticate(authorization: string | undefined): Promise<Principal> {
     const recalled = this.recall(authorization);
     if (recalled !== undefined) return recalled;
@@ -149,10 +164,8 @@ function describeFailure(err: unknown): string {
   }
 }
 
-export function insufficientScope(required: Scope): HttpProblem {
-  return new HttpProblem(403, 'forbidden', 'Insufficient scope', `This operation needs the ${required} scope`, {
-    'www-authenticate': `Bearer error="insufficient_scope", scope="${required}"`,
-  });
+export function insufficientScope(required: Scope): AccessDenied {
+  return new AccessDenied('insufficient_scope', `This operation needs the ${required} scope`, required);
 }
 
 /** The authenticated caller of a route under /api/v1, by its token's subject. */

@@ -3,6 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, UnavailableError, type DomainErrorCode } from '../domain/errors.js';
+import { AccessDenied } from './auth.js';
 import type { Problem } from './schemas.js';
 import { RequestValidationError, type FieldIssue } from './validation.js';
 
@@ -91,8 +92,21 @@ function validationProblem(error: RequestValidationError): { problem: HttpProble
   return { problem, fields: { errors, count } };
 }
 
+/** A refused caller as RFC 6750 has it: 401 or 403, with the reason in WWW-Authenticate. */
+function accessProblem(error: AccessDenied): HttpProblem {
+  if (error.reason === 'insufficient_scope') {
+    return new HttpProblem(403, 'forbidden', 'Insufficient scope', error.message, {
+      'www-authenticate': `Bearer error="insufficient_scope", scope="${error.scope ?? ''}"`,
+    });
+  }
+  return new HttpProblem(401, 'unauthenticated', 'Authentication required', error.message, {
+    'www-authenticate': `Bearer error="invalid_token", error_description="${error.message}"`,
+  });
+}
+
 function toHttpProblem(error: FastifyError | Error, bodyLimit: number): HttpProblem | null {
   if (error instanceof HttpProblem) return error;
+  if (error instanceof AccessDenied) return accessProblem(error);
   if (error instanceof DomainError) {
     const entry = DOMAIN_PROBLEMS[error.code];
     const headers: Record<string, string> =

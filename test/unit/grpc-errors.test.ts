@@ -10,7 +10,7 @@ import {
 } from '../../src/domain/errors.js';
 import { toConnectError } from '../../src/grpc/errors.js';
 import { ErrorInfoSchema, RetryInfoSchema } from '../../src/grpc/gen/google/rpc/error_details_pb.js';
-import { insufficientScope } from '../../src/http/auth.js';
+import { AccessDenied, insufficientScope } from '../../src/http/auth.js';
 import { HttpProblem } from '../../src/http/error-handler.js';
 
 const noLog = () => undefined;
@@ -38,9 +38,16 @@ describe('toConnectError: the gRPC table of domain errors', () => {
   });
 
   it('maps authentication and scope failures, and masks anything unknown as INTERNAL', () => {
-    const unauthenticated = new HttpProblem(401, 'unauthenticated', 'Authentication required', 'no token');
-    expect(toConnectError(unauthenticated, noLog).code).toBe(Code.Unauthenticated);
-    expect(toConnectError(insufficientScope('products:write'), noLog).code).toBe(Code.PermissionDenied);
+    const unauthenticated = toConnectError(new AccessDenied('invalid_token', 'no token'), noLog);
+    expect(unauthenticated.code).toBe(Code.Unauthenticated);
+    expect(unauthenticated.findDetails(ErrorInfoSchema)[0]?.reason).toBe('INVALID_TOKEN');
+    const denied = toConnectError(insufficientScope('products:write'), noLog);
+    expect(denied.code).toBe(Code.PermissionDenied);
+    expect(denied.rawMessage).toBe('This operation needs the products:write scope');
+    expect(denied.findDetails(ErrorInfoSchema)[0]?.reason).toBe('INSUFFICIENT_SCOPE');
+    // An HTTP-only failure has no place in the gRPC table: it is a bug if one reaches it.
+    const httpOnly = toConnectError(new HttpProblem(415, 'unsupported-media-type', 'Unsupported', 'x'), noLog);
+    expect(httpOnly.code).toBe(Code.Internal);
     const logged: unknown[] = [];
     const masked = toConnectError(new TypeError('relation "products" does not exist'), (err) => logged.push(err));
     expect(masked.code).toBe(Code.Internal);
