@@ -248,12 +248,17 @@ export interface AccessLine {
 }
 
 /**
- * Writes the per-request line through a child that skips redaction. No path in
- * REDACTED_PATHS can match these fields, yet with wildcard paths pino runs the redactor on
- * every field of every line, and this is the busiest line. It is otherwise the same as one
- * written through request.log.
+ * A child that skips redaction, for the busiest lines (one per request, one per gRPC call),
+ * whose fields are primitives and never credentials. No path in REDACTED_PATHS can match
+ * them, yet with wildcard paths pino runs the redactor on every field of every line (8 KB
+ * allocated per gRPC call). Lines are otherwise the same as the parent's.
  */
+export function withoutRedaction(logger: Logger): Logger {
+  return logger.child({}, { redact: [] });
+}
+
+/** Writes the per-request line (see withoutRedaction); the same as one written through request.log. */
 export function accessLogger(logger: Logger): (line: AccessLine) => void {
-  const child = logger.child({}, { redact: [] });
+  const child = withoutRedaction(logger);
   return (line) => child.info(line, 'request completed');
 }

@@ -9,10 +9,12 @@ const PRINCIPAL = createContextKey<Principal | null>(null, { description: 'the a
  * :write. Every method of a service under this interceptor is authenticated.
  */
 export function authenticate(authenticator: Authenticator, resource: 'products' | 'users'): Interceptor {
+  const read: Scope = `${resource}:read`;
+  const write: Scope = `${resource}:write`;
   return (next) => async (request) => {
     const principal = await authenticator.authenticate(request.header.get('authorization') ?? undefined);
-    const read = request.method.name.startsWith('Get') || request.method.name.startsWith('List');
-    const scope: Scope = `${resource}:${read ? 'read' : 'write'}`;
+    const name = request.method.name;
+    const scope = name.startsWith('Get') || name.startsWith('List') ? read : write;
     if (!hasScope(principal, scope)) throw insufficientScope(scope);
     request.contextValues.set(PRINCIPAL, principal);
     return next(request);

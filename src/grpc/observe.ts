@@ -5,7 +5,7 @@ import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } f
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { REQUEST_ID } from '../http/schemas.js';
-import { parseTraceparent, untracedFields } from '../logger.js';
+import { parseTraceparent, untracedFields, withoutRedaction } from '../logger.js';
 
 /** Statuses that say the server failed, which mark a span as an error (OpenTelemetry RPC conventions). */
 const SERVER_FAULTS = new Set([
@@ -39,7 +39,8 @@ export class CallLog {
 
   constructor(logger: Logger, registry: Registry) {
     const labelNames = ['grpc_service', 'grpc_method', 'grpc_code'] as const;
-    this.#logger = logger;
+    // Its fields are never credentials: the redactor would only cost (logger.ts).
+    this.#logger = withoutRedaction(logger);
     this.#calls = new Counter({
       name: 'grpc_server_handled_total',
       help: 'gRPC calls answered on GRPC_PORT, by service, method and status code',

@@ -1,10 +1,20 @@
 import * as grpc from '@grpc/grpc-js';
-import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type MessageShape } from '@bufbuild/protobuf';
+import {
+  create,
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  type MessageShape,
+} from '@bufbuild/protobuf';
 import {
   Code,
   ConnectError,
+  createContextKey,
   createContextValues,
-  createHandlerContext,
+  type ContextValues,
+  type HandlerContext,
   type Interceptor,
   type MethodImplSpec,
 } from '@connectrpc/connect';
@@ -46,26 +56,66 @@ function serializers(method: DescMethod) {
   };
 }
 
-/** The call's context as a Connect handler sees it: metadata as headers, its deadline, its cancellation. */
-function handlerContext(spec: MethodImplSpec, call: Call): CallContext {
-  const requestHeader = new Headers();
-  for (const [key, value] of Object.entries(call.metadata.getMap())) {
-    if (typeof value === 'string') requestHeader.set(key, value);
-  }
-  const deadline = call.getDeadline();
-  const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  const context = createHandlerContext({
-    service: spec.method.parent,
-    method: spec.method,
-    protocolName: 'grpc',
-    requestMethod: 'POST',
-    url: call.getPath(),
-    requestHeader,
-    timeoutMs: Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined,
-    contextValues: createContextValues(),
-  });
-  call.once('cancelled', () => context.abort(CANCELLED));
+/** The call's context, for the implementation at the end of a chain built once per method. */
+const CALL_CONTEXT = createContextKey<CallContext | undefined>(undefined, { description: 'the call context' });
+
+function contextOf(request: { contextValues: ContextValues }): CallContext {
+  const context = request.contextValues.get(CALL_CONTEXT);
+  if (context === undefined) throw new ConnectError('a call without its context', Code.Internal);
   return context;
+}
+
+/**
+ * The call's context as a Connect handler sees it: metadata as headers, its deadline, its
+ * cancellation. Made here, not by Connect's createHandlerContext, which copies each header set
+ * into another Headers and adds two abort controllers and a deadline timer to every call:
+ * grpc-js already ends a call at its deadline (and then reports it cancelled), and the signal,
+ * which a read by id never looks at, is made when first asked for. A class, so that the
+ * signal's getter is on the prototype: an object literal with a getter is built on V8's
+ * slow path, a cost a profile showed per call.
+ */
+class CallContext implements HandlerContext {
+  readonly service: DescService;
+  readonly method: DescMethod;
+  readonly protocolName = 'grpc';
+  readonly requestMethod = 'POST';
+  readonly url: string;
+  readonly requestHeader = new Headers();
+  readonly responseHeader = new Headers();
+  readonly responseTrailer = new Headers();
+  readonly values = createContextValues();
+  readonly timeoutMs: () => number | undefined;
+  #controller: AbortController | undefined;
+  #ended: { reason: unknown } | undefined;
+
+  constructor(spec: MethodImplSpec, call: Call) {
+    this.service = spec.method.parent;
+    this.method = spec.method;
+    this.url = call.getPath();
+    for (const [key, value] of Object.entries(call.metadata.getMap())) {
+      if (typeof value === 'string') this.requestHeader.set(key, value);
+    }
+    const deadline = call.getDeadline();
+    const at = deadline instanceof Date ? deadline.getTime() : deadline;
+    this.timeoutMs = () => (Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined);
+    this.values.set(CALL_CONTEXT, this);
+    call.once('cancelled', () => this.abort(CANCELLED));
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#ended !== undefined) this.#controller.abort(this.#ended.reason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** Aborts `signal` with `reason`; the first reason stays. */
+  abort(reason: unknown): void {
+    if (this.#ended !== undefined) return;
+    this.#ended = { reason };
+    this.#controller?.abort(reason);
+  }
 }
 
 /** A failure as grpc-js sends it: the code, the message, and the details as `grpc-status-details-bin`. */
@@ -81,6 +131,10 @@ function toServiceError(err: unknown): Partial<grpc.ServiceError> {
   return { code, details: error.rawMessage, metadata };
 }
 
+function isEmpty(headers: Headers): boolean {
+  return headers.keys().next().done === true;
+}
+
 function toMetadata(headers: Headers): grpc.Metadata {
   const metadata = new grpc.Metadata();
   headers.forEach((value, key) => metadata.set(key, value));
@@ -88,21 +142,41 @@ function toMetadata(headers: Headers): grpc.Metadata {
 }
 
 type Next = Parameters<Interceptor>[0];
-type CallContext = ReturnType<typeof createHandlerContext>;
 
 /** The interceptors around the implementation, outermost first, as Connect's router applies them. */
 function intercepted(interceptors: readonly Interceptor[], implementation: Next): Next {
   return interceptors.reduceRight((next, interceptor) => interceptor(next), implementation);
 }
 
-function requestOf(context: CallContext) {
-  return {
-    requestMethod: 'POST',
-    url: context.url,
-    signal: context.signal,
-    header: context.requestHeader,
-    contextValues: context.values,
-  };
+/**
+ * The request as interceptors see it (Connect's UnaryRequest or StreamRequest). A class for
+ * the same reason as CallContext: its signal is the context's, made only when asked for.
+ */
+class CallRequest<D extends DescMethod, S extends boolean, M> {
+  readonly requestMethod = 'POST';
+  readonly url: string;
+  readonly header: Headers;
+  readonly contextValues: ContextValues;
+  readonly service: DescService;
+  readonly method: D;
+  readonly stream: S;
+  readonly message: M;
+  readonly #context: CallContext;
+
+  constructor(context: CallContext, method: D, stream: S, message: M) {
+    this.#context = context;
+    this.url = context.url;
+    this.header = context.requestHeader;
+    this.contextValues = context.values;
+    this.service = method.parent;
+    this.method = method;
+    this.stream = stream;
+    this.message = message;
+  }
+
+  get signal(): AbortSignal {
+    return this.#context.signal;
+  }
 }
 
 function unaryHandler(
@@ -110,21 +184,29 @@ function unaryHandler(
   interceptors: readonly Interceptor[],
 ): grpc.handleUnaryCall<Message, Message> {
   const { method, impl } = spec;
-  return (call, callback) => {
-    const context = handlerContext(spec, call);
-    const chain = intercepted(interceptors, async (request) => ({
+  // Built once, as Connect's router does: each call carries its context in its values.
+  const chain = intercepted(interceptors, async (request) => {
+    const context = contextOf(request);
+    return {
       stream: false,
       service: method.parent,
       method,
       header: context.responseHeader,
       trailer: context.responseTrailer,
       message: create(method.output, await impl(request.message as Message, context)),
-    }));
-    chain({ ...requestOf(context), service: method.parent, method, stream: false, message: call.request })
+    };
+  });
+  return (call, callback) => {
+    const context = new CallContext(spec, call);
+    chain(new CallRequest(context, method, false, call.request))
       .then(
         (response) => {
-          if ([...response.header.keys()].length > 0) call.sendMetadata(toMetadata(response.header));
-          callback(null, response.message as Message, toMetadata(response.trailer));
+          if (!isEmpty(response.header)) call.sendMetadata(toMetadata(response.header));
+          callback(
+            null,
+            response.message as Message,
+            isEmpty(response.trailer) ? undefined : toMetadata(response.trailer),
+          );
         },
         (err: unknown) => callback(toServiceError(err)),
       )
@@ -137,28 +219,26 @@ function serverStreamingHandler(
   interceptors: readonly Interceptor[],
 ): grpc.handleServerStreamingCall<Message, Message> {
   const { method, impl } = spec;
+  const chain = intercepted(interceptors, (request) => {
+    const context = contextOf(request);
+    const requested = request.message as AsyncIterable<Message>;
+    return Promise.resolve({
+      stream: true,
+      service: method.parent,
+      method,
+      header: context.responseHeader,
+      trailer: context.responseTrailer,
+      message: (async function* () {
+        for await (const message of requested) {
+          for await (const reply of impl(message, context)) yield create(method.output, reply);
+        }
+      })(),
+    });
+  });
   return (call) => {
-    const context = handlerContext(spec, call);
-    const chain = intercepted(interceptors, () =>
-      Promise.resolve({
-        stream: true,
-        service: method.parent,
-        method,
-        header: context.responseHeader,
-        trailer: context.responseTrailer,
-        message: (async function* () {
-          for await (const message of impl(call.request, context)) yield create(method.output, message);
-        })(),
-      }),
-    );
+    const context = new CallContext(spec, call);
     const serve = async () => {
-      const response = await chain({
-        ...requestOf(context),
-        service: method.parent,
-        method,
-        stream: true,
-        message: createAsyncIterable([call.request]),
-      });
+      const response = await chain(new CallRequest(context, method, true, createAsyncIterable([call.request])));
       if (!response.stream) throw new ConnectError('a stream was expected', Code.Internal);
       for await (const message of response.message) {
         if (call.cancelled) return;
