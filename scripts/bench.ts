@@ -26,6 +26,7 @@ import { mintToken } from '../src/dev/tokens.js';
 import { SCOPES } from '../src/http/auth.js';
 import { startEmbeddedPostgres } from '../src/dev/embedded-postgres.js';
 import { migrate } from '../src/postgres/migrate.js';
+import { startFloorServer } from './bench/floor.js';
 import { runGrpcLoad } from './bench/grpc-load.js';
 import { startNats, watchEventLag, type EventLag } from './bench/nats.js';
 import { cacheCounts, hitRatios, startRedis } from './bench/redis.js';
@@ -78,6 +79,8 @@ end`,
   };
   return [
     w1,
+    // The HTTP stack's floor: W1's requests answered by a bare node:http server (floor.ts).
+    { name: 'W1-floor', lua: w1.lua, next: w1.next, floor: true },
     {
       // Cold: every request reads a product nothing has read before (each wrk thread walks its
       // own half of the cold ids); the warm-up runs W1's requests, so the JIT is warm, not the cache.
@@ -282,7 +285,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => stop(143, 'terminated'));
   const hardStop = setTimeout(
     () => stop(2, 'hard time limit reached'),
-    ((SOAK ?? 0) + ROUNDS * 8 * (DURATION + WARMUP + 20) + 300) * 1000,
+    ((SOAK ?? 0) + ROUNDS * 9 * (DURATION + WARMUP + 20) + 300) * 1000,
   );
   hardStop.unref();
   try {
@@ -388,6 +391,19 @@ async function main(): Promise<void> {
       return;
     }
 
+    // Started when a scenario first asks for it, as many processes as the service has.
+    let floor: { url: string; pid: number } | undefined;
+    const floorServer = async () => {
+      if (floor === undefined) {
+        const floorPort = await freePort();
+        const workers = WORKERS === 'auto' ? availableParallelism() : Number(WORKERS);
+        const child = await startFloorServer(floorPort, workers, dir);
+        cleanups.push(() => Promise.resolve(child.kill('SIGTERM')));
+        floor = { url: `http://127.0.0.1:${floorPort}`, pid: child.pid ?? 0 };
+      }
+      return floor;
+    };
+
     const rounds: Round[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       let pg: { W1: number; W3: number } | null = null;
@@ -406,11 +422,12 @@ async function main(): Promise<void> {
           `round ${round}/${ROUNDS}: ${scenario.name} ` +
             `(${WARMUP} s warm-up, ${DURATION} s measured, ${CONNECTIONS} connections)`,
         );
-        const urls = { rest: url, grpc: `http://127.0.0.1:${grpcPort}` };
+        const target = scenario.floor === true ? await floorServer() : { url, pid: server.pid ?? 0 };
+        const urls = { rest: target.url, grpc: `http://127.0.0.1:${grpcPort}` };
         // Under W3 an independent subscriber times each event from its change to its arrival.
         const lag =
           scenario.name === 'W3' && natsUrl !== undefined ? await watchEventLag(natsUrl, 'BENCH_EVENTS') : null;
-        const result = await measure(generator, urls, scenario, token, server.pid ?? 0, dir);
+        const result = await measure(generator, urls, scenario, token, target.pid, dir);
         if (lag !== null) {
           await sleep(2000);
           eventLags.push(await lag.stop());

@@ -26,6 +26,8 @@ export interface Scenario {
   readonly warmup?: Scenario;
   /** Paths read once, in order, before the warm-up (W1: one pass over its ids). */
   readonly pass?: readonly string[];
+  /** Sent to the bare node:http server of floor.ts instead of the service. */
+  readonly floor?: boolean;
 }
 
 export async function hasWrk(): Promise<boolean> {
