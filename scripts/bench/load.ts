@@ -26,8 +26,10 @@ export interface Scenario {
   readonly warmup?: Scenario;
   /** Paths read once, in order, before the warm-up (W1: one pass over its ids). */
   readonly pass?: readonly string[];
-  /** Sent to the bare node:http server of floor.ts instead of the service. */
+  /** Sent to the bare node:http(2) server of floor.ts instead of the service. */
   readonly floor?: boolean;
+  /** GetProduct over native gRPC, driven by runGrpcLoad instead of wrk. */
+  readonly grpc?: boolean;
 }
 
 export async function hasWrk(): Promise<boolean> {
