@@ -3,7 +3,9 @@
  * metrics and tracing all on), seeds 10,000 products and users (and products for W1-cold), measures PostgreSQL's own
  * ceiling for the same statements with pgbench, then drives each scenario over loopback
  * with wrk (or autocannon) and prints req/s, latency, errors, server CPU per request and
- * RSS, with each scenario's ratio to the ceiling. Options:
+ * RSS, with each scenario's ratio to the ceiling. W1-floor and G1-floor send W1's and G1's
+ * load to a bare node:http(2) server instead (bench/floor.ts): the stack's own cost, in the
+ * same run. Options:
  *   --rounds N (default 1)   --duration S (15)   --warmup S (5)   --connections C (64)
  *   --only W1,W3             --soak S (runs W5 for S seconds and reports memory growth)
  *   --workers N|auto (auto: one HTTP worker per core, node:cluster; 1: a single process)
