@@ -13,6 +13,7 @@ import {
   redactUrl,
   traceFields,
   untracedFields,
+  newTraceId,
 } from '../../src/logger.js';
 
 function capture() {
@@ -263,6 +264,12 @@ describe('untracedFields', () => {
       expect(fields?.trace_id).not.toBe('0'.repeat(32));
     }
     expect(untracedFields(undefined)?.trace_id).not.toBe(untracedFields(undefined)?.trace_id);
+  });
+
+  it('draws new ids from a pool that refills: each one fresh, 32 hex digits', () => {
+    const ids = Array.from({ length: 600 }, () => newTraceId());
+    expect(ids.every((id) => /^[0-9a-f]{32}$/.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(600);
   });
 
   it('is undefined inside a span, whose own ids the mixin writes', () => {
