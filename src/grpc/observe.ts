@@ -144,25 +144,25 @@ export function observeReflection(log: CallLog): grpc.ServerInterceptor {
     // the interface the call already implements, whatever the declared return type says.
     if (!definition.path.startsWith('/grpc.reflection.')) return next as grpc.ServerInterceptingCall;
     const [, service = '', method = ''] = definition.path.split('/');
-    let call = { service, method, requestId: requestIdOf(undefined), started: performance.now() };
-    let traceparent: string | undefined;
+    const started = performance.now();
+    let metadata: grpc.Metadata | undefined;
     let recorded = false;
+    const header = (key: string) => {
+      const [value] = metadata?.get(key) ?? [];
+      return typeof value === 'string' ? value : undefined;
+    };
     const record = (code: Code | undefined) => {
       if (recorded) return;
       recorded = true;
-      log.record(call, code, untracedFields(traceparent));
+      const requestId = requestIdOf(header('x-request-id'));
+      log.record({ service, method, requestId, started }, code, untracedFields(header('traceparent')));
     };
     return new grpc.ServerInterceptingCall(next, {
       start: (start) =>
         start({
-          onReceiveMetadata: (metadata, pass) => {
-            const header = (key: string) => {
-              const [value] = metadata.get(key);
-              return typeof value === 'string' ? value : undefined;
-            };
-            call = { ...call, requestId: requestIdOf(header('x-request-id')) };
-            traceparent = header('traceparent');
-            pass(metadata);
+          onReceiveMetadata: (received, pass) => {
+            metadata = received;
+            pass(received);
           },
           onCancel: () => record(Code.Canceled),
         }),

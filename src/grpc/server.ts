@@ -27,7 +27,7 @@ import type { RpcService } from './routes.js';
 export interface GrpcServing {
   readonly services: readonly RpcService[];
   /** A grpc-js server interceptor: reflection is served past the services' own interceptors. */
-  readonly observeReflection?: grpc.ServerInterceptor;
+  readonly observeReflection: grpc.ServerInterceptor;
 }
 
 export interface GrpcServer {
@@ -267,7 +267,7 @@ export function createGrpcServer(serving: GrpcServing, maxMessageBytes: number):
   // interleaved h2load runs).
   const server = new grpc.Server({
     'grpc.max_receive_message_length': maxMessageBytes,
-    interceptors: observeReflection === undefined ? [] : [observeReflection],
+    interceptors: [observeReflection],
   });
   for (const { spec, interceptors } of services) {
     const definition: Record<string, grpc.MethodDefinition<Message, Message>> = {};
