@@ -230,7 +230,9 @@ async function measure(
     if (warmup === scenario) await load(WARMUP);
     else await runLoad(generator, urls.rest, warmup, token, CONNECTIONS, WARMUP, dir);
   }
-  const cacheBefore = await cacheCounts(urls.rest);
+  // The floor server has no cache and no /metrics.
+  const counts = () => (scenario.floor === true ? Promise.resolve({}) : cacheCounts(urls.rest));
+  const cacheBefore = await counts();
   let rssMax = 0;
   const sampler = setInterval(() => (rssMax = Math.max(rssMax, ...rssMiB(pid))), 500);
   const cpuBefore = cpuSeconds(pid);
@@ -240,7 +242,7 @@ async function measure(
   return {
     name: scenario.name,
     ...result,
-    cacheHits: hitRatios(cacheBefore, await cacheCounts(urls.rest)),
+    cacheHits: hitRatios(cacheBefore, await counts()),
     cpuUsPerRequest: result.requests > 0 ? (cpu * 1e6) / result.requests : NaN,
     rssMaxMiB: rssMax,
   };
