@@ -2,7 +2,7 @@ import { trace } from '@opentelemetry/api';
 import { LRUCache } from 'lru-cache';
 import type { VersionedRepository } from '../services/versioned-repository.js';
 import type { WriteOutcome } from '../services/write-outcome.js';
-import type { CacheMetrics } from './cache-metrics.js';
+import type { CacheMetrics, Tally } from './cache-metrics.js';
 import { spreadTtl } from './expiry.js';
 import type { RedisTier } from './redis-tier.js';
 
@@ -42,6 +42,15 @@ interface Entry<T> {
 }
 
 /**
+ * An entry as held, with its own expiry (performance.now() ms): one clock read per hit serves
+ * both this and the staleness check, where lru-cache's TTLs read the clock and look the key up
+ * again for the time remaining. An expired entry still says which version a read must reach.
+ */
+interface Held<T> extends Entry<T> {
+  readonly expiresAt: number;
+}
+
+/**
  * A bounded in-process cache in front of a repository's reads by id. Writes through this
  * replica replace their entry before they return (a delete leaves a tombstone), so a client
  * never reads an older version than one this replica has given it. Changes made elsewhere
@@ -56,7 +65,7 @@ export class CachedRepository<
   Query,
 > implements VersionedRepository<T, Fields, Query> {
   readonly #inner: VersionedRepository<T, Fields, Query>;
-  readonly #entries: LRUCache<string, Entry<T>>;
+  readonly #entries: LRUCache<string, Held<T>>;
   readonly #loading = new Map<string, Promise<T | null>>();
   readonly #metrics: CacheMetrics;
   readonly #resource: string;
@@ -64,8 +73,8 @@ export class CachedRepository<
   readonly #feed: ChangeFeed;
   readonly #stalenessMs: number;
   readonly #ttlMs: number;
-  /** The request counters of each tier and result, bound once: a hit should cost a map lookup, not a label hash. */
-  readonly #counted: Record<'near' | 'shared', Record<'hit' | 'miss', { inc(): void }>>;
+  /** The request counts of each tier and result: a hit costs an increment, not a label hash. */
+  readonly #counted: Record<'near' | 'shared', Record<'hit' | 'miss', Tally>>;
 
   constructor(
     inner: VersionedRepository<T, Fields, Query>,
@@ -82,27 +91,26 @@ export class CachedRepository<
     this.#shared = shared;
     this.#resource = resource;
     this.#metrics = metrics;
-    const counter = (tier: string, result: string) => metrics.requests.labels({ resource, tier, result });
+    const tally = (tier: 'near' | 'shared', result: 'hit' | 'miss') => metrics.tally({ resource, tier, result });
     this.#counted = {
-      near: { hit: counter('near', 'hit'), miss: counter('near', 'miss') },
-      shared: { hit: counter('shared', 'hit'), miss: counter('shared', 'miss') },
+      near: { hit: tally('near', 'hit'), miss: tally('near', 'miss') },
+      shared: { hit: tally('shared', 'hit'), miss: tally('shared', 'miss') },
     };
-    this.#entries = new LRUCache<string, Entry<T>>({
+    // Expiry is each entry's own (Held), checked on read; lru-cache bounds entries and bytes.
+    this.#entries = new LRUCache<string, Held<T>>({
       max: settings.maxEntries,
       maxSize: settings.maxBytes,
       sizeCalculation: (entry) => approximateBytes(entry.resource),
-      ttl: settings.ttlMs,
-      // Expiry is checked on read; no timer per entry.
-      ttlAutopurge: false,
     });
     metrics.track(resource, () => ({ entries: this.#entries.size, bytes: this.#entries.calculatedSize }));
   }
 
   async findById(id: string): Promise<T | null> {
     const entry = this.#entries.get(id);
-    if (entry !== undefined && entry.resource !== undefined && this.#fresh()) {
+    const now = performance.now();
+    if (entry !== undefined && entry.resource !== undefined && now < entry.expiresAt && this.#fresh(now)) {
       this.#served('hit');
-      if (!this.#loading.has(id) && this.#entries.getRemainingTTL(id) < this.#ttlMs * REFRESH_AHEAD) {
+      if (entry.expiresAt - now < this.#ttlMs * REFRESH_AHEAD && !this.#loading.has(id)) {
         // Read while about to expire: read it again in the background, so a hot entry is
         // renewed before it expires rather than missed by a reader that then waits.
         this.#load(id, entry.version, 'database').catch(() => undefined);
@@ -133,11 +141,11 @@ export class CachedRepository<
    */
   changedElsewhere(id: string, version: number | 'deleted'): void {
     const next = version === 'deleted' ? DELETED : version;
-    const entry = this.#entries.get(id, { allowStale: true });
+    const entry = this.#entries.peek(id);
     // A create leaves nothing older behind to skip: not found is never cached.
     if (entry === undefined ? next === 1 : entry.version >= next) return;
     this.#loading.delete(id);
-    this.#entries.set(id, { resource: version === 'deleted' ? null : undefined, version: next }, this.#expiry());
+    this.#hold(id, { resource: version === 'deleted' ? null : undefined, version: next });
     this.#metrics.invalidations.inc({ resource: this.#resource });
   }
 
@@ -204,14 +212,14 @@ export class CachedRepository<
     return { found: resource === null ? null : { resource, version: resource.version }, from: 'database' };
   }
 
-  /** Each entry's own TTL, so that entries filled together do not all expire together. */
-  #expiry(): { ttl: number } {
-    return { ttl: spreadTtl(this.#ttlMs) };
+  /** Each entry with its own TTL, so that entries filled together do not all expire together. */
+  #hold(id: string, entry: Entry<T>): void {
+    this.#entries.set(id, { ...entry, expiresAt: performance.now() + spreadTtl(this.#ttlMs) });
   }
 
   /** A read's result, unless the entry already holds this version or a newer one. */
   #fill(id: string, entry: Entry<T>, from: 'shared' | 'database'): void {
-    const current = this.#entries.get(id, { allowStale: true });
+    const current = this.#entries.peek(id);
     // A change heard at this very version (resource undefined) is what the read was waiting for;
     // the database's copy of the version held renews it (a write made outside the service may
     // have changed the row without a new version; the shared copy may be the same stale one).
@@ -220,7 +228,7 @@ export class CachedRepository<
       (current.version > entry.version ||
         (current.version === entry.version && current.resource !== undefined && from === 'shared'));
     if (newer) return;
-    this.#entries.set(id, entry, this.#expiry());
+    this.#hold(id, entry);
     this.#metrics.fills.inc({ resource: this.#resource });
     if (from === 'database' && entry.resource !== null) {
       void this.#shared?.tier.put(this.#key(id), { version: entry.version, json: JSON.stringify(entry.resource) });
@@ -234,7 +242,7 @@ export class CachedRepository<
    */
   async #replace(id: string, entry: Entry<T>): Promise<void> {
     this.#loading.delete(id);
-    this.#entries.set(id, entry, this.#expiry());
+    this.#hold(id, entry);
     this.#metrics.invalidations.inc({ resource: this.#resource });
     const json = entry.resource === null ? '' : JSON.stringify(entry.resource);
     await this.#shared?.tier.put(this.#key(id), { version: entry.version, json });
@@ -251,8 +259,8 @@ export class CachedRepository<
   }
 
   /** Whether the change feed has heard everything committed up to the staleness bound ago. */
-  #fresh(): boolean {
-    return performance.now() - this.#feed.heardUntil() <= this.#stalenessMs;
+  #fresh(now: number): boolean {
+    return now - this.#feed.heardUntil() <= this.#stalenessMs;
   }
 
   #forget(id: string): void {
@@ -262,7 +270,7 @@ export class CachedRepository<
   }
 
   #served(result: 'hit' | 'miss', tier: 'near' | 'shared' = 'near'): void {
-    this.#counted[tier][result].inc();
+    this.#counted[tier][result].count += 1;
     trace.getActiveSpan()?.setAttribute(`cache.${tier}`, result);
   }
 }
