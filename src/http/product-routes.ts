@@ -15,7 +15,7 @@ import {
   ProductResponse,
   productSortValuePatterns,
 } from './product-schemas.js';
-import { created, representation } from './representation.js';
+import { created, representation, SerializedBodies } from './representation.js';
 import { IdempotencyHeaders, IdParams, NoContent, NotModified } from './schemas.js';
 
 export interface ProductRouteOptions {
@@ -34,6 +34,8 @@ export function productRoutes(products: ProductService, options: ProductRouteOpt
   const { cursors, requireIfMatch } = options;
   // Identical list requests of one event-loop turn share one query and one serialised page.
   const pages = new TurnCoalescer<SerializedPage>();
+  // Reads by id served by the near cache send the body serialised for the same object before.
+  const bodies = new SerializedBodies(presentProduct);
   // eslint-disable-next-line @typescript-eslint/require-await -- Fastify plugins are async functions by contract.
   return async (app) => {
     app.post(
@@ -101,7 +103,7 @@ export function productRoutes(products: ProductService, options: ProductRouteOpt
         const product = await products.get(request.params.id);
         representation(reply, product.version);
         if (isNotModified(request.headers['if-none-match'], product.version)) return reply.code(304).send(null);
-        return reply.send(presentProduct(product));
+        return bodies.send(reply, product);
       },
     );
 

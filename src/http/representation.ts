@@ -28,3 +28,29 @@ export function created(reply: FastifyReply, location: string, version: number, 
   if (replayed) reply.header('idempotent-replayed', 'true');
   return representation(reply, version).code(201).header('location', location);
 }
+
+/**
+ * One route's serialised 200 bodies, by resource object. A read answered by the near cache
+ * gets the very object the last read got, so its body is serialised once per version rather
+ * than once per read (about 1 µs of a warm read: presenting it and the schema's serialiser).
+ * Held weakly: a body goes when its resource does. One per route, as the body is the route's
+ * response schema applied to the resource.
+ */
+export class SerializedBodies<R extends object> {
+  readonly #bodies = new WeakMap<R, ReturnType<FastifyReply['serialize']>>();
+  readonly #present: (resource: R) => unknown;
+
+  constructor(present: (resource: R) => unknown) {
+    this.#present = present;
+  }
+
+  /** Sends `resource` as the route's 200 body. */
+  send(reply: FastifyReply, resource: R): FastifyReply {
+    let body = this.#bodies.get(resource);
+    if (body === undefined) {
+      body = reply.serialize(this.#present(resource));
+      this.#bodies.set(resource, body);
+    }
+    return reply.type('application/json; charset=utf-8').send(body);
+  }
+}

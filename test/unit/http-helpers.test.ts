@@ -1,8 +1,10 @@
+import type { FastifyReply } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { rememberBounded } from '../../src/http/bounded-memory.js';
 import { etagOf, isNotModified, requiredVersion } from '../../src/http/conditional.js';
 import { HttpProblem } from '../../src/http/error-handler.js';
 import { CursorCodec, nextPageLink } from '../../src/http/pagination.js';
+import { SerializedBodies } from '../../src/http/representation.js';
 import { RequestValidationError } from '../../src/http/validation.js';
 
 function failureOf(work: () => unknown): unknown {
@@ -106,5 +108,43 @@ describe('nextPageLink', () => {
     expect(nextPageLink('/api/v1/products?limit=5&cursor=old&q=a%20b', 'new')).toBe(
       '</api/v1/products?limit=5&cursor=new&q=a+b>; rel="next"',
     );
+  });
+});
+
+describe('SerializedBodies', () => {
+  /** What SerializedBodies uses of a reply: the route's serialiser, the type, the send. */
+  function fakeReply() {
+    const sent: { type?: string; body?: unknown } = {};
+    const reply = {
+      serialize: (payload: unknown) => JSON.stringify(payload),
+      type(type: string) {
+        sent.type = type;
+        return reply;
+      },
+      send(body: unknown) {
+        sent.body = body;
+        return reply;
+      },
+    };
+    return { reply: reply as unknown as FastifyReply, sent };
+  }
+
+  it('serialises each resource object once, and a new object (a new version) again', () => {
+    let presented = 0;
+    const bodies = new SerializedBodies((thing: { id: string; version: number }) => {
+      presented += 1;
+      return { id: thing.id, version: thing.version };
+    });
+    const first = { id: 'a', version: 1 };
+    for (let i = 0; i < 3; i++) {
+      const { reply, sent } = fakeReply();
+      bodies.send(reply, first);
+      expect(sent).toEqual({ type: 'application/json; charset=utf-8', body: '{"id":"a","version":1}' });
+    }
+    expect(presented).toBe(1);
+    const { reply, sent } = fakeReply();
+    bodies.send(reply, { id: 'a', version: 2 });
+    expect(sent.body).toBe('{"id":"a","version":2}');
+    expect(presented).toBe(2);
   });
 });
