@@ -73,6 +73,7 @@ export class Authenticator {
   readonly #settings: AuthSettings;
   readonly #secret: Uint8Array | undefined;
   readonly #jwks: JWTVerifyGetKey | undefined;
+  /** By the whole Authorization header, so that a recall needs no parsing of it. */
   readonly #cache = new Map<string, { principal: Principal; expiresAt: number }>();
 
   constructor(settings: AuthSettings) {
@@ -94,8 +95,7 @@ export class Authenticator {
    */
   recall(authorization: string | undefined): Principal | undefined {
     if (this.#settings.mode === 'none') return NONE_PRINCIPAL;
-    const token = bearerToken(authorization);
-    const cached = token === undefined ? undefined : this.#cache.get(token);
+    const cached = authorization === undefined ? undefined : this.#cache.get(authorization);
     return cached !== undefined && cached.expiresAt > Date.now() ? cached.principal : undefined;
   }
 
@@ -112,10 +112,10 @@ export class Authenticator {
       throw invalidToken('The token names no subject (sub)');
     }
     const principal: Principal = { subject: payload.sub, scopes: scopesOf(payload) };
-    if (payload.exp !== undefined)
+    if (payload.exp !== undefined && authorization !== undefined)
       rememberBounded(
         this.#cache,
-        token,
+        authorization,
         { principal, expiresAt: Math.min(payload.exp * 1000, Date.now() + CACHE_TTL_MS) },
         CACHE_LIMIT,
       );
