@@ -79,14 +79,17 @@ export class RateLimiter {
   }
 }
 
+export type RateLimitHook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
+
 /**
- * A preHandler hook (after authentication, so the key is the verified token subject rather
- * than a value a caller could forge; the client IP for anonymous callers). Every limited
- * response carries the IETF draft headers; a refusal is a 429 problem with Retry-After.
+ * Counts a request against its caller's limit, after authentication (api-guard.ts), so the
+ * key is the verified token subject rather than a value a caller could forge; the client IP
+ * for anonymous callers. Every limited response carries the IETF draft headers; a refusal is
+ * a 429 problem with Retry-After.
  */
-export function rateLimitHook(limiter: RateLimiter) {
+export function rateLimitHook(limiter: RateLimiter): RateLimitHook {
   const windowSeconds = Math.max(1, Math.round(limiter.windowMs / 1000));
-  return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+  return (request, reply, done) => {
     const principal = request.principal;
     const key =
       principal !== null && principal.subject !== 'anonymous' ? `sub:${principal.subject}` : `ip:${request.ip}`;
