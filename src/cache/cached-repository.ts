@@ -223,10 +223,14 @@ export class CachedRepository<
     // A change heard at this very version (resource undefined) is what the read was waiting for;
     // the database's copy of the version held renews it (a write made outside the service may
     // have changed the row without a new version; the shared copy may be the same stale one).
+    // An expired entry is renewed by either: it was missed for having expired.
     const newer =
       current !== undefined &&
       (current.version > entry.version ||
-        (current.version === entry.version && current.resource !== undefined && from === 'shared'));
+        (current.version === entry.version &&
+          current.resource !== undefined &&
+          from === 'shared' &&
+          performance.now() < current.expiresAt));
     if (newer) return;
     this.#hold(id, entry);
     this.#metrics.fills.inc({ resource: this.#resource });
