@@ -34,4 +34,8 @@ USER node
 # REST, Connect and gRPC-Web on 8080; native gRPC (HTTP/2 cleartext) on 50051.
 EXPOSE 8080 50051
 # Exec form, node directly (no npm, no shell): SIGTERM reaches the process, which drains.
-CMD ["node", "--import", "./dist/telemetry/preload.js", "--import", "./dist/telemetry/source-maps.js", "dist/main.js"]
+# No allocation-site pretenuring: V8 may decide, while a warm-up's reads wait on the database,
+# to allocate each request's objects in the old space, and then does so for good; a worker in
+# that state spent twice the CPU per request (docs/performance.md, "Memory"). V8 flags that
+# NODE_OPTIONS does not accept go here; cluster workers inherit them.
+CMD ["node", "--no-allocation-site-pretenuring", "--import", "./dist/telemetry/preload.js", "--import", "./dist/telemetry/source-maps.js", "dist/main.js"]

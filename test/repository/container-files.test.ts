@@ -39,6 +39,8 @@ describe('Dockerfile', () => {
     // --enable-source-maps would also keep the maps of the OpenTelemetry modules loaded first (~15 MiB).
     expect(command).toEqual([
       'node',
+      // V8's allocation-site pretenuring could double a worker's CPU per request for good (docs/performance.md).
+      '--no-allocation-site-pretenuring',
       '--import',
       './dist/telemetry/preload.js',
       '--import',
