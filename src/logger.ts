@@ -279,9 +279,6 @@ interface PinoInternals {
   readonly [key: symbol]: unknown;
 }
 
-/** The level the access line is written at (pino's number for `info`). */
-const INFO = 30;
-
 /**
  * Writes the per-request line, the one line every request has: what
  * `logger.info(line, 'request completed')` writes, byte for byte (test/unit/logger.test.ts),
@@ -294,7 +291,7 @@ const INFO = 30;
 export function accessLogger(logger: Logger): (line: AccessLine) => void {
   const internals = logger as unknown as PinoInternals;
   const { lsCacheSym, timeSym, chindingsSym, endSym, streamSym, needsMetadataGsym } = pino.symbols;
-  const levelStart = (internals[lsCacheSym] as Record<number, string>)[INFO] ?? '';
+  const levelStart = (internals[lsCacheSym] as Record<number, string>)[logger.levels.values.info ?? 30] ?? '';
   const time = internals[timeSym] as () => string;
   const bindings = internals[chindingsSym] as string;
   const end = `,"msg":"request completed"${internals[endSym] as string}`;

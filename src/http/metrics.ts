@@ -137,8 +137,8 @@ class DurationHistogram {
         values.push({ labels: { le, ...labels }, value: cumulative, metricName: bucket });
       });
       values.push({ labels: { le: '+Inf', ...labels }, value: count, metricName: bucket });
-      values.push({ labels: { ...labels }, value: sum, metricName: `${this.name}_sum` });
-      values.push({ labels: { ...labels }, value: count, metricName: `${this.name}_count` });
+      values.push({ labels, value: sum, metricName: `${this.name}_sum` });
+      values.push({ labels, value: count, metricName: `${this.name}_count` });
     }
     const { name, help, type, aggregator } = this;
     return Promise.resolve({ name, help, type, aggregator, values });
