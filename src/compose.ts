@@ -122,7 +122,7 @@ export async function composeService(parts: ServiceParts): Promise<ComposedServi
   });
   const calls = new CallLog(logger, app.metricsRegistry);
   const rpc: GrpcServing = {
-    services: rpcServices({ ...rpcDependencies, observe: observeCalls(calls, config.grpcTraceRatio) }),
+    services: rpcServices({ ...rpcDependencies, observe: observeCalls(calls) }),
     observeReflection: observeReflection(calls),
   };
   const publisher = config.events.nats === undefined ? undefined : new JetStreamPublisher(config.events.nats, logger);

@@ -140,9 +140,6 @@ const environment = z
     CACHE_REDIS_TTL_MS: withDefault(integer(1000, 86_400_000), '60000'),
     CACHE_REDIS_BREAKER_MS: withDefault(integer(100, 600_000), '5000'),
     CACHE_REDIS_KEY_PREFIX: withDefault(z.string().max(100), 'productuser:'),
-    // Read by the OpenTelemetry SDK (telemetry/preload.ts); here only for the gRPC server's spans.
-    OTEL_TRACES_SAMPLER: optional(z.string()),
-    OTEL_TRACES_SAMPLER_ARG: optional(z.string()),
   })
   .superRefine((env, ctx) => {
     const production = env.NODE_ENV === 'production';
@@ -296,19 +293,7 @@ function toConfig(env: z.output<typeof environment>) {
         sweepIntervalMs: env.OUTBOX_SWEEP_INTERVAL_MS,
       },
     },
-    /**
-     * Share of calls without a sampled parent that native gRPC traces, by the rule the preload
-     * applies to HTTP requests at the door (parentbased_traceidratio, 0.1); 1 under any other
-     * sampler, whose own decision then applies.
-     */
-    grpcTraceRatio: traceRatio(env.OTEL_TRACES_SAMPLER, env.OTEL_TRACES_SAMPLER_ARG),
   };
-}
-
-function traceRatio(sampler: string | undefined, arg: string | undefined): number {
-  if ((sampler ?? 'parentbased_traceidratio') !== 'parentbased_traceidratio') return 1;
-  const ratio = Number(arg ?? '0.1');
-  return arg?.trim() !== '' && Number.isFinite(ratio) && ratio >= 0 && ratio <= 1 ? ratio : 1;
 }
 
 export class ConfigError extends Error {

@@ -161,13 +161,11 @@ export interface UntracedFields {
 
 // version-traceid-parentid-flags (W3C Trace Context); the same rule as telemetry/head-sampling.ts,
 // which may import nothing of the application.
-const TRACEPARENT = /^(?!ff)[\da-f]{2}-(?!0{32})([\da-f]{32})-(?!0{16})[\da-f]{16}-([\da-f]{2})(?:-|$)/;
+const TRACEPARENT = /^(?!ff)[\da-f]{2}-(?!0{32})([\da-f]{32})-(?!0{16})[\da-f]{16}-[\da-f]{2}(?:-|$)/;
 
-/** A valid W3C `traceparent`'s trace id and sampled flag; undefined for anything else. */
-export function parseTraceparent(header: string | string[] | null | undefined) {
-  const match = typeof header === 'string' ? TRACEPARENT.exec(header) : null;
-  if (match === null) return undefined;
-  return { traceId: match[1] ?? '', sampled: (Number.parseInt(match[2] ?? '0', 16) & 1) === 1 };
+/** A valid W3C `traceparent`'s trace id; undefined for anything else. */
+function callersTraceId(header: string | string[] | null | undefined): string | undefined {
+  return typeof header === 'string' ? TRACEPARENT.exec(header)?.[1] : undefined;
 }
 
 // Random bytes for new trace ids, drawn 256 ids at a time: a fresh 32-digit id then costs
@@ -195,7 +193,7 @@ export function newTraceId(): string {
  */
 export function untracedFields(traceparent: string | string[] | undefined): UntracedFields | undefined {
   if (traceFields() !== NO_TRACE) return undefined;
-  return { trace_id: parseTraceparent(traceparent)?.traceId ?? newTraceId(), trace_flags: '00' };
+  return { trace_id: callersTraceId(traceparent) ?? newTraceId(), trace_flags: '00' };
 }
 
 // Query parameters that carry credentials by name; their values never reach a log line.

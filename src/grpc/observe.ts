@@ -5,7 +5,7 @@ import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } f
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { REQUEST_ID } from '../http/schemas.js';
-import { parseTraceparent, untracedFields, withoutRedaction } from '../logger.js';
+import { untracedFields, withoutRedaction } from '../logger.js';
 
 /** Statuses that say the server failed, which mark a span as an error (OpenTelemetry RPC conventions). */
 const SERVER_FAULTS = new Set([
@@ -20,11 +20,6 @@ const HEADERS = {
   get: (headers: Headers, key: string) => headers.get(key) ?? undefined,
   keys: (headers: Headers) => [...headers.keys()],
 };
-
-/** A caller's sampled flag decides; without one, a share `ratio` of calls is traced. */
-function traced(traceparent: string | null, ratio: number): boolean {
-  return parseTraceparent(traceparent)?.sampled ?? Math.random() < ratio;
-}
 
 /** The request id a call's metadata gives, when it is safe to echo and log; otherwise a fresh one. */
 function requestIdOf(given: string | null | undefined): string {
@@ -85,7 +80,7 @@ export class CallLog {
  * caller's trace context; the handler's pg spans beneath it), one log line per call (request
  * id, trace id) and the calls counted per service, method and status code on /metrics.
  */
-export function observeCalls(log: CallLog, traceRatio: number): Interceptor {
+export function observeCalls(log: CallLog): Interceptor {
   const tracer = trace.getTracer('product-user-service/grpc-server');
   return (next) => async (request) => {
     const call = {
@@ -96,16 +91,18 @@ export function observeCalls(log: CallLog, traceRatio: number): Interceptor {
     };
     const traceparent = request.header.get('traceparent');
     const parent = propagation.extract(ROOT_CONTEXT, request.header, HEADERS);
-    const span = traced(traceparent, traceRatio)
-      ? tracer.startSpan(
-          `${call.service}/${call.method}`,
-          {
-            kind: SpanKind.SERVER,
-            attributes: { 'rpc.system': 'grpc', 'rpc.service': call.service, 'rpc.method': call.method },
-          },
-          parent,
-        )
-      : undefined;
+    // The tracer provider's sampler decides, by the rule HTTP requests meet at the door (the
+    // caller's sampled flag, else the ratio and the ceiling: telemetry/preload.ts). A call it
+    // does not trace gets a span that records nothing, and no context.
+    const started = tracer.startSpan(
+      `${call.service}/${call.method}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'rpc.system': 'grpc', 'rpc.service': call.service, 'rpc.method': call.method },
+      },
+      parent,
+    );
+    const span = started.isRecording() ? started : undefined;
     const done = (code: Code | undefined) => {
       const ids = span?.spanContext();
       if (span !== undefined) {

@@ -47,28 +47,48 @@ async function start(): Promise<void> {
   // Loaded after the environment defaults above: the SDK reads them when it is constructed.
   const { NodeSDK } = await import('@opentelemetry/sdk-node');
   const { PgInstrumentation } = await import('@opentelemetry/instrumentation-pg');
-  const { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } = await import('@opentelemetry/api');
+  const { context, createContextKey, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } =
+    await import('@opentelemetry/api');
   const { subscribe } = await import('node:diagnostics_channel');
-  const { AlwaysOnSampler, ParentBasedSampler } = await import('@opentelemetry/sdk-trace-base');
-  const { parentBasedRatioSampler, samplingRatio } = await import('./head-sampling.js');
+  const { ParentBasedSampler, SamplingDecision } = await import('@opentelemetry/sdk-trace-base');
+  const { parentBasedRatioSampler, samplingRatio, traceBudget, tracesPerSecond } = await import('./head-sampling.js');
 
   // With the parent-based ratio sampler (the default), the decision is taken at the door, by
   // the same rule, before anything else runs for the request: a request that will not be
-  // traced gets no span, no context and no listener, and the SDK samples every request that
-  // got through. Requests skipped that way have no trace_id in their log line; request_id
-  // still ties it to the request. Any other OTEL_TRACES_SAMPLER is left to the SDK as
-  // configured: every request then gets a span, recording or not as the SDK decides.
+  // traced gets no span, no context and no listener. Any other OTEL_TRACES_SAMPLER is left to
+  // the SDK as configured: every request then gets a span, recording or not as the SDK decides.
   const headSampler =
     process.env.OTEL_TRACES_SAMPLER === 'parentbased_traceidratio'
-      ? parentBasedRatioSampler(samplingRatio(process.env.OTEL_TRACES_SAMPLER_ARG))
+      ? parentBasedRatioSampler(
+          samplingRatio(process.env.OTEL_TRACES_SAMPLER_ARG),
+          Math.random,
+          traceBudget(tracesPerSecond(process.env.TRACES_PER_SECOND)),
+        )
       : undefined;
+  // Marks the context of a span the door has already decided to trace.
+  const TRACED_AT_THE_DOOR = createContextKey('product-user-service: traced at the door');
 
   // Probes and scrapes arrive every few seconds from every kubelet and Prometheus: tracing
   // them would drown the traces people look for.
   const UNTRACED = new Set(['/healthz', '/livez', '/readyz', '/metrics']);
 
   const sdk = new NodeSDK({
-    ...(headSampler === undefined ? {} : { sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }) }),
+    ...(headSampler === undefined
+      ? {}
+      : {
+          sampler: new ParentBasedSampler({
+            // A span without a parent: an HTTP request the door chose; a gRPC call, which
+            // grpc/observe.ts leaves to this sampler, by the door's rule and with the same
+            // ceiling; or background work (the relay's publish passes), always recorded.
+            root: {
+              shouldSample: (parent, _traceId, _name, kind) =>
+                parent.getValue(TRACED_AT_THE_DOOR) === true || kind !== SpanKind.SERVER || headSampler.startsTrace()
+                  ? { decision: SamplingDecision.RECORD_AND_SAMPLED }
+                  : { decision: SamplingDecision.NOT_RECORD },
+              toString: () => 'HeadSampler',
+            },
+          }),
+        }),
     instrumentations: [
       // Only queries made while serving a traced request: pool housekeeping is noise, and so is
       // a span per connection checkout (a wait for the pool still shows as the gap before the
@@ -110,7 +130,7 @@ async function start(): Promise<void> {
       const span = tracer.startSpan(
         route === undefined ? request.method : `${request.method} ${route}`,
         { kind: SpanKind.SERVER, attributes: serverSpanAttributes(request, route) },
-        parent,
+        headSampler === undefined ? parent : parent.setValue(TRACED_AT_THE_DOOR, true),
       );
       const response = reply.raw;
       response.once('close', () => {

@@ -213,6 +213,51 @@ describe('OpenTelemetry preload', () => {
     expect(line).toMatchObject({ msg: 'call completed', trace_id: traceId, span_id: server?.spanId, code: 'OK' });
   });
 
+  it('starts at most TRACES_PER_SECOND new traces, HTTP and gRPC together; follows sampled callers', async () => {
+    const service = await startExporting({ OTEL_TRACES_SAMPLER_ARG: '1', TRACES_PER_SECOND: '2' });
+    const grpcUrl = String(service.logs.find((line) => line.msg === 'gRPC listening')?.url);
+    const client = createClient(ProductService, createGrpcTransport({ baseUrl: grpcUrl }));
+    const auth = await bearer();
+    const missing = '01890000-0000-7000-8000-000000000000';
+    const parents = Array.from({ length: 5 }, () => randomBytes(16).toString('hex'));
+    const earlier = received.length;
+    const started = performance.now();
+    await Promise.all([
+      ...Array.from({ length: 20 }, (_, i) =>
+        fetch(`${service.url}/api/v1/products/${missing}`, { headers: { ...auth, 'x-request-id': `capped-${i}` } }),
+      ),
+      ...Array.from({ length: 10 }, () =>
+        client.getProduct({ name: `products/${missing}` }, { headers: auth }).catch(() => undefined),
+      ),
+      ...parents.map((traceId) =>
+        fetch(`${service.url}/api/v1/products/${missing}`, {
+          headers: { ...auth, traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` },
+        }),
+      ),
+    ]);
+    const seconds = (performance.now() - started) / 1000;
+    service.process.kill('SIGTERM');
+    expect(await service.exited).toBe(0);
+
+    const servers = received
+      .slice(earlier)
+      .filter(
+        (span) => span.kind === 2 && (span.scope === SERVER_SCOPE || span.scope === 'product-user-service/grpc-server'),
+      );
+    const followed = servers.filter((span) => parents.includes(span.traceId));
+    expect(followed).toHaveLength(5);
+    // 30 new traces asked for at a ratio of 1: two at once, then two a second (a bucket).
+    const roots = servers.length - followed.length;
+    expect(roots).toBeGreaterThanOrEqual(2);
+    expect(roots).toBeLessThanOrEqual(2 + Math.ceil(2 * seconds));
+    // The requests the ceiling turned away are logged as untraced, with a trace id of their own.
+    const lines = service.logs.filter((l) => /^capped-/.test(String(l.request_id)));
+    expect(lines).toHaveLength(20);
+    const untraced = lines.filter((l) => l.trace_flags === '00');
+    expect(untraced.length).toBeGreaterThanOrEqual(20 - roots);
+    for (const line of untraced) expect(line.trace_id).toMatch(/^[0-9a-f]{32}$/);
+  });
+
   it('carries the request’s trace into its event, and links the relay’s publish span to it', async () => {
     const nats = await NatsServer.start();
     try {

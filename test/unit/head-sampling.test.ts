@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { parentBasedRatioSampler, samplingRatio } from '../../src/telemetry/head-sampling.js';
+import {
+  parentBasedRatioSampler,
+  samplingRatio,
+  traceBudget,
+  tracesPerSecond,
+} from '../../src/telemetry/head-sampling.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const SPAN = '00f067aa0ba902b7';
@@ -48,5 +53,59 @@ describe('head sampling', () => {
     expect(samplingRatio('1')).toBe(1);
     for (const bad of [undefined, '', ' ', 'abc', '-0.5', '1.5', 'Infinity'])
       expect(samplingRatio(bad), String(bad)).toBe(1);
+  });
+});
+
+describe('the ceiling on new traces (TRACES_PER_SECOND)', () => {
+  it('lets at most a second’s worth through at once, then as many a second as set', () => {
+    let now = 0;
+    const budget = traceBudget(3, () => now);
+    expect([budget(), budget(), budget(), budget()]).toEqual([true, true, true, false]);
+    now = 200; // 0.6 of a token back
+    expect(budget()).toBe(false);
+    now = 400; // 1.2
+    expect([budget(), budget()]).toEqual([true, false]);
+    now = 60_000; // a long quiet spell stores no more than one second's worth
+    expect([budget(), budget(), budget(), budget()]).toEqual([true, true, true, false]);
+  });
+
+  it('keeps a fraction below one a second: one trace, then one every 1/rate seconds', () => {
+    let now = 0;
+    const budget = traceBudget(0.5, () => now);
+    expect([budget(), budget()]).toEqual([true, false]);
+    now = 1_999;
+    expect(budget()).toBe(false);
+    now = 2_001;
+    expect(budget()).toBe(true);
+  });
+
+  it('has no ceiling at 0', () => {
+    const budget = traceBudget(0, () => 0);
+    expect(Array.from({ length: 1000 }, budget).every(Boolean)).toBe(true);
+  });
+
+  it('is spent only by requests the ratio picked, never by a caller’s sampled flag', () => {
+    let spent = 0;
+    const budget = () => {
+      spent += 1;
+      return spent <= 1;
+    };
+    let next = 0;
+    const draws = [0.5, 0.05, 0.05, 0.5];
+    const sampler = parentBasedRatioSampler(0.1, () => draws[next++] ?? 1, budget);
+    expect(sampler.shouldTrace(`00-${TRACE}-${SPAN}-01`)).toBe(true);
+    expect(spent).toBe(0);
+    // Not picked (0.5); picked and within the ceiling; picked and over it; not picked.
+    expect(draws.map(() => sampler.startsTrace())).toEqual([false, true, false, false]);
+    expect(spent).toBe(2);
+    expect(sampler.shouldTrace(`00-${TRACE}-${SPAN}-01`)).toBe(true);
+  });
+
+  it('reads TRACES_PER_SECOND as a number ≥ 0, otherwise 100', () => {
+    expect(tracesPerSecond('5')).toBe(5);
+    expect(tracesPerSecond('0.5')).toBe(0.5);
+    expect(tracesPerSecond('0')).toBe(0);
+    for (const bad of [undefined, '', ' ', 'abc', '-1', 'Infinity'])
+      expect(tracesPerSecond(bad), String(bad)).toBe(100);
   });
 });
