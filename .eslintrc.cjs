@@ -55,6 +55,8 @@ const zones = [
       './http/product-schemas.ts',
       './http/user-schemas.ts',
       './http/schemas.ts',
+      // The latency buckets both transports' histograms share.
+      './http/metrics.ts',
     ],
     message:
       'grpc/ calls services/ only, with the request rules it shares with http/: compose.ts wires the adapters in.',

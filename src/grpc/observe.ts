@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { DURATION_BUCKETS } from '../http/metrics.js';
 import { REQUEST_ID } from '../http/schemas.js';
 import { untracedFields, withoutRedaction } from '../logger.js';
 
@@ -46,7 +47,7 @@ export class CallLog {
       name: 'grpc_server_handling_seconds',
       help: 'Time to answer a gRPC call on GRPC_PORT, by service, method and status code',
       labelNames,
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      buckets: [...DURATION_BUCKETS],
       registers: [registry],
     });
   }

@@ -12,8 +12,11 @@ export interface PoolStats {
 /** The label for requests that matched no route: raw URLs would make cardinality unbounded. */
 export const UNMATCHED_ROUTE = 'unmatched';
 
-/** Upper bounds (seconds) of http_request_duration_seconds' buckets. */
-const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+/**
+ * Upper bounds (seconds) of http_request_duration_seconds' buckets, and of gRPC's
+ * grpc_server_handling_seconds: the same, so one dashboard compares the two transports.
+ */
+export const DURATION_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 type RequestLabels = { readonly method: string; readonly route: string; readonly status_code: number };
 

@@ -70,6 +70,7 @@ const ALLOWED: readonly [file: string, source: string][] = [
   ['src/postgres/planted.ts', "import '../services/product-service.js';"],
   ['src/http/planted.ts', "import '../services/product-service.js';"],
   ['src/grpc/planted.ts', "import '../services/product-service.js';"],
+  ['src/grpc/planted.ts', "import '../http/metrics.js';"],
   ['src/http/planted.ts', "import '../logger.js';"],
   ['src/process/planted.ts', "import '../dev/embedded-postgres.js';"],
   ['src/process/planted.ts', "import '../postgres/migrate.js';"],
