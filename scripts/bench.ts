@@ -9,6 +9,8 @@
  *   --rounds N (default 1)   --duration S (15)   --warmup S (5)   --connections C (64)
  *   --only W1,W3             --soak S (runs W5 for S seconds and reports memory growth)
  *   --workers N|auto (auto: one HTTP worker per core, node:cluster; 1: a single process)
+ *   --log FILE (the server's stdout there instead of discarded; with BENCH_SERVER_LOG_LEVEL=warn,
+ *     since a line per request written to a disk slows the server: docs/performance.md)
  * The server runs as the production image runs it: the Dockerfile's CMD (which `npm start`
  * runs too, a test holds them equal) and the image's ENV, whose NODE_OPTIONS cap the V8 heap.
  * Environment: BENCH_DATABASE_URL uses an existing server; BENCH_SERVER_X=y sets X=y for the
@@ -18,6 +20,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { openSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
@@ -48,6 +51,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     soak: { type: 'string' },
     workers: { type: 'string', default: 'auto' },
+    log: { type: 'string' },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -168,7 +172,7 @@ async function startServer(command: readonly string[], env: Record<string, strin
   const child = spawn(process.execPath, rest, {
     env: { PATH: process.env.PATH ?? '', ...env },
     // Production logs a JSON line per request to stdout; it is written, then discarded.
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', args.log === undefined ? 'ignore' : openSync(args.log, 'a'), 'inherit'],
   });
   const url = `http://127.0.0.1:${env.PORT}`;
   for (let i = 0; i < 200; i++) {

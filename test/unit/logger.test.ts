@@ -244,6 +244,31 @@ describe('lineBatchingDestination', () => {
     close();
   });
 
+  it('writes characters of two, three and four bytes whole, wherever a 4 KiB write ends', async () => {
+    const { destination, written, close } = fileDestination('utf8.log');
+    // Lines whose multi-byte characters fall on every offset around the end of a write.
+    const lines = Array.from(
+      { length: 120 },
+      (_, n) => `${JSON.stringify({ n, text: `${'a'.repeat(n % 7)}é€😀${'ü'.repeat(40 + (n % 13))}` })}\n`,
+    );
+    for (const l of lines) destination.write(l);
+    await endOfTurn();
+    expect(written()).toBe(lines.join(''));
+    close();
+  });
+
+  it('writes a line longer than 4 KiB whole, on its own, after the lines before it', async () => {
+    const { destination, written, close } = fileDestination('long.log');
+    const long = `${JSON.stringify({ pad: 'y'.repeat(9000), name: 'Ωmega' })}\n`;
+    destination.write(line(1));
+    destination.write(long);
+    expect(written()).toBe(line(1) + long);
+    destination.write(line(2));
+    await endOfTurn();
+    expect(written()).toBe(line(1) + long + line(2));
+    close();
+  });
+
   it('writes what it holds at once on flushSync, as it does on exit', () => {
     const { destination, written, close } = fileDestination('exit.log');
     destination.write(line(1));
