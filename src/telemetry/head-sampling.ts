@@ -13,7 +13,7 @@
 const TRACEPARENT = /^(?!ff)[\da-f]{2}-(?!0{32})[\da-f]{32}-(?!0{16})[\da-f]{16}-([\da-f]{2})(?:-|$)/;
 
 /** The default of TRACES_PER_SECOND, as the tracers that cap new traces commonly have it. */
-export const DEFAULT_TRACES_PER_SECOND = 100;
+const DEFAULT_TRACES_PER_SECOND = 100;
 
 export interface HeadSampler {
   /** Whether a request with these headers is to be traced. */

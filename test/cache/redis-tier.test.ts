@@ -114,15 +114,15 @@ describe('the shared tier (a real redis-server) between two replicas', () => {
 
 describe('a near entry past its TTL', () => {
   it('is filled again from Redis, and then served near again', async () => {
-    // Near entries expire fast here; Redis keeps its copy, at the same version.
-    const env = { CACHE: 'on', REDIS_URL: redis.url, CACHE_NEAR_TTL_MS: '200' };
+    // Near entries expire within a second here; Redis keeps its copy, at the same version.
+    const env = { CACHE: 'on', REDIS_URL: redis.url, CACHE_NEAR_TTL_MS: '1000' };
     const c = await buildTestApp(db, { env });
     try {
       const { id } = (await c.inject({ method: 'POST', url: '/api/v1/products', payload: productInput() })).json<{
         id: string;
       }>();
       await c.inject({ method: 'GET', url: `/api/v1/products/${id}` });
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await new Promise((resolve) => setTimeout(resolve, 1100));
       const nearHits = () => metric(c, /^cache_requests_total\{resource="product",tier="near",result="hit"\} (\d+)/m);
       const sharedHits = () =>
         metric(c, /^cache_requests_total\{resource="product",tier="shared",result="hit"\} (\d+)/m);
@@ -130,7 +130,7 @@ describe('a near entry past its TTL', () => {
       // Expired: the first read goes to Redis and fills the near tier with Redis's copy.
       await c.inject({ method: 'GET', url: `/api/v1/products/${id}` });
       expect(await sharedHits()).toBe(sharedBefore + 1);
-      // Within the new TTL (drawn between 100 and 200 ms), the next reads are near hits.
+      // Within the new TTL (drawn between 500 and 1000 ms), the next reads are near hits.
       await c.inject({ method: 'GET', url: `/api/v1/products/${id}` });
       await c.inject({ method: 'GET', url: `/api/v1/products/${id}` });
       expect(await nearHits()).toBe(nearBefore + 2);
