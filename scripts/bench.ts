@@ -7,6 +7,8 @@
  * load to a bare node:http(2) server instead (bench/floor.ts): the stack's own cost, in the
  * same run. Options:
  *   --rounds N (default 1)   --duration S (15)   --warmup S (5)   --connections C (64)
+ *   --first-warmup S (15: added to the warm-up of the first scenario a fresh process serves,
+ *     which needs that long under full load to reach its steady cost: docs/performance.md)
  *   --only W1,W3             --soak S (runs W5 for S seconds and reports memory growth)
  *   --workers N|auto (auto: one HTTP worker per core, node:cluster; 1: a single process)
  *   --log FILE (the server's stdout there instead of discarded; with BENCH_SERVER_LOG_LEVEL=warn,
@@ -47,6 +49,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '1' },
     duration: { type: 'string', default: '15' },
     warmup: { type: 'string', default: '5' },
+    'first-warmup': { type: 'string', default: '15' },
     connections: { type: 'string', default: '64' },
     only: { type: 'string' },
     soak: { type: 'string' },
@@ -57,6 +60,7 @@ const { values: args } = parseArgs({
 const ROUNDS = Number(args.rounds);
 const DURATION = Number(args.duration);
 const WARMUP = Number(args.warmup);
+const FIRST_WARMUP = Number(args['first-warmup']);
 const CONNECTIONS = Number(args.connections);
 const SOAK = args.soak === undefined ? undefined : Number(args.soak);
 const WORKERS = args.workers;
@@ -223,6 +227,7 @@ async function measure(
   token: string,
   pid: number,
   dir: string,
+  warmupSeconds: number,
 ): Promise<Measured> {
   const load = (seconds: number) =>
     scenario.grpc === true
@@ -230,9 +235,9 @@ async function measure(
       : runLoad(generator, urls.rest, scenario, token, CONNECTIONS, seconds, dir);
   if (scenario.pass !== undefined) await readOnce(urls.rest, scenario.pass, token);
   const warmup = scenario.warmup ?? scenario;
-  if (WARMUP > 0) {
-    if (warmup === scenario) await load(WARMUP);
-    else await runLoad(generator, urls.rest, warmup, token, CONNECTIONS, WARMUP, dir);
+  if (warmupSeconds > 0) {
+    if (warmup === scenario) await load(warmupSeconds);
+    else await runLoad(generator, urls.rest, warmup, token, CONNECTIONS, warmupSeconds, dir);
   }
   // The floor server has no cache and no /metrics.
   const counts = () => (scenario.floor === true ? Promise.resolve({}) : cacheCounts(urls.rest));
@@ -295,7 +300,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => stop(143, 'terminated'));
   const hardStop = setTimeout(
     () => stop(2, 'hard time limit reached'),
-    ((SOAK ?? 0) + ROUNDS * 10 * (DURATION + WARMUP + 20) + 300) * 1000,
+    ((SOAK ?? 0) + ROUNDS * 10 * (DURATION + WARMUP + 20) + 2 * FIRST_WARMUP + 300) * 1000,
   );
   hardStop.unref();
   try {
@@ -420,6 +425,7 @@ async function main(): Promise<void> {
     };
 
     const rounds: Round[] = [];
+    const warmedUp = new Set<number>();
     for (let round = 1; round <= ROUNDS; round++) {
       let pg: { W1: number; W3: number } | null = null;
       if (pgbench !== null) {
@@ -433,19 +439,24 @@ async function main(): Promise<void> {
       const results: Measured[] = [];
       const eventLags: EventLag[] = [];
       for (const scenario of chosen) {
-        progress(
-          `round ${round}/${ROUNDS}: ${scenario.name} ` +
-            `(${WARMUP} s warm-up, ${DURATION} s measured, ${CONNECTIONS} connections)`,
-        );
         const target =
           scenario.floor === true
             ? await floorServer()
             : { url, grpcUrl: `http://127.0.0.1:${grpcPort}`, pid: server.pid ?? 0 };
+        // A fresh process compiles its hot code under the load itself: two workers sharing two
+        // cores with the load took about ten seconds of W1 to settle (112 µs per request in the
+        // first second, 37 µs by the tenth), so the first scenario each process serves is warmed longer.
+        const warmupSeconds = WARMUP + (warmedUp.has(target.pid) ? 0 : FIRST_WARMUP);
+        warmedUp.add(target.pid);
+        progress(
+          `round ${round}/${ROUNDS}: ${scenario.name} ` +
+            `(${warmupSeconds} s warm-up, ${DURATION} s measured, ${CONNECTIONS} connections)`,
+        );
         const urls = { rest: target.url, grpc: target.grpcUrl };
         // Under W3 an independent subscriber times each event from its change to its arrival.
         const lag =
           scenario.name === 'W3' && natsUrl !== undefined ? await watchEventLag(natsUrl, 'BENCH_EVENTS') : null;
-        const result = await measure(generator, urls, scenario, token, target.pid, dir);
+        const result = await measure(generator, urls, scenario, token, target.pid, dir, warmupSeconds);
         if (lag !== null) {
           await sleep(2000);
           eventLags.push(await lag.stop());
@@ -559,6 +570,7 @@ function report(rounds: Round[], generator: string, spanExports: number, refused
   process.stdout.write(`${lines.join('\n')}\n`);
   void saveResults({
     generator,
+    seconds: { duration: DURATION, warmup: WARMUP, firstWarmup: FIRST_WARMUP },
     rounds,
     rows,
     pgbench: { W1: pgW1, W3: pgW3 },
