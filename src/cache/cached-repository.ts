@@ -12,6 +12,9 @@ export interface SharedTier<T> {
   readonly dateFields: readonly (keyof T & string)[];
 }
 
+/** Where a read found its entry: Redis, PostgreSQL on a miss, or PostgreSQL renewing a hot entry. */
+type Source = 'shared' | 'database' | 'renewal';
+
 /** A delete's version: ids are never reused, so nothing can be newer. */
 const DELETED = Number.MAX_SAFE_INTEGER;
 /** An entry read in the last sixth of its TTL is renewed in the background (see findById). */
@@ -197,7 +200,7 @@ export class CachedRepository<
     id: string,
     floor: number,
     source: 'any' | 'database',
-  ): Promise<{ found: Entry<T> | null; from: 'shared' | 'database' }> {
+  ): Promise<{ found: Entry<T> | null; from: Source }> {
     if (this.#shared !== undefined && source === 'any') {
       const found = await this.#shared.tier.get(this.#key(id));
       // Older than a change this replica has heard of: Redis missed that write's update.
@@ -209,7 +212,8 @@ export class CachedRepository<
       }
     }
     const resource = await this.#inner.findById(id);
-    return { found: resource === null ? null : { resource, version: resource.version }, from: 'database' };
+    const from = source === 'database' ? 'renewal' : 'database';
+    return { found: resource === null ? null : { resource, version: resource.version }, from };
   }
 
   /** Each entry with its own TTL, so that entries filled together do not all expire together. */
@@ -218,7 +222,7 @@ export class CachedRepository<
   }
 
   /** A read's result, unless the entry already holds this version or a newer one. */
-  #fill(id: string, entry: Entry<T>, from: 'shared' | 'database'): void {
+  #fill(id: string, entry: Entry<T>, from: Source): void {
     const current = this.#entries.peek(id);
     // A change heard at this very version (resource undefined) is what the read was waiting for;
     // the database's copy of the version held renews it (a write made outside the service may
@@ -234,7 +238,11 @@ export class CachedRepository<
     if (newer) return;
     this.#hold(id, entry);
     this.#metrics.fills.inc({ resource: this.#resource });
-    if (from === 'database' && entry.resource !== null) {
+    // A renewal that found the version held leaves Redis alone: its script never replaces an
+    // equal version, so the call (a round trip per hot entry per TTL) could only re-create an
+    // entry Redis has since expired, which the next miss anywhere puts back.
+    const unchanged = from === 'renewal' && current !== undefined && current.version === entry.version;
+    if (from !== 'shared' && !unchanged && entry.resource !== null) {
       void this.#shared?.tier.put(this.#key(id), { version: entry.version, json: JSON.stringify(entry.resource) });
     }
   }

@@ -3,6 +3,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { CacheMetrics } from '../../src/cache/cache-metrics.js';
 import { CachedRepository } from '../../src/cache/cached-repository.js';
+import type { RedisTier, SharedEntry } from '../../src/cache/redis-tier.js';
 import type { VersionedRepository } from '../../src/services/versioned-repository.js';
 import type { WriteOutcome } from '../../src/services/write-outcome.js';
 
@@ -50,6 +51,20 @@ class FakeFeed {
   stoppedAt: number | undefined;
   heardUntil(): number {
     return this.stoppedAt ?? performance.now();
+  }
+}
+
+/** The shared tier's two calls, in memory, with every put kept. */
+class MemoryTier {
+  readonly entries = new Map<string, SharedEntry>();
+  readonly puts: SharedEntry[] = [];
+  get(key: string): Promise<SharedEntry | undefined> {
+    return Promise.resolve(this.entries.get(key));
+  }
+  put(key: string, entry: SharedEntry): Promise<void> {
+    this.puts.push(entry);
+    this.entries.set(key, entry);
+    return Promise.resolve();
   }
 }
 
@@ -229,5 +244,45 @@ describe('CachedRepository (near-cache)', () => {
     // The first read, and at most one more if the machine stalled through a renewal window.
     expect(misses).toBeLessThanOrEqual(2);
     expect(inner.reads).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a renewal that finds the version held sends nothing to the shared tier; a newer version it sends', async () => {
+    const inner = new MemoryThings();
+    await inner.insert('hot', { name: 'hot' });
+    const metrics = new CacheMetrics();
+    const registry = new Registry();
+    metrics.registerWith(registry);
+    const shared = new MemoryTier();
+    const ttlMs = 600;
+    const cache = new CachedRepository(inner, 'thing', { ...NEAR, ttlMs }, new FakeFeed(), metrics, {
+      tier: shared as unknown as RedisTier,
+      dateFields: [],
+    });
+    const nearMisses = async () =>
+      ((await registry.getSingleMetric('cache_requests_total')?.get())?.values ?? []).find(
+        (v) => v.labels.tier === 'near' && v.labels.result === 'miss',
+      )?.value ?? 0;
+    const readFor = async (ms: number) => {
+      const started = performance.now();
+      while (performance.now() - started < ms) {
+        await cache.findById('hot');
+        await sleep(10);
+      }
+    };
+    await cache.findById('hot');
+    expect(shared.puts).toEqual([expect.objectContaining({ version: 1 })]);
+    shared.entries.clear(); // as if Redis had expired it
+    const [readsBefore, missesBefore] = [inner.reads, await nearMisses()];
+    await readFor(2 * ttlMs);
+    const misses = (await nearMisses()) - missesBefore;
+    // Renewed from the repository (more reads than misses), and only a miss (had the machine
+    // stalled through a renewal window) would have put the entry back.
+    expect(inner.reads - readsBefore).toBeGreaterThan(misses);
+    expect(shared.puts.length - 1).toBe(misses);
+    // A write made outside the service: the next renewal finds version 2 and sends it.
+    inner.rows.set('hot', { id: 'hot', name: 'changed', version: 2 });
+    await readFor(2 * ttlMs);
+    expect(shared.entries.get('thing:hot')).toMatchObject({ version: 2 });
+    expect((await cache.findById('hot'))?.name).toBe('changed');
   });
 });
