@@ -154,7 +154,7 @@ export async function buildApp(deps: AppDependencies) {
     done();
   });
 
-  await registerLoadShedding(app, settings.shedding);
+  registerLoadShedding(app, settings.shedding);
   // Without allowed origins there is nothing for CORS to do: no hook runs per request, and a
   // preflight finds no route (404), as with the plugin and `origin: false`.
   if (settings.corsOrigins.length > 0) await app.register(cors, corsOptions(settings.corsOrigins));
