@@ -19,6 +19,8 @@ type Source = 'shared' | 'database' | 'renewal';
 const DELETED = Number.MAX_SAFE_INTEGER;
 /** An entry read in the last sixth of its TTL is renewed in the background (see findById). */
 const REFRESH_AHEAD = 1 / 6;
+/** Renewals wait at most this long (and a sixtieth of the TTL) to be read together. */
+const RENEWAL_GATHER_MS = 100;
 
 export interface NearCacheSettings {
   readonly maxEntries: number;
@@ -70,6 +72,10 @@ export class CachedRepository<
   readonly #inner: VersionedRepository<T, Fields, Query>;
   readonly #entries: LRUCache<string, Held<T>>;
   readonly #loading = new Map<string, Promise<T | null>>();
+  /** Entries due for renewal (id → the version held), read together at the next gathering's end. */
+  readonly #renewals = new Map<string, number>();
+  #renewalsDue: NodeJS.Timeout | undefined;
+  readonly #gatherMs: number;
   readonly #metrics: CacheMetrics;
   readonly #resource: string;
   readonly #shared: SharedTier<T> | undefined;
@@ -91,6 +97,7 @@ export class CachedRepository<
     this.#feed = feed;
     this.#stalenessMs = settings.stalenessMs;
     this.#ttlMs = settings.ttlMs;
+    this.#gatherMs = Math.max(1, Math.min(RENEWAL_GATHER_MS, Math.floor(settings.ttlMs / 60)));
     this.#shared = shared;
     this.#resource = resource;
     this.#metrics = metrics;
@@ -116,7 +123,7 @@ export class CachedRepository<
       if (entry.expiresAt - now < this.#ttlMs * REFRESH_AHEAD && !this.#loading.has(id)) {
         // Read while about to expire: read it again in the background, so a hot entry is
         // renewed before it expires rather than missed by a reader that then waits.
-        this.#load(id, entry.version, 'database').catch(() => undefined);
+        this.#renewSoon(id, entry.version);
       }
       await endOfTurn();
       return entry.resource;
@@ -171,6 +178,26 @@ export class CachedRepository<
     if (outcome === true) await this.#replace(id, { resource: null, version: DELETED });
     else this.#forget(id);
     return outcome;
+  }
+
+  /**
+   * Renewals are gathered for a moment and started in one turn, so the repository reads them
+   * with one statement: a hot set renews each of its entries once per TTL, which one statement
+   * per entry made a steady stream of round trips.
+   */
+  #renewSoon(id: string, version: number): void {
+    if (this.#renewals.has(id)) return;
+    this.#renewals.set(id, version);
+    this.#renewalsDue ??= setTimeout(() => this.#renew(), this.#gatherMs).unref();
+  }
+
+  #renew(): void {
+    this.#renewalsDue = undefined;
+    const due = [...this.#renewals];
+    this.#renewals.clear();
+    for (const [id, version] of due) {
+      if (!this.#loading.has(id)) this.#load(id, version, 'database').catch(() => undefined);
+    }
   }
 
   /** One read for every concurrent miss on `id`; a write meanwhile detaches it (it then fills nothing). */

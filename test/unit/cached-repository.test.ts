@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CacheMetrics } from '../../src/cache/cache-metrics.js';
 import { CachedRepository } from '../../src/cache/cached-repository.js';
 import type { RedisTier, SharedEntry } from '../../src/cache/redis-tier.js';
@@ -244,6 +244,42 @@ describe('CachedRepository (near-cache)', () => {
     // The first read, and at most one more if the machine stalled through a renewal window.
     expect(misses).toBeLessThanOrEqual(2);
     expect(inner.reads).toBeGreaterThanOrEqual(3);
+  });
+
+  it('renews the entries that fall due within a moment of each other with one repository call', async () => {
+    const inner = new MemoryThings();
+    // The turn of the event loop each read was made in (reads of one turn are one statement in PostgreSQL).
+    let turn = 0;
+    let turnEnds: NodeJS.Immediate | undefined;
+    const turns: number[] = [];
+    const read = inner.findById.bind(inner);
+    inner.findById = (id: string) => {
+      turns.push(turn);
+      turnEnds ??= setImmediate(() => ((turn += 1), (turnEnds = undefined)));
+      return read(id);
+    };
+    const ids = Array.from({ length: 20 }, (_, i) => `id-${i}`);
+    for (const id of ids) await inner.insert(id, { name: id });
+    // Every entry's TTL exactly ttlMs (not drawn), so that all twenty fall due together.
+    const random = vi.spyOn(Math, 'random').mockReturnValue(1);
+    const ttlMs = 3000;
+    const cache = new CachedRepository(inner, 'thing', { ...NEAR, ttlMs }, new FakeFeed(), new CacheMetrics());
+    try {
+      await Promise.all(ids.map((id) => cache.findById(id)));
+      turns.length = 0;
+      await sleep(ttlMs * (1 - 1 / 6) + 50);
+      // Each one read in a turn of its own, in its last sixth: due for renewal.
+      for (const id of ids) {
+        await cache.findById(id);
+        await sleep(5);
+      }
+      await sleep(200);
+    } finally {
+      random.mockRestore();
+    }
+    expect(turns).toHaveLength(ids.length);
+    // Gathered for up to 50 ms (a sixtieth of the TTL): a few turns at most, not one per entry.
+    expect(new Set(turns).size).toBeLessThanOrEqual(ids.length / 2);
   });
 
   it('a renewal that finds the version held sends nothing to the shared tier; a newer version it sends', async () => {
