@@ -129,7 +129,7 @@ export class CachedRepository<
       return entry.resource;
     }
     this.#served('miss');
-    return this.#loading.get(id) ?? this.#load(id, entry?.version ?? 0, 'any');
+    return this.#loading.get(id) ?? this.#load(id, entry?.version ?? 0, 'miss');
   }
 
   list(query: Query, signal?: AbortSignal): Promise<readonly T[]> {
@@ -196,13 +196,13 @@ export class CachedRepository<
     const due = [...this.#renewals];
     this.#renewals.clear();
     for (const [id, version] of due) {
-      if (!this.#loading.has(id)) this.#load(id, version, 'database').catch(() => undefined);
+      if (!this.#loading.has(id)) this.#load(id, version, 'renewal').catch(() => undefined);
     }
   }
 
   /** One read for every concurrent miss on `id`; a write meanwhile detaches it (it then fills nothing). */
-  #load(id: string, floor: number, source: 'any' | 'database'): Promise<T | null> {
-    const loading = this.#read(id, floor, source).then(
+  #load(id: string, floor: number, read: 'miss' | 'renewal'): Promise<T | null> {
+    const loading = this.#read(id, floor, read).then(
       ({ found, from }) => {
         const current = this.#loading.get(id) === loading;
         if (current) this.#loading.delete(id);
@@ -223,12 +223,8 @@ export class CachedRepository<
    * From the shared tier if it has the entry at `floor` or newer, else from the repository.
    * A renewal reads the repository: the shared copy may be the very one being renewed.
    */
-  async #read(
-    id: string,
-    floor: number,
-    source: 'any' | 'database',
-  ): Promise<{ found: Entry<T> | null; from: Source }> {
-    if (this.#shared !== undefined && source === 'any') {
+  async #read(id: string, floor: number, read: 'miss' | 'renewal'): Promise<{ found: Entry<T> | null; from: Source }> {
+    if (this.#shared !== undefined && read === 'miss') {
       const found = await this.#shared.tier.get(this.#key(id));
       // Older than a change this replica has heard of: Redis missed that write's update.
       const shared = found !== undefined && found.version >= floor ? found : undefined;
@@ -239,8 +235,10 @@ export class CachedRepository<
       }
     }
     const resource = await this.#inner.findById(id);
-    const from = source === 'database' ? 'renewal' : 'database';
-    return { found: resource === null ? null : { resource, version: resource.version }, from };
+    return {
+      found: resource === null ? null : { resource, version: resource.version },
+      from: read === 'renewal' ? 'renewal' : 'database',
+    };
   }
 
   /** Each entry with its own TTL, so that entries filled together do not all expire together. */

@@ -15,6 +15,9 @@ export interface SheddingLimits {
   readonly maxHeapUsedBytes: number;
 }
 
+/** What is past its limit. */
+type Pressure = 'eventLoopDelay' | 'heapUsedBytes';
+
 /** How often load shedding decides, from the event-loop delay measured since and the heap in use. */
 const SAMPLE_MS = 100;
 /** How often the event loop's delay is measured: a timer's lateness, so a long turn is one late tick. */
@@ -33,7 +36,7 @@ const NEVER_SHED_PATHS = new Set(['/healthz', '/livez', '/readyz', '/metrics', '
  */
 export class PressureGauge {
   readonly #limits: SheddingLimits;
-  #over: 'eventLoopDelay' | 'heapUsedBytes' | null = null;
+  #over: Pressure | null = null;
   #timer: NodeJS.Timeout | undefined;
   #due = 0;
   #lateSum = 0;
@@ -55,7 +58,7 @@ export class PressureGauge {
   }
 
   /** What is past its limit now, if anything. */
-  pressure(): 'eventLoopDelay' | 'heapUsedBytes' | null {
+  pressure(): Pressure | null {
     return this.#over;
   }
 
