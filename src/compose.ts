@@ -169,6 +169,6 @@ async function readCaches(
   const products = new CachedRepository(productRows, 'product', config.cache.near, changes, metrics, shared);
   const users = new CachedRepository(userRows, 'user', config.cache.near, changes, metrics, shared);
   metrics.trackFeed(() => changes.heardUntil());
-  await changes.start();
+  await Promise.all([changes.start(), redis?.connected()]);
   return { metrics, redis, changes, products, users };
 }

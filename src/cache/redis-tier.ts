@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Redis, type Result } from 'ioredis';
 import type { Logger } from 'pino';
 import { spreadTtl } from './expiry.js';
 
@@ -30,10 +30,21 @@ end
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'PX', ARGV[3])
 return 1`;
 
+const CONNECT_TIMEOUT_MS = 1000;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** SET_IF_NEWER, defined on the client: sent by its SHA (EVALSHA), its text only when Redis lacks it. */
+    setIfNewer(key: string, version: number, json: string, ttlMs: number): Result<number, Context>;
+  }
+}
+
 /**
  * The shared tier: Redis (or Valkey) through ioredis. Never a reason to fail: every call is
  * bounded by `timeoutMs`, commands are not queued while disconnected, and after a failure the
- * tier is skipped for `breakerMs`; its callers then read PostgreSQL.
+ * tier is skipped for `breakerMs`; its callers then read PostgreSQL. A failure is logged once
+ * per opening of that breaker: the calls in flight when Redis went fail too, and would each
+ * write the same line.
  */
 export class RedisTier {
   readonly #settings: RedisTierSettings;
@@ -48,10 +59,29 @@ export class RedisTier {
       commandTimeout: settings.timeoutMs,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      connectTimeout: 1000,
+      connectTimeout: CONNECT_TIMEOUT_MS,
       retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
     });
+    this.#client.defineCommand('setIfNewer', { numberOfKeys: 1, lua: SET_IF_NEWER });
     this.#client.on('error', (err: Error) => this.#logger.debug({ err }, 'Redis: connection error'));
+  }
+
+  /**
+   * Resolves once the client is connected, or has failed to connect once (or its connect timeout
+   * passed): a start does not wait on a Redis that is down, and its first reads do not open the
+   * breaker by asking before the connection is up (commands are not queued).
+   */
+  connected(): Promise<void> {
+    if (this.#client.status === 'ready') return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#client.off('ready', done).off('error', done);
+        resolve();
+      };
+      const timer = setTimeout(done, CONNECT_TIMEOUT_MS);
+      this.#client.once('ready', done).once('error', done);
+    });
   }
 
   /** The entry, or undefined on a miss, or when Redis cannot answer within its bound. */
@@ -73,7 +103,7 @@ export class RedisTier {
     if (Date.now() < this.#skipUntil) return;
     try {
       const full = this.#settings.keyPrefix + key;
-      await this.#client.eval(SET_IF_NEWER, 1, full, entry.version, entry.json, spreadTtl(this.#settings.ttlMs));
+      await this.#client.setIfNewer(full, entry.version, entry.json, spreadTtl(this.#settings.ttlMs));
     } catch (err) {
       this.#failed(err);
     }
@@ -84,7 +114,9 @@ export class RedisTier {
   }
 
   #failed(err: unknown): void {
-    this.#skipUntil = Date.now() + this.#settings.breakerMs;
+    const now = Date.now();
+    if (now < this.#skipUntil) return;
+    this.#skipUntil = now + this.#settings.breakerMs;
     this.#logger.warn({ err, skip_ms: this.#settings.breakerMs }, 'Redis: call failed; reading PostgreSQL meanwhile');
   }
 }

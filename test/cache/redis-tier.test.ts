@@ -1,6 +1,8 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisTier } from '../../src/cache/redis-tier.js';
 import type { App } from '../../src/http/app.js';
-import { buildTestApp } from '../helpers/app.js';
+import { buildTestApp, capturingLogger } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { eventually } from '../helpers/eventually.js';
 import { productInput } from '../helpers/factories.js';
@@ -137,6 +139,59 @@ describe('a near entry past its TTL', () => {
       expect(await sharedHits()).toBe(sharedBefore + 1);
     } finally {
       await c.close();
+    }
+  });
+});
+
+describe('the tier’s calls', () => {
+  const settings = () => ({ url: redis.url, timeoutMs: 50, ttlMs: 60_000, breakerMs: 60_000, keyPrefix: 'calls:' });
+
+  /** How many calls of `command` Redis has served (INFO commandstats). */
+  async function calls(admin: Redis, command: string): Promise<number> {
+    const stats = await admin.info('commandstats');
+    return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(stats)?.[1] ?? 0);
+  }
+
+  it('a put sends the script by its SHA, not its text', async () => {
+    const admin = new Redis(redis.url);
+    const tier = new RedisTier(settings(), capturingLogger().logger);
+    try {
+      const [evals, shas] = [await calls(admin, 'eval'), await calls(admin, 'evalsha')];
+      for (let version = 1; version <= 5; version += 1) await tier.put('sha', { version, json: `{"v":${version}}` });
+      expect(await tier.get('sha')).toEqual({ version: 5, json: '{"v":5}' });
+      // A client sends the text once (its first call of the script), then only the SHA.
+      const [byText, bySha] = [(await calls(admin, 'eval')) - evals, (await calls(admin, 'evalsha')) - shas];
+      expect(byText).toBeLessThanOrEqual(1);
+      expect(byText + bySha).toBe(5);
+    } finally {
+      tier.close();
+      admin.disconnect();
+    }
+  });
+
+  it('a stalled Redis fails the calls in flight, and the breaker that opens is logged once', async () => {
+    const admin = new Redis(redis.url);
+    const { logger, lines } = capturingLogger();
+    const tier = new RedisTier(settings(), logger);
+    try {
+      await tier.connected();
+      expect(await tier.get('absent')).toBeUndefined();
+      expect(lines).toEqual([]);
+      // Every client but this one waits 2 s for an answer: longer than each call's 50 ms bound.
+      await admin.call('CLIENT', 'PAUSE', '2000', 'ALL');
+      const started = Date.now();
+      const reads = await Promise.all(Array.from({ length: 10 }, (_, i) => tier.get(`stalled-${i}`)));
+      expect(reads).toEqual(Array.from({ length: 10 }, () => undefined));
+      expect(Date.now() - started).toBeLessThan(1500);
+      const failures = lines.filter((line) => line.msg === 'Redis: call failed; reading PostgreSQL meanwhile');
+      expect(failures).toHaveLength(1);
+      // Open: the next call does not ask Redis (and is not logged either).
+      expect(await tier.get('absent')).toBeUndefined();
+      expect(lines.filter((line) => line.msg === failures[0]?.msg)).toHaveLength(1);
+    } finally {
+      await admin.call('CLIENT', 'UNPAUSE');
+      tier.close();
+      admin.disconnect();
     }
   });
 });
