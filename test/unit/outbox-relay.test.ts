@@ -39,7 +39,10 @@ class MemoryOutbox implements OutboxStore, LedOutbox {
     this.unsequenced += count;
   }
 
+  leadAttempts = 0;
+
   lead<T>(work: (outbox: LedOutbox) => Promise<T>): Promise<T | null> {
+    this.leadAttempts += 1;
     return this.leading ? work(this) : Promise.resolve(null);
   }
   closed = false;
@@ -208,6 +211,26 @@ describe('OutboxRelay', () => {
     expect(await relay(outbox, broker).tick()).toEqual({ led: false, more: false });
     expect(outbox.unsequenced).toBe(2);
     expect(broker.stored).toEqual([]);
+  });
+
+  it('while another replica leads, asks for the lead once a second, not every poll', async () => {
+    const outbox = new MemoryOutbox();
+    const broker = new ScriptedBroker();
+    outbox.add(2);
+    outbox.leading = false;
+    const subject = relay(outbox, broker);
+    subject.start();
+    try {
+      // At the 1 ms poll interval, a relay that kept asking would have asked a hundred times.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(outbox.leadAttempts).toBe(1);
+      // The leader gone, it leads at its next attempt.
+      outbox.leading = true;
+      for (let i = 0; i < 600 && broker.stored.length < 2; i += 1) await new Promise((r) => setTimeout(r, 5));
+      expect(broker.stored).toEqual([1, 2]);
+    } finally {
+      await subject.stop();
+    }
   });
 
   it('without a broker only numbers events, a batch at a time, and says when there is more', async () => {
