@@ -11,8 +11,9 @@
  *     which needs that long under full load to reach its steady cost: docs/performance.md)
  *   --only W1,W3             --soak S (runs W5 for S seconds and reports memory growth)
  *   --workers N|auto (auto: one HTTP worker per core, node:cluster; 1: a single process)
- *   --log FILE (the server's stdout there instead of discarded; with BENCH_SERVER_LOG_LEVEL=warn,
- *     since a line per request written to a disk slows the server: docs/performance.md)
+ *   --log FILE (the server's stdout there, kept; else, but for a soak, it goes to a file in
+ *     /dev/shm that is searched for errors at the end and deleted. On a disk, use
+ *     BENCH_SERVER_LOG_LEVEL=warn: a line per request written to a disk slows the server)
  * The server runs as the production image runs it: the Dockerfile's CMD (which `npm start`
  * runs too, a test holds them equal) and the image's ENV, whose NODE_OPTIONS cap the V8 heap.
  * Environment: BENCH_DATABASE_URL uses an existing server; BENCH_SERVER_X=y sets X=y for the
@@ -41,6 +42,7 @@ import { hasWrk, runLoad, type LoadResult, type Scenario } from './bench/load.js
 import { findPgbench, PGBENCH_SCRIPTS, pgbenchTps } from './bench/pgbench.js';
 import { cpuSeconds, rssMiB } from './bench/process-stats.js';
 import { COLD_PRODUCTS, seed } from './bench/seed.js';
+import { describeServerLog, serverLog, summariseServerLog, type LogSummary } from './bench/server-log.js';
 import { freePort } from '../test/helpers/database-server.js';
 import { runtimeImage } from '../test/helpers/dockerfile.js';
 
@@ -170,13 +172,17 @@ async function otlpSink(): Promise<{ url: string; server: Server; received: () =
 }
 
 /** Starts the server with the image's command line (which `npm start` runs too) and `env`. */
-async function startServer(command: readonly string[], env: Record<string, string>): Promise<ChildProcess> {
+async function startServer(
+  command: readonly string[],
+  env: Record<string, string>,
+  logPath: string | undefined,
+): Promise<ChildProcess> {
   const [program, ...rest] = command;
   if (program !== 'node') throw new Error(`the image does not run node directly: ${command.join(' ')}`);
   const child = spawn(process.execPath, rest, {
     env: { PATH: process.env.PATH ?? '', ...env },
-    // Production logs a JSON line per request to stdout; it is written, then discarded.
-    stdio: ['ignore', args.log === undefined ? 'ignore' : openSync(args.log, 'a'), 'inherit'],
+    // Production logs a JSON line per request to stdout: written to a file in memory, or discarded.
+    stdio: ['ignore', logPath === undefined ? 'ignore' : openSync(logPath, 'a'), 'inherit'],
   });
   const url = `http://127.0.0.1:${env.PORT}`;
   for (let i = 0; i < 200; i++) {
@@ -376,7 +382,15 @@ async function main(): Promise<void> {
         `MALLOC_ARENA_MAX=${serverEnv.MALLOC_ARENA_MAX || '(unset)'}, WORKERS=${WORKERS}, ` +
         `auth, logging, metrics, tracing → OTLP sink, events → ${natsUrl ?? 'outbox only'}) on 127.0.0.1:${port}`,
     );
-    const server = await startServer(image.command, serverEnv);
+    const log = await serverLog(args.log, SOAK !== undefined);
+    let logRead = false;
+    cleanups.push(async () => {
+      if (!log.temporary || log.path === undefined) return;
+      // Kept when the run failed before reading it: what the server said is then the first thing to see.
+      if (logRead) await rm(log.path, { force: true });
+      else process.stderr.write(`bench: the server's log is kept in ${log.path}\n`);
+    });
+    const server = await startServer(image.command, serverEnv, log.path);
     cleanups.push(async () => {
       server.kill('SIGTERM');
       await new Promise((resolve) => server.once('exit', resolve));
@@ -470,7 +484,10 @@ async function main(): Promise<void> {
       }
       rounds.push({ pg, results, eventLag: eventLags.at(-1) });
     }
-    report(rounds, generator, sink.received(), await nonSuccessResponses(url));
+    const refused = await nonSuccessResponses(url);
+    const logSummary = log.path === undefined ? undefined : await summariseServerLog(log.path);
+    logRead = true;
+    report(rounds, generator, sink.received(), refused, logSummary);
   } finally {
     await cleanUp();
   }
@@ -483,7 +500,13 @@ interface Round {
   readonly eventLag: EventLag | undefined;
 }
 
-function report(rounds: Round[], generator: string, spanExports: number, refused: string): void {
+function report(
+  rounds: Round[],
+  generator: string,
+  spanExports: number,
+  refused: string,
+  logSummary: LogSummary | undefined,
+): void {
   const names = rounds[0]?.results.map((r) => r.name) ?? [];
   const pgW1 = median(rounds.map((r) => r.pg?.W1 ?? NaN));
   const pgW3 = median(rounds.map((r) => r.pg?.W3 ?? NaN));
@@ -523,6 +546,7 @@ function report(rounds: Round[], generator: string, spanExports: number, refused
     "non-2xx answers by the server's own count since it started, readiness polls included " +
       `(status method route: n): ${refused}`,
   ];
+  if (logSummary !== undefined) lines.push(...describeServerLog(logSummary));
   const hits = names.flatMap((name) => {
     const perRound = rounds.map((r) => r.results.find((m) => m.name === name)?.cacheHits ?? '').filter((h) => h);
     return perRound.length === 0 ? [] : [`${name} ${perRound.join(' | ')}`];
@@ -576,6 +600,7 @@ function report(rounds: Round[], generator: string, spanExports: number, refused
     pgbench: { W1: pgW1, W3: pgW3 },
     targets: Object.fromEntries(targets),
     refused,
+    serverLog: logSummary,
   });
 }
 
