@@ -46,9 +46,10 @@ export interface LogSummary {
 const FIRST_LINE_CHARS = 800;
 
 /**
- * What a run's log says besides its 2xx access lines: every message at warn level or above by
- * level and text, and the access lines of answers ≥ 500 by status and route. Lines are only
- * parsed when they are not plain info lines, so a million of them read in a few seconds.
+ * What a run's log says besides its 2xx access lines: every message at warn level or above
+ * (and any line that is not JSON) by level and text, and the access lines of answers ≥ 500 by
+ * status and route. Lines are only parsed when they are not plain info lines, so a million of
+ * them read in a few seconds.
  */
 export async function summariseServerLog(path: string): Promise<LogSummary> {
   const messages = new Map<string, { level: string; msg: string; count: number; first: string }>();
@@ -85,10 +86,11 @@ export async function summariseServerLog(path: string): Promise<LogSummary> {
 /** The summary as the report prints it. */
 export function describeServerLog(summary: LogSummary): string[] {
   const errors = Object.entries(summary.serverErrors).map(([key, n]) => `${key}: ${n}`);
+  const warnings = summary.messages.reduce((total, m) => total + m.count, 0);
   return [
     `server log: ${summary.lines.toLocaleString('en-US')} lines; answers ≥ 500 in it: ` +
-      `${errors.length === 0 ? 'none' : errors.join('; ')}; lines at warn or above: ` +
-      `${summary.messages.length === 0 ? 'none' : ''}`,
+      `${errors.length === 0 ? 'none' : errors.join('; ')}; lines at warn or above, or not JSON: ` +
+      `${warnings === 0 ? 'none' : `${warnings}, by message:`}`,
     ...summary.messages.map((m) => `  ${m.level} × ${m.count}: ${m.msg}\n    first: ${m.first}`),
   ];
 }
