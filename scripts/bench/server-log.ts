@@ -1,4 +1,4 @@
-import { existsSync, createReadStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -19,8 +19,9 @@ const MEMORY_DIRECTORY = '/dev/shm';
  */
 export async function serverLog(given: string | undefined, soak: boolean): Promise<ServerLog> {
   if (given !== undefined) return { path: given, temporary: false };
-  if (soak || !existsSync(MEMORY_DIRECTORY)) return { path: undefined, temporary: false };
+  if (soak) return { path: undefined, temporary: false };
   try {
+    // Fails for a directory that is missing as for one that is not writable.
     await access(MEMORY_DIRECTORY, constants.W_OK);
   } catch {
     return { path: undefined, temporary: false };
