@@ -10,7 +10,11 @@ const RELAY_LOCK = 0x6f7574626f78;
 // resource were written (and committed) one after the other, because each change waits for
 // the row lock the previous one held until its commit: their numbers keep that order.
 // The relay's cursor comes back with the numbered rows (on every row), so a relay that is
-// keeping up publishes them without reading them again.
+// keeping up publishes them without reading them again; with none numbered, it comes back
+// alone, in a row of null event columns: an idle pass is this one statement.
+const EVENT_NULLS = EVENT_COLUMNS.split(', ')
+  .map(() => 'NULL')
+  .join(', ');
 const SEQUENCE = `WITH batch AS (
     SELECT id, row_number() OVER (ORDER BY id) AS n
     FROM (SELECT id FROM outbox WHERE position IS NULL ORDER BY id LIMIT $1) oldest
@@ -20,14 +24,23 @@ const SEQUENCE = `WITH batch AS (
     -- An idle pass writes nothing (a leader polls every OUTBOX_POLL_INTERVAL_MS).
     WHERE EXISTS (SELECT 1 FROM batch) OR $2::bigint IS NOT NULL
     RETURNING last_position - (SELECT count(*) FROM batch) AS base, last_position, published_through
+  ), numbered AS (
+    UPDATE outbox SET position = counter.base + batch.n FROM batch, counter
+    WHERE outbox.id = batch.id
+    RETURNING ${EVENT_COLUMNS.split(', ')
+      .map((column) => `outbox.${column}`)
+      .join(', ')},
+      counter.last_position, counter.published_through
   )
-  UPDATE outbox SET position = counter.base + batch.n FROM batch, counter
-  WHERE outbox.id = batch.id
-  RETURNING ${EVENT_COLUMNS.split(', ')
-    .map((column) => `outbox.${column}`)
-    .join(', ')},
-    counter.last_position, counter.published_through`;
-const CURSOR = 'SELECT last_position, published_through FROM outbox_relay';
+  SELECT * FROM numbered
+  UNION ALL
+  -- The statement's snapshot does not show counter's update: counter's row is the newer.
+  SELECT ${EVENT_NULLS}, cursor.last_position, cursor.published_through FROM (
+    SELECT last_position, published_through FROM counter
+    UNION ALL
+    SELECT last_position, published_through FROM outbox_relay WHERE NOT EXISTS (SELECT 1 FROM counter)
+  ) cursor
+  WHERE NOT EXISTS (SELECT 1 FROM numbered)`;
 
 const UNPUBLISHED = `SELECT ${EVENT_COLUMNS} FROM outbox
   WHERE position > (SELECT published_through FROM outbox_relay) AND parked_at IS NULL
@@ -127,10 +140,12 @@ class LedPostgresOutbox implements LedOutbox {
   async sequence(limit: number, publishedThrough?: number): Promise<Sequenced> {
     const values = [limit, publishedThrough ?? null];
     const result = await this.#sql.query({ name: 'outbox-sequence', text: SEQUENCE, values });
-    // No row numbered: the cursor is read on its own.
-    const cursor = result.rows[0] ?? (await this.#sql.query({ name: 'outbox-cursor', text: CURSOR })).rows[0];
+    const cursor = result.rows[0];
     return {
-      events: result.rows.map(toEvent).sort((a, b) => a.position - b.position),
+      events: result.rows
+        .filter((row) => row.event_id !== null)
+        .map(toEvent)
+        .sort((a, b) => a.position - b.position),
       lastPosition: Number(cursor?.last_position ?? 0),
       publishedThrough: Number(cursor?.published_through ?? 0),
     };
