@@ -125,6 +125,7 @@ const environment = z
     NATS_STREAM_REPLICAS: withDefault(integer(1, 5), '1'),
     NATS_PUBLISH_TIMEOUT_MS: withDefault(integer(100, 60_000), '2000'),
     OUTBOX_POLL_INTERVAL_MS: withDefault(integer(1, 60_000), '20'),
+    OUTBOX_IDLE_POLL_INTERVAL_MS: withDefault(integer(1, 60_000), '100'),
     OUTBOX_BATCH_SIZE: withDefault(integer(1, 10_000), '500'),
     OUTBOX_MAX_ATTEMPTS: withDefault(integer(1, 1000), '5'),
     OUTBOX_RETRY_MS: withDefault(integer(10, 600_000), '1000'),
@@ -286,6 +287,7 @@ function toConfig(env: z.output<typeof environment>) {
             },
       relay: {
         pollIntervalMs: env.OUTBOX_POLL_INTERVAL_MS,
+        idlePollIntervalMs: env.OUTBOX_IDLE_POLL_INTERVAL_MS,
         batchSize: env.OUTBOX_BATCH_SIZE,
         maxAttempts: env.OUTBOX_MAX_ATTEMPTS,
         retryMs: env.OUTBOX_RETRY_MS,

@@ -108,6 +108,7 @@ class ScriptedBroker implements EventPublisher {
 
 const settings: RelaySettings = {
   pollIntervalMs: 1,
+  idlePollIntervalMs: 1,
   batchSize: 10,
   maxAttempts: 3,
   retryMs: 0,
@@ -228,6 +229,30 @@ describe('OutboxRelay', () => {
       outbox.leading = true;
       for (let i = 0; i < 600 && broker.stored.length < 2; i += 1) await new Promise((r) => setTimeout(r, 5));
       expect(broker.stored).toEqual([1, 2]);
+    } finally {
+      await subject.stop();
+    }
+  });
+
+  it('polls at the idle interval after empty passes, and at the poll interval again after events', async () => {
+    const outbox = new MemoryOutbox();
+    const broker = new ScriptedBroker();
+    const subject = relay(outbox, broker, { idlePollIntervalMs: 400 });
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    subject.start();
+    try {
+      // Five empty passes at the 1 ms poll interval; then it sleeps 400 ms.
+      for (let i = 0; i < 200 && outbox.leadAttempts < 5; i += 1) await pause(5);
+      await pause(150);
+      expect(outbox.leadAttempts).toBe(5);
+      outbox.add(2);
+      for (let i = 0; i < 200 && broker.stored.length < 2; i += 1) await pause(5);
+      expect(broker.stored).toEqual([1, 2]);
+      // The pass that found them, then five empty ones at the poll interval (the first writes the
+      // cursor), then asleep again: still on the poll interval after events, not the idle one.
+      await pause(150);
+      expect(outbox.leadAttempts).toBe(5 + 1 + 5);
+      expect(outbox.publishedThroughPosition).toBe(2);
     } finally {
       await subject.stop();
     }
