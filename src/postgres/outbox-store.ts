@@ -21,7 +21,7 @@ const SEQUENCE = `WITH batch AS (
   ), counter AS (
     UPDATE outbox_relay SET last_position = last_position + (SELECT count(*) FROM batch),
       published_through = coalesce($2::bigint, published_through)
-    -- An idle pass writes nothing (a leader polls every OUTBOX_POLL_INTERVAL_MS).
+    -- An idle pass writes nothing (an idle leader still polls, every OUTBOX_IDLE_POLL_INTERVAL_MS).
     WHERE EXISTS (SELECT 1 FROM batch) OR $2::bigint IS NOT NULL
     RETURNING last_position - (SELECT count(*) FROM batch) AS base, last_position, published_through
   ), numbered AS (
