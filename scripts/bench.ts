@@ -546,6 +546,15 @@ function report(
     "non-2xx answers by the server's own count since it started, readiness polls included " +
       `(status method route: n): ${refused}`,
   ];
+  const [service, bare] = [rows.find((r) => r.name === 'W1'), rows.find((r) => r.name === 'W1-floor')];
+  if (service !== undefined && bare !== undefined) {
+    // What the service adds to the HTTP stack, in terms that move less with the machine's hour.
+    const times = (of: (r: NonNullable<typeof service>) => number) => `${fmt(of(service) / of(bare), 2)} ×`;
+    lines.push(
+      `W1 against W1-floor (the bare node:http server): CPU per request ${times((r) => r.cpuUsPerRequest)}, ` +
+        `p99 ${times((r) => r.p99Ms)}, req/s ${times((r) => r.rps)}`,
+    );
+  }
   if (logSummary !== undefined) lines.push(...describeServerLog(logSummary));
   const hits = names.flatMap((name) => {
     const perRound = rounds.map((r) => r.results.find((m) => m.name === name)?.cacheHits ?? '').filter((h) => h);
