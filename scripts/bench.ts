@@ -546,7 +546,8 @@ function report(
     "non-2xx answers by the server's own count since it started, readiness polls included " +
       `(status method route: n): ${refused}`,
   ];
-  const [service, bare] = [rows.find((r) => r.name === 'W1'), rows.find((r) => r.name === 'W1-floor')];
+  const get = (name: string) => rows.find((r) => r.name === name);
+  const [service, bare] = [get('W1'), get('W1-floor')];
   if (service !== undefined && bare !== undefined) {
     // What the service adds to the HTTP stack, in terms that move less with the machine's hour.
     const times = (of: (r: NonNullable<typeof service>) => number) => `${fmt(of(service) / of(bare), 2)} ×`;
@@ -568,7 +569,6 @@ function report(
         `lag change → stream p50 ${fmt(median(rounds.map((r) => r.eventLag?.p50Ms ?? NaN)))} ms, p99 ${fmt(lagP99)} ms`,
     );
   }
-  const get = (name: string) => rows.find((r) => r.name === name);
   const targets: [string, boolean | null][] = [
     ['W1 ≥ 0.55 × pgbench-W1', get('W1') ? (get('W1')?.ratio ?? 0) >= 0.55 : null],
     ['W2 ≥ 0.25 × pgbench-W1', get('W2') ? (get('W2')?.ratio ?? 0) >= 0.25 : null],

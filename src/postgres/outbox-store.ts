@@ -12,9 +12,7 @@ const RELAY_LOCK = 0x6f7574626f78;
 // The relay's cursor comes back with the numbered rows (on every row), so a relay that is
 // keeping up publishes them without reading them again; with none numbered, it comes back
 // alone, in a row of null event columns: an idle pass is this one statement.
-const EVENT_NULLS = EVENT_COLUMNS.split(', ')
-  .map(() => 'NULL')
-  .join(', ');
+const EVENT_COLUMN_LIST = EVENT_COLUMNS.split(', ');
 const SEQUENCE = `WITH batch AS (
     SELECT id, row_number() OVER (ORDER BY id) AS n
     FROM (SELECT id FROM outbox WHERE position IS NULL ORDER BY id LIMIT $1) oldest
@@ -27,15 +25,13 @@ const SEQUENCE = `WITH batch AS (
   ), numbered AS (
     UPDATE outbox SET position = counter.base + batch.n FROM batch, counter
     WHERE outbox.id = batch.id
-    RETURNING ${EVENT_COLUMNS.split(', ')
-      .map((column) => `outbox.${column}`)
-      .join(', ')},
+    RETURNING ${EVENT_COLUMN_LIST.map((column) => `outbox.${column}`).join(', ')},
       counter.last_position, counter.published_through
   )
   SELECT * FROM numbered
   UNION ALL
   -- The statement's snapshot does not show counter's update: counter's row is the newer.
-  SELECT ${EVENT_NULLS}, cursor.last_position, cursor.published_through FROM (
+  SELECT ${EVENT_COLUMN_LIST.map(() => 'NULL').join(', ')}, cursor.last_position, cursor.published_through FROM (
     SELECT last_position, published_through FROM counter
     UNION ALL
     SELECT last_position, published_through FROM outbox_relay WHERE NOT EXISTS (SELECT 1 FROM counter)
